@@ -1,0 +1,343 @@
+//! A small, hand-checked L-BFGS minimiser.
+//!
+//! Limited-memory BFGS (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Alg. 7.4 and 7.5):
+//! the search direction comes from the two-loop recursion over the last `history` pairs
+//! `(s, y)`, scaled by `γ = sᵀy / yᵀy`; the step length from a strong-Wolfe line search
+//! (Alg. 3.5/3.6: bracketing, then zoom with safeguarded cubic interpolation — a "Moré–Thuente
+//! lite"). Non-finite function values are treated as "step too long" and shrink the step, so
+//! objectives that are undefined outside some region are handled gracefully.
+
+/// Stopping rules and memory size for [`lbfgs`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LbfgsOptions {
+    /// Maximum number of iterations (line searches).
+    pub max_iters: usize,
+    /// Number of `(s, y)` correction pairs kept.
+    pub history: usize,
+    /// Converged when the largest gradient component satisfies `‖g‖∞ ≤ grad_tol`.
+    pub grad_tol: f64,
+    /// Converged when one iteration lowers `f` by at most `f_tol · max(|f_k|, |f_{k+1}|)`
+    /// (relative decrease). Zero disables this test.
+    pub f_tol: f64,
+}
+
+impl Default for LbfgsOptions {
+    /// `max_iters = 1000`, `history = 10`, `grad_tol = 1e-9`, `f_tol = 1e-14`.
+    fn default() -> Self {
+        LbfgsOptions { max_iters: 1000, history: 10, grad_tol: 1e-9, f_tol: 1e-14 }
+    }
+}
+
+/// Result of a minimisation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Minimum {
+    /// The best point found.
+    pub x: Vec<f64>,
+    /// `f(x)`.
+    pub f: f64,
+    /// Iterations performed.
+    pub iterations: usize,
+    /// Whether a convergence test (gradient or relative decrease) was met, as opposed to
+    /// running out of iterations or the line search failing.
+    pub converged: bool,
+}
+
+const C1: f64 = 1e-4;
+const C2: f64 = 0.9;
+const MAX_LINE_SEARCH: usize = 40;
+
+#[derive(Clone)]
+struct Probe {
+    a: f64,
+    f: f64,
+    g: Vec<f64>,
+    dphi: f64,
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn inf_norm(a: &[f64]) -> f64 {
+    a.iter().fold(0.0_f64, |m, v| m.max(v.abs()))
+}
+
+fn finite(v: &[f64]) -> bool {
+    v.iter().all(|x| x.is_finite())
+}
+
+/// Minimises `f` from `x0`. `f` returns the value and the gradient at a point.
+///
+/// Never panics: if `f(x0)` is not finite, the result is `x0` with `converged = false`; a
+/// gradient of the wrong length is treated as a non-finite evaluation.
+///
+/// ```
+/// use scalinglab_analysis::{lbfgs, LbfgsOptions};
+/// let m = lbfgs(|x| ((x[0] - 3.0).powi(2), vec![2.0 * (x[0] - 3.0)]), &[0.0], &LbfgsOptions::default());
+/// assert!((m.x[0] - 3.0).abs() < 1e-8 && m.converged);
+/// ```
+pub fn lbfgs(f: impl Fn(&[f64]) -> (f64, Vec<f64>), x0: &[f64], opts: &LbfgsOptions) -> Minimum {
+    let n = x0.len();
+    let eval = |x: &[f64]| -> (f64, Vec<f64>) {
+        let (v, g) = f(x);
+        if g.len() != n || !v.is_finite() || !finite(&g) { (f64::INFINITY, vec![0.0; n]) } else { (v, g) }
+    };
+    let mut x = x0.to_vec();
+    let (mut fx, mut g) = eval(&x);
+    if !fx.is_finite() {
+        return Minimum { x, f: f(x0).0, iterations: 0, converged: false };
+    }
+    if n == 0 || inf_norm(&g) <= opts.grad_tol {
+        return Minimum { x, f: fx, iterations: 0, converged: true };
+    }
+    let m = opts.history.max(1);
+    let mut s_hist: Vec<Vec<f64>> = Vec::with_capacity(m);
+    let mut y_hist: Vec<Vec<f64>> = Vec::with_capacity(m);
+    let mut rho_hist: Vec<f64> = Vec::with_capacity(m);
+
+    let mut iterations = 0;
+    let mut converged = false;
+    let mut just_reset = false;
+    while iterations < opts.max_iters {
+        iterations += 1;
+        // Two-loop recursion: d = -H g.
+        let mut q = g.clone();
+        let k = s_hist.len();
+        let mut alpha = vec![0.0; k];
+        for i in (0..k).rev() {
+            alpha[i] = rho_hist[i] * dot(&s_hist[i], &q);
+            for (qj, yj) in q.iter_mut().zip(&y_hist[i]) {
+                *qj -= alpha[i] * yj;
+            }
+        }
+        let gamma = if k > 0 { dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1]) } else { 1.0 };
+        for qj in q.iter_mut() {
+            *qj *= gamma;
+        }
+        for i in 0..k {
+            let beta = rho_hist[i] * dot(&y_hist[i], &q);
+            for (qj, sj) in q.iter_mut().zip(&s_hist[i]) {
+                *qj += (alpha[i] - beta) * sj;
+            }
+        }
+        let mut d: Vec<f64> = q.iter().map(|v| -v).collect();
+        let mut dphi0 = dot(&d, &g);
+        if dphi0.is_nan() || dphi0 >= 0.0 || !finite(&d) {
+            // Not a descent direction (numerical trouble): restart from steepest descent.
+            s_hist.clear();
+            y_hist.clear();
+            rho_hist.clear();
+            d = g.iter().map(|v| -v).collect();
+            dphi0 = dot(&d, &g);
+        }
+        // First step without curvature information: keep the step length modest.
+        let a0 = if s_hist.is_empty() { (1.0 / inf_norm(&g)).min(1.0) } else { 1.0 };
+
+        let probe = line_search(&eval, &x, fx, dphi0, &d, a0);
+        let Some(p) = probe else {
+            if !s_hist.is_empty() && !just_reset {
+                // Retry once with a fresh memory before giving up.
+                s_hist.clear();
+                y_hist.clear();
+                rho_hist.clear();
+                just_reset = true;
+                continue;
+            }
+            break;
+        };
+        just_reset = false;
+        let x_new: Vec<f64> = x.iter().zip(&d).map(|(xi, di)| xi + p.a * di).collect();
+        let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = p.g.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        let f_old = fx;
+        x = x_new;
+        fx = p.f;
+        g = p.g;
+        if sy > 1e-300 && sy.is_finite() && dot(&y, &y) > 0.0 {
+            if s_hist.len() == m {
+                s_hist.remove(0);
+                y_hist.remove(0);
+                rho_hist.remove(0);
+            }
+            s_hist.push(s);
+            y_hist.push(y);
+            rho_hist.push(1.0 / sy);
+        }
+        if inf_norm(&g) <= opts.grad_tol {
+            converged = true;
+            break;
+        }
+        let scale = f_old.abs().max(fx.abs()).max(f64::MIN_POSITIVE);
+        if opts.f_tol > 0.0 && (f_old - fx) <= opts.f_tol * scale {
+            converged = true;
+            break;
+        }
+    }
+    Minimum { x, f: fx, iterations, converged }
+}
+
+/// Strong-Wolfe line search along `d` from `x` (N&W Alg. 3.5). Returns the accepted probe,
+/// or `None` when no step lowers `f` (at least the Armijo condition).
+fn line_search(
+    eval: &impl Fn(&[f64]) -> (f64, Vec<f64>),
+    x: &[f64],
+    f0: f64,
+    dphi0: f64,
+    d: &[f64],
+    a0: f64,
+) -> Option<Probe> {
+    let probe = |a: f64| -> Probe {
+        let xa: Vec<f64> = x.iter().zip(d).map(|(xi, di)| xi + a * di).collect();
+        let (f, g) = eval(&xa);
+        let dphi = if f.is_finite() { dot(&g, d) } else { f64::NAN };
+        Probe { a, f, g, dphi }
+    };
+    let zero = Probe { a: 0.0, f: f0, g: Vec::new(), dphi: dphi0 };
+    let mut prev = zero.clone();
+    let mut a = a0;
+    const A_MAX: f64 = 1e10;
+    for i in 0..MAX_LINE_SEARCH {
+        let p = probe(a);
+        if !p.f.is_finite() {
+            // Too far: the function is undefined there. Bracket between prev and a.
+            return zoom(&probe, f0, dphi0, prev, p);
+        }
+        if p.f > f0 + C1 * a * dphi0 || (i > 0 && p.f >= prev.f) {
+            return zoom(&probe, f0, dphi0, prev, p);
+        }
+        if p.dphi.abs() <= -C2 * dphi0 {
+            return Some(p);
+        }
+        if p.dphi >= 0.0 {
+            return zoom(&probe, f0, dphi0, p, prev);
+        }
+        prev = p;
+        a = (2.0 * a).min(A_MAX);
+        if prev.a >= A_MAX {
+            return Some(prev);
+        }
+    }
+    (prev.a > 0.0).then_some(prev)
+}
+
+/// Zoom phase (N&W Alg. 3.6). `lo` satisfies Armijo with the lowest value so far; the interval
+/// between `lo.a` and `hi.a` contains a strong-Wolfe step.
+fn zoom(
+    probe: &impl Fn(f64) -> Probe,
+    f0: f64,
+    dphi0: f64,
+    mut lo: Probe,
+    mut hi: Probe,
+) -> Option<Probe> {
+    for _ in 0..MAX_LINE_SEARCH {
+        let (a_lo, a_hi) = (lo.a, hi.a);
+        let width = (a_hi - a_lo).abs();
+        if width <= 1e-16 * a_lo.abs().max(a_hi.abs()).max(1e-300) {
+            break;
+        }
+        let a = cubic_step(&lo, &hi).unwrap_or(0.5 * (a_lo + a_hi));
+        let p = probe(a);
+        if !p.f.is_finite() || p.f > f0 + C1 * a * dphi0 || p.f >= lo.f {
+            hi = p;
+        } else {
+            if p.dphi.abs() <= -C2 * dphi0 {
+                return Some(p);
+            }
+            if p.dphi * (hi.a - lo.a) >= 0.0 {
+                hi = lo;
+            }
+            lo = p;
+        }
+    }
+    // Accept the best Armijo point found, if any progress was made.
+    (lo.a > 0.0 && lo.f < f0).then_some(lo)
+}
+
+/// Minimiser of the cubic interpolating value and slope at both ends (N&W eq. 3.59), kept
+/// inside the middle 80% of the interval; `None` when the cubic is unusable.
+fn cubic_step(lo: &Probe, hi: &Probe) -> Option<f64> {
+    if !(lo.f.is_finite() && hi.f.is_finite() && lo.dphi.is_finite() && hi.dphi.is_finite()) {
+        return None;
+    }
+    let (a1, a2) = (lo.a, hi.a);
+    let d1 = lo.dphi + hi.dphi - 3.0 * (lo.f - hi.f) / (a1 - a2);
+    let disc = d1 * d1 - lo.dphi * hi.dphi;
+    if disc.is_nan() || disc < 0.0 {
+        return None;
+    }
+    let d2 = (a2 - a1).signum() * disc.sqrt();
+    let denom = hi.dphi - lo.dphi + 2.0 * d2;
+    if denom == 0.0 {
+        return None;
+    }
+    let a = a2 - (a2 - a1) * (hi.dphi + d2 - d1) / denom;
+    let (left, right) = if a1 < a2 { (a1, a2) } else { (a2, a1) };
+    let margin = 0.1 * (right - left);
+    if !a.is_finite() {
+        return None;
+    }
+    Some(a.clamp(left + margin, right - margin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rosenbrock(x: &[f64]) -> (f64, Vec<f64>) {
+        let (a, b) = (x[0], x[1]);
+        let f = (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2);
+        let g = vec![-2.0 * (1.0 - a) - 400.0 * a * (b - a * a), 200.0 * (b - a * a)];
+        (f, g)
+    }
+
+    #[test]
+    fn rosenbrock_from_standard_start() {
+        let opts = LbfgsOptions { max_iters: 500, history: 10, grad_tol: 1e-10, f_tol: 0.0 };
+        let m = lbfgs(rosenbrock, &[-1.2, 1.0], &opts);
+        assert!(m.converged, "{m:?}");
+        assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
+        assert!(m.iterations < 200, "{m:?}");
+        // Default options also get there.
+        let m = lbfgs(rosenbrock, &[-1.2, 1.0], &LbfgsOptions::default());
+        assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
+    }
+
+    #[test]
+    fn ill_conditioned_quadratic() {
+        // f = 1/2 (x - c)^T A (x - c) with A diagonal, condition number 1e4.
+        let diag = [1.0, 10.0, 100.0, 1000.0, 10000.0];
+        let c = [1.0, -2.0, 3.0, -4.0, 5.0];
+        let f = |x: &[f64]| {
+            let mut v = 0.0;
+            let mut g = vec![0.0; 5];
+            for i in 0..5 {
+                v += 0.5 * diag[i] * (x[i] - c[i]).powi(2);
+                g[i] = diag[i] * (x[i] - c[i]);
+            }
+            (v, g)
+        };
+        let m = lbfgs(f, &[0.0; 5], &LbfgsOptions { f_tol: 0.0, grad_tol: 1e-10, ..Default::default() });
+        assert!(m.converged);
+        for (xi, ci) in m.x.iter().zip(c) {
+            assert!((xi - ci).abs() < 1e-9, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn undefined_region_and_bad_start() {
+        // f(x) = x - ln x, undefined for x <= 0, minimum at x = 1; a big first step lands
+        // in the undefined region and must be shrunk.
+        let f = |x: &[f64]| {
+            if x[0] <= 0.0 { (f64::NAN, vec![f64::NAN]) } else { (x[0] - x[0].ln(), vec![1.0 - 1.0 / x[0]]) }
+        };
+        let m = lbfgs(f, &[0.01], &LbfgsOptions::default());
+        assert!((m.x[0] - 1.0).abs() < 1e-6, "{m:?}");
+        // A start where f is undefined returns immediately, unconverged, without panicking.
+        let m = lbfgs(f, &[-1.0], &LbfgsOptions::default());
+        assert!(!m.converged && m.iterations == 0);
+        // Gradient of the wrong length does not panic.
+        let m = lbfgs(|_x| (1.0, vec![]), &[1.0, 2.0], &LbfgsOptions::default());
+        assert!(!m.converged);
+    }
+}

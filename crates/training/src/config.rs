@@ -1,0 +1,258 @@
+//! The experiment file: one TOML document describes data, model family, sweep grid, optimiser
+//! and analysis. Every section and field has a default, so a file names only what it changes;
+//! unknown fields are errors (a typo must not silently fall back to a default).
+
+use std::path::Path;
+
+use scalinglab_data::WalkConfig;
+use scalinglab_model::ModelConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::invalid;
+use crate::TrainingError;
+
+/// A whole scaling-law experiment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Short name; the default run directory is `runs/<name>`.
+    pub name: String,
+    /// One paragraph on what the experiment asks; printed at the top of the report.
+    pub description: String,
+    /// The training and evaluation data.
+    pub data: DataConfig,
+    /// The model family; `d_model` and `n_heads` are set per run from `sweep`, `vocab_size`
+    /// from the data.
+    pub model: ModelConfig,
+    /// The grid of model sizes and data sizes.
+    pub sweep: SweepConfig,
+    /// Optimiser and schedule, shared by every run.
+    pub train: TrainConfig,
+    /// Fitting options.
+    pub analysis: AnalysisConfig,
+}
+
+/// Data: stationary random walks on a graph (the only source so far).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// The graph and walk; its entropy rate is the irreducible loss.
+    pub walk: WalkConfig,
+    /// Held-out sequences (of `model.context + 1` tokens) for the evaluation loss. Default: 256.
+    pub eval_sequences: usize,
+    /// Seed of the sampled walks (the graph has its own seed in `walk.seed`). Default: 1.
+    pub seed: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self { walk: WalkConfig::default(), eval_sequences: 256, seed: 1 }
+    }
+}
+
+/// The grid: every width is trained on every token budget, from scratch, for one epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SweepConfig {
+    /// Model widths d_model. Default: [16, 32, 64, 128].
+    pub widths: Vec<usize>,
+    /// Width of one attention head; each run has `d_model / head_dim` heads (at least one).
+    /// Default: 16.
+    pub head_dim: usize,
+    /// Training tokens D (predicted tokens seen, one epoch). Each is rounded up to whole
+    /// sequences of `model.context` targets. Default: [51200, 102400, 204800, 409600].
+    pub tokens: Vec<u64>,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self { widths: vec![16, 32, 64, 128], head_dim: 16, tokens: vec![51_200, 102_400, 204_800, 409_600] }
+    }
+}
+
+/// AdamW with linear warmup and cosine decay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Sequences per batch. Default: 16.
+    pub batch_size: usize,
+    /// Peak learning rate. Default: 3e-3.
+    pub lr: f64,
+    /// Warmup as a fraction of the run's steps. Default: 0.02 (2%, as Barkeshli et al.).
+    pub warmup_frac: f64,
+    /// Final learning rate as a fraction of the peak. Default: 0.1.
+    pub min_lr_ratio: f64,
+    /// AdamW decoupled weight decay (applied to every parameter). Default: 0.01.
+    pub weight_decay: f64,
+    /// Adam β1. Default: 0.9.
+    pub beta1: f64,
+    /// Adam β2. Default: 0.95.
+    pub beta2: f64,
+    /// Adam ε. Default: 1e-8.
+    pub eps: f64,
+    /// Clip the gradient norm of each parameter tensor to this value (burn's optimiser clips
+    /// per tensor, not over the whole model as PyTorch's `clip_grad_norm_` does); 0 disables.
+    /// Default: 1.0.
+    pub grad_clip: f64,
+    /// Seed of parameter initialisation and batch order. Default: 0.
+    pub seed: u64,
+    /// A run is stopped as diverged when its loss is not finite or exceeds
+    /// `divergence_factor × ln(vocab_size)` (the loss of a uniform guess). Default: 3.0.
+    pub divergence_factor: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 16,
+            lr: 3e-3,
+            warmup_frac: 0.02,
+            min_lr_ratio: 0.1,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            grad_clip: 1.0,
+            seed: 0,
+            divergence_factor: 3.0,
+        }
+    }
+}
+
+/// Fitting options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Bootstrap resamples for confidence intervals; 0 disables. Default: 200.
+    pub bootstrap: usize,
+    /// Seed of the bootstrap. Default: 0.
+    pub seed: u64,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        Self { bootstrap: 200, seed: 0 }
+    }
+}
+
+/// The quickstart experiment, compiled into the binary so that it runs with no file at all.
+pub const QUICKSTART_TOML: &str = include_str!("../../../configs/quickstart.toml");
+
+impl ExperimentConfig {
+    /// Parses and validates an experiment from TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, TrainingError> {
+        let cfg: ExperimentConfig = toml::from_str(text).map_err(|e| TrainingError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates an experiment file.
+    pub fn load(path: &Path) -> Result<Self, TrainingError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| TrainingError::Read { path: path.to_path_buf(), source })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The built-in quickstart experiment.
+    pub fn quickstart() -> Self {
+        Self::from_toml(QUICKSTART_TOML, Path::new("configs/quickstart.toml"))
+            .expect("the embedded quickstart config is valid (checked by a test)")
+    }
+
+    /// The config as TOML, as written into each run directory.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("an experiment config always serialises")
+    }
+
+    /// Checks every field; the error names the field and value.
+    pub fn validate(&self) -> Result<(), TrainingError> {
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "\"\"", "give the experiment a name"));
+        }
+        if self.name.contains(['/', '\\']) || self.name == "." || self.name == ".." {
+            return Err(invalid("name", &self.name, "must not contain path separators"));
+        }
+        self.data.walk.validate()?;
+        if self.data.eval_sequences == 0 {
+            return Err(invalid("data.eval_sequences", 0, "need at least one held-out sequence"));
+        }
+        let s = &self.sweep;
+        if s.widths.is_empty() {
+            return Err(invalid("sweep.widths", "[]", "list at least one width"));
+        }
+        if s.head_dim == 0 {
+            return Err(invalid("sweep.head_dim", 0, "must be at least 1"));
+        }
+        for &w in &s.widths {
+            if w == 0 || (w > s.head_dim && w % s.head_dim != 0) {
+                return Err(invalid(
+                    "sweep.widths",
+                    format!("{:?}", s.widths),
+                    format!("width {w} must be positive and a multiple of head_dim = {}", s.head_dim),
+                ));
+            }
+        }
+        if s.tokens.is_empty() || s.tokens.contains(&0) {
+            return Err(invalid(
+                "sweep.tokens",
+                format!("{:?}", s.tokens),
+                "list at least one positive token budget",
+            ));
+        }
+        let t = &self.train;
+        if t.batch_size == 0 {
+            return Err(invalid("train.batch_size", 0, "must be at least 1"));
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            return Err(invalid("train.lr", t.lr, "must be positive and finite"));
+        }
+        if !(0.0..1.0).contains(&t.warmup_frac) {
+            return Err(invalid("train.warmup_frac", t.warmup_frac, "must lie in [0, 1)"));
+        }
+        if !(0.0..=1.0).contains(&t.min_lr_ratio) {
+            return Err(invalid("train.min_lr_ratio", t.min_lr_ratio, "must lie in [0, 1]"));
+        }
+        if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
+            return Err(invalid("train.weight_decay", t.weight_decay, "must be non-negative"));
+        }
+        for (field, v) in [("train.beta1", t.beta1), ("train.beta2", t.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(invalid(field, v, "must lie in [0, 1)"));
+            }
+        }
+        if !(t.eps > 0.0) {
+            return Err(invalid("train.eps", t.eps, "must be positive"));
+        }
+        if !(t.grad_clip >= 0.0) {
+            return Err(invalid("train.grad_clip", t.grad_clip, "must be non-negative (0 disables)"));
+        }
+        if !(t.divergence_factor > 1.0) {
+            return Err(invalid("train.divergence_factor", t.divergence_factor, "must exceed 1"));
+        }
+        // The model section is validated at a representative width.
+        self.run_model(s.widths[0])?.validate()?;
+        Ok(())
+    }
+
+    /// Vocabulary size of the data (graph nodes).
+    pub fn vocab_size(&self) -> usize {
+        self.data.walk.graph.num_nodes()
+    }
+
+    /// The model of one point of the width sweep.
+    pub fn run_model(&self, width: usize) -> Result<ModelConfig, TrainingError> {
+        let n_heads = (width / self.sweep.head_dim).max(1);
+        let mut m = self.model.with_width(width, n_heads);
+        m.vocab_size = self.vocab_size();
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Number of training sequences for a token budget (rounded up to whole sequences).
+    pub fn sequences_for(&self, tokens: u64) -> usize {
+        tokens.div_ceil(self.model.context as u64) as usize
+    }
+}

@@ -1,0 +1,69 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in a training run or sweep, with enough context to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainingError {
+    /// The experiment file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The experiment file is not valid TOML for an experiment.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file (or `<string>`).
+        path: PathBuf,
+        /// The parser's message, which names the line and the field.
+        message: String,
+    },
+    /// A field has a value the experiment cannot run with.
+    #[error("{field} = {value}: {reason}")]
+    Invalid {
+        /// Dotted field path, e.g. `sweep.widths`.
+        field: String,
+        /// The offending value.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// The requested backend cannot be used.
+    #[error("device: {0}")]
+    Device(String),
+    /// Writing results failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The run directory holds results of a different experiment.
+    #[error(
+        "{dir} already holds results of a different configuration (its config.toml differs); \
+         pass another --out directory, or --fresh to discard them"
+    )]
+    ConfigMismatch {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// The data crate rejected the data configuration.
+    #[error("data: {0}")]
+    Data(#[from] scalinglab_data::DataError),
+    /// The model crate rejected the model configuration.
+    #[error("{0}")]
+    Model(#[from] scalinglab_model::ModelError),
+    /// The analysis failed.
+    #[error("analysis: {0}")]
+    Analysis(#[from] scalinglab_analysis::AnalysisError),
+}
+
+pub(crate) fn invalid(
+    field: impl Into<String>,
+    value: impl std::fmt::Display,
+    reason: impl Into<String>,
+) -> TrainingError {
+    TrainingError::Invalid { field: field.into(), value: value.to_string(), reason: reason.into() }
+}

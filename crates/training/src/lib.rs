@@ -1,0 +1,25 @@
+//! Training runs and sweeps over model size N and data size D.
+//!
+//! - [`ExperimentConfig`]: the TOML experiment (data, model family, grid, optimiser, analysis),
+//!   with defaults and validation; [`ExperimentConfig::quickstart`] is compiled in.
+//! - [`select_device`]: the backend, chosen at run time (`auto`, `flex`, `ndarray`, `wgpu`, `cuda`).
+//! - [`train_run`]: one run — a fresh model, one epoch of AdamW with warmup and cosine decay,
+//!   divergence detection, held-out evaluation.
+//! - [`run_experiment`]: the whole grid, resumable (finished runs are skipped, each result is
+//!   appended to `results.csv` as soon as it exists), then fits, plots and `report.md`.
+
+mod config;
+mod device;
+mod error;
+mod run;
+mod schedule;
+mod sweep;
+
+pub use config::{
+    AnalysisConfig, DataConfig, ExperimentConfig, QUICKSTART_TOML, SweepConfig, TrainConfig,
+};
+pub use device::{DeviceChoice, SelectedDevice, select_device};
+pub use error::TrainingError;
+pub use run::{RunOutcome, evaluate, train_run};
+pub use schedule::LrSchedule;
+pub use sweep::{ExperimentOutcome, RunOptions, files, oracle_loss, reanalyze, run_experiment};

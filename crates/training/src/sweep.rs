@@ -1,0 +1,343 @@
+//! A whole experiment: the N × D grid, resumable, with results appended as each run finishes,
+//! then the fits, plots and report.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scalinglab_analysis::{
+    AnalysisOptions, ResultsWriter, RunRecord, RunStatus, ScalingFits, read_results, write_report,
+};
+use scalinglab_data::{MarkovChain, TokenCorpus};
+use scalinglab_model::{FlopCounting, ModelConfig};
+
+use crate::device::{DeviceChoice, SelectedDevice, select_device};
+use crate::run::train_run;
+use crate::{ExperimentConfig, TrainingError};
+
+/// File names inside a run directory.
+pub mod files {
+    /// The experiment exactly as run.
+    pub const CONFIG: &str = "config.toml";
+    /// One row per finished run, appended as runs finish.
+    pub const RESULTS: &str = "results.csv";
+    /// The report, with plots beside it.
+    pub const REPORT: &str = "report.md";
+    /// Fitted laws.
+    pub const FITS: &str = "fits.json";
+}
+
+/// How to run an experiment (as opposed to what it is).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The run directory; created if missing.
+    pub out_dir: PathBuf,
+    /// Backend.
+    pub device: DeviceChoice,
+    /// Discard results already in `out_dir` instead of resuming.
+    pub fresh: bool,
+    /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+}
+
+/// What an experiment produced.
+#[derive(Clone, Debug)]
+pub struct ExperimentOutcome {
+    /// The run directory.
+    pub out_dir: PathBuf,
+    /// Path of `report.md`.
+    pub report: PathBuf,
+    /// Every run in the results file (earlier sessions included).
+    pub records: Vec<RunRecord>,
+    /// Runs trained by this call (the rest were found finished and skipped).
+    pub trained: usize,
+    /// Fitted laws.
+    pub fits: ScalingFits,
+    /// Exact entropy rate of the walk, nats/token: the irreducible loss.
+    pub entropy_rate: f64,
+    /// Entropy of the stationary distribution: the best loss without context.
+    pub unigram_entropy: f64,
+    /// Loss of the true transition probabilities on the held-out tokens.
+    pub eval_oracle_loss: f64,
+    /// The device description.
+    pub device: String,
+    /// Wall-clock time of this call.
+    pub wall: Duration,
+}
+
+/// One cell of the N × D grid.
+#[derive(Clone, Debug)]
+struct PlannedRun {
+    id: String,
+    model: ModelConfig,
+    sequences: usize,
+    tokens: u64,
+    flops_per_token: f64,
+}
+
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainingError + '_ {
+    move |source| TrainingError::Write { path: path.to_path_buf(), source }
+}
+
+/// Mean of −ln P(x_{t+1} | x_t) under the true chain over every target of `corpus`: the loss
+/// a perfect model would get on exactly these held-out tokens.
+pub fn oracle_loss(chain: &MarkovChain, corpus: &TokenCorpus) -> f64 {
+    let (mut total, mut count) = (0.0, 0u64);
+    for i in 0..corpus.num_sequences() {
+        for w in corpus.sequence(i).windows(2) {
+            let row = chain.row(w[0] as usize);
+            let p = row.iter().find(|(j, _)| *j == w[1]).map_or(0.0, |&(_, p)| p);
+            total -= p.ln();
+            count += 1;
+        }
+    }
+    total / count.max(1) as f64
+}
+
+/// Prepares the run directory: writes `config.toml`, or checks that the one already there is
+/// the same experiment (so that finished runs can be resumed).
+fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), TrainingError> {
+    let dir = &opts.out_dir;
+    fs::create_dir_all(dir).map_err(write_err(dir))?;
+    let config_path = dir.join(files::CONFIG);
+    let text = cfg.to_toml();
+    if opts.fresh {
+        for name in [files::RESULTS, files::REPORT, files::FITS] {
+            let p = dir.join(name);
+            if p.exists() {
+                fs::remove_file(&p).map_err(write_err(&p))?;
+            }
+        }
+    } else if config_path.exists() {
+        let old = fs::read_to_string(&config_path)
+            .map_err(|source| TrainingError::Read { path: config_path.clone(), source })?;
+        let same = ExperimentConfig::from_toml(&old, &config_path).is_ok_and(|old| &old == cfg);
+        if !same && dir.join(files::RESULTS).exists() {
+            return Err(TrainingError::ConfigMismatch { dir: dir.clone() });
+        }
+    }
+    fs::write(&config_path, text).map_err(write_err(&config_path))
+}
+
+fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
+    let mut runs = Vec::new();
+    for &width in &cfg.sweep.widths {
+        let model = cfg.run_model(width)?;
+        let flops_per_token = model.flops_per_token(FlopCounting::WithUnembedding);
+        for &budget in &cfg.sweep.tokens {
+            let sequences = cfg.sequences_for(budget);
+            runs.push(PlannedRun {
+                id: format!("w{width}_D{budget}"),
+                model: model.clone(),
+                sequences,
+                tokens: (sequences * cfg.model.context) as u64,
+                flops_per_token,
+            });
+        }
+    }
+    Ok(runs)
+}
+
+fn progress_bar(total_work: f64, show: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(total_work.max(1.0) as u64),
+        if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] [{bar:30}] {percent:>3}%  ETA {eta_precise}  {msg}",
+        )
+        .expect("a valid progress template")
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Runs (or resumes) an experiment and writes its report.
+pub fn run_experiment(
+    cfg: &ExperimentConfig,
+    opts: &RunOptions,
+) -> Result<ExperimentOutcome, TrainingError> {
+    let start = Instant::now();
+    cfg.validate()?;
+    let SelectedDevice { device, description, .. } = select_device(opts.device)?;
+    prepare_dir(cfg, opts)?;
+    let results_path = opts.out_dir.join(files::RESULTS);
+
+    // Data: one pool of training walks (each budget takes a prefix, so the sets are nested) and
+    // a held-out set drawn with another seed.
+    let chain = cfg.data.walk.build()?;
+    let entropy_rate = chain.entropy_rate();
+    let unigram_entropy = chain.unigram_entropy();
+    let runs = plan(cfg)?;
+    let max_sequences = runs.iter().map(|r| r.sequences).max().unwrap_or(0);
+    let context = cfg.model.context;
+    let train_pool = TokenCorpus::from_walks(&chain, context, max_sequences, cfg.data.seed);
+    let eval = TokenCorpus::from_walks(
+        &chain,
+        context,
+        cfg.data.eval_sequences,
+        cfg.data.seed.wrapping_add(0x9e37_79b9_7f4a_7c15),
+    );
+    let eval_oracle_loss = oracle_loss(&chain, &eval);
+
+    let done: HashSet<String> = if results_path.exists() {
+        read_results(&results_path)?.into_iter().map(|r| r.run_id).collect()
+    } else {
+        HashSet::new()
+    };
+    let todo: Vec<&PlannedRun> = runs.iter().filter(|r| !done.contains(&r.id)).collect();
+    let total_work: f64 = todo.iter().map(|r| r.flops_per_token * r.tokens as f64).sum();
+    let scale = 1e6; // progress in MFLOP
+    let bar = progress_bar(total_work / scale, opts.progress);
+    bar.println(format!(
+        "scalinglab: {} runs ({} already done) on {description}; data: {} nodes, entropy rate {:.4} nats",
+        runs.len(),
+        runs.len() - todo.len(),
+        chain.num_states(),
+        entropy_rate
+    ));
+    let mut writer = ResultsWriter::open(&results_path)?;
+    let mut work_done = 0.0;
+    for run in &todo {
+        let train = train_pool.take(run.sequences);
+        let counts = run.model.param_counts();
+        let base = work_done;
+        let fpt = run.flops_per_token;
+        bar.set_message(format!("{} N={} D={}", run.id, counts.non_embedding, run.tokens));
+        let (_, outcome) = train_run(&run.model, &cfg.train, &train, &eval, &device, |t, loss| {
+            bar.set_position(((base + fpt * t as f64) / scale) as u64);
+            bar.set_message(format!("{} loss {loss:.3}", run.id));
+        });
+        work_done += fpt * run.tokens as f64;
+        bar.set_position((work_done / scale) as u64);
+        let record = RunRecord {
+            run_id: run.id.clone(),
+            arch: run.model.arch.to_string(),
+            d_model: run.model.d_model,
+            n_layers: run.model.n_layers,
+            n_heads: run.model.n_heads,
+            context,
+            vocab_size: run.model.vocab_size,
+            params: counts.total,
+            params_non_embedding: counts.non_embedding,
+            tokens: run.tokens,
+            steps: outcome.steps,
+            batch_size: cfg.train.batch_size,
+            lr: cfg.train.lr,
+            flops_per_token: fpt,
+            flops: fpt * run.tokens as f64,
+            train_loss: outcome.train_loss,
+            eval_loss: outcome.eval_loss,
+            wall_seconds: outcome.wall_seconds,
+            device: description.clone(),
+            seed: cfg.train.seed,
+            status: if outcome.diverged { RunStatus::Diverged } else { RunStatus::Ok },
+        };
+        writer.append(&record)?;
+        bar.println(format!(
+            "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}",
+            run.id,
+            counts.non_embedding,
+            run.tokens,
+            outcome.steps,
+            outcome.train_loss,
+            outcome.eval_loss,
+            outcome.wall_seconds,
+            if outcome.diverged { "  DIVERGED" } else { "" }
+        ));
+    }
+    bar.finish_and_clear();
+
+    let records = read_results(&results_path)?;
+    let fits = write_report(&records, &analysis_options(cfg, &chain, eval_oracle_loss), &opts.out_dir)?;
+    Ok(ExperimentOutcome {
+        report: opts.out_dir.join(files::REPORT),
+        out_dir: opts.out_dir.clone(),
+        records,
+        trained: todo.len(),
+        fits,
+        entropy_rate,
+        unigram_entropy,
+        eval_oracle_loss,
+        device: description,
+        wall: start.elapsed(),
+    })
+}
+
+/// Report options for an experiment: its description, the data's exact entropies.
+fn analysis_options(cfg: &ExperimentConfig, chain: &MarkovChain, oracle: f64) -> AnalysisOptions {
+    let g = &cfg.data.walk.graph;
+    let preamble = format!(
+        "{}\n\n\
+         **Data.** Stationary random walks on a graph ({g:?}, bias {:?}, graph seed {}): \
+         {} tokens in the vocabulary. Exact entropy rate H = Σ π_i H(P_i·) = **{:.4} nats/token** \
+         (the irreducible loss); the best context-free (unigram) loss is {:.4} nats; the true \
+         transition probabilities score {:.4} nats on the {} held-out sequences.\n\n\
+         **Models.** {} decoders, {} layers, context {}, head width {}, widths {:?}. \
+         **Training.** One epoch over D ∈ {:?} tokens, AdamW (lr {}, β = ({}, {}), weight decay {}), \
+         batch {} sequences, {}% linear warmup then cosine decay to {}× the peak. \
+         The experiment as run is in `config.toml`; every run is a row of `results.csv`.",
+        cfg.description.trim(),
+        cfg.data.walk.bias,
+        cfg.data.walk.seed,
+        chain.num_states(),
+        chain.entropy_rate(),
+        chain.unigram_entropy(),
+        oracle,
+        cfg.data.eval_sequences,
+        cfg.model.arch,
+        cfg.model.n_layers,
+        cfg.model.context,
+        cfg.sweep.head_dim,
+        cfg.sweep.widths,
+        cfg.sweep.tokens,
+        cfg.train.lr,
+        cfg.train.beta1,
+        cfg.train.beta2,
+        cfg.train.weight_decay,
+        cfg.train.batch_size,
+        cfg.train.warmup_frac * 100.0,
+        cfg.train.min_lr_ratio,
+    );
+    AnalysisOptions {
+        title: format!("scalinglab report: {}", cfg.name),
+        reference_loss: Some(("entropy rate".to_string(), chain.entropy_rate())),
+        unigram_loss: Some(chain.unigram_entropy()),
+        bootstrap: cfg.analysis.bootstrap,
+        seed: cfg.analysis.seed,
+        preamble,
+    }
+}
+
+/// Re-reads a run directory (its `config.toml` and `results.csv`) and rewrites the report; for
+/// partial sweeps, or after changing the analysis code.
+pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
+    let start = Instant::now();
+    let cfg = ExperimentConfig::load(&dir.join(files::CONFIG))?;
+    let chain = cfg.data.walk.build()?;
+    let eval = TokenCorpus::from_walks(
+        &chain,
+        cfg.model.context,
+        cfg.data.eval_sequences,
+        cfg.data.seed.wrapping_add(0x9e37_79b9_7f4a_7c15),
+    );
+    let oracle = oracle_loss(&chain, &eval);
+    let records = read_results(&dir.join(files::RESULTS))?;
+    let fits = write_report(&records, &analysis_options(&cfg, &chain, oracle), dir)?;
+    Ok(ExperimentOutcome {
+        report: dir.join(files::REPORT),
+        out_dir: dir.to_path_buf(),
+        trained: 0,
+        device: records.first().map(|r| r.device.clone()).unwrap_or_default(),
+        records,
+        fits,
+        entropy_rate: chain.entropy_rate(),
+        unigram_entropy: chain.unigram_entropy(),
+        eval_oracle_loss: oracle,
+        wall: start.elapsed(),
+    })
+}

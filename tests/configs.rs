@@ -1,0 +1,61 @@
+//! Every experiment in configs/ parses, validates and runs as written (its grid is checked
+//! here; `pipeline.rs` runs a small one end to end).
+
+use std::path::Path;
+
+use scalinglab_training::{ExperimentConfig, QUICKSTART_TOML};
+
+#[test]
+fn every_config_in_configs_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let cfg = ExperimentConfig::load(&path)
+                .unwrap_or_else(|e| panic!("{} is invalid: {e}", path.display()));
+            for &w in &cfg.sweep.widths {
+                cfg.run_model(w).unwrap();
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "no configs found in {}", dir.display());
+}
+
+#[test]
+fn embedded_quickstart_is_the_file_in_configs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/quickstart.toml");
+    assert_eq!(std::fs::read_to_string(dir).unwrap(), QUICKSTART_TOML);
+    let q = ExperimentConfig::quickstart();
+    assert_eq!(q.name, "quickstart");
+    assert!(q.sweep.widths.len() >= 4 && q.sweep.tokens.len() >= 4);
+    assert_eq!(q.model.n_layers, 2);
+    assert_eq!(q.model.context, 50);
+}
+
+#[test]
+fn config_round_trips_through_toml() {
+    let q = ExperimentConfig::quickstart();
+    let again = ExperimentConfig::from_toml(&q.to_toml(), Path::new("<round trip>")).unwrap();
+    assert_eq!(q, again);
+}
+
+#[test]
+fn bad_input_names_the_field_and_value() {
+    let bad = |text: &str| {
+        ExperimentConfig::from_toml(text, Path::new("bad.toml")).unwrap_err().to_string()
+    };
+    let e = bad("name = \"x\"\n[train]\nlr = -1.0\n");
+    assert!(e.contains("train.lr") && e.contains("-1"), "{e}");
+    let e = bad("name = \"x\"\n[sweep]\nwidths = [24]\nhead_dim = 16\n");
+    assert!(e.contains("sweep.widths") && e.contains("24"), "{e}");
+    let e = bad("name = \"x\"\n[train]\nlearning_rate = 0.1\n");
+    assert!(e.contains("bad.toml") && e.contains("learning_rate"), "{e}");
+    let e = bad("name = \"x\"\n[model]\nn_heads = 3\n");
+    assert!(e.contains("n_heads"), "{e}");
+    let e = bad("name = \"x\"\n[data.walk.graph]\nkind = \"erdos_renyi\"\nnodes = 64\nedges = 10\n");
+    assert!(e.contains("edges") && e.contains("10"), "{e}");
+    let e = bad("name = \"\"\n");
+    assert!(e.contains("name"), "{e}");
+}
