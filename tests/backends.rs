@@ -6,7 +6,14 @@ use scalinglab_model::ModelConfig;
 use scalinglab_training::{DeviceChoice, select_device};
 
 fn config() -> ModelConfig {
-    ModelConfig { vocab_size: 40, context: 12, d_model: 32, n_layers: 2, n_heads: 4, ..Default::default() }
+    ModelConfig {
+        vocab_size: 40,
+        context: 12,
+        d_model: 32,
+        n_layers: 2,
+        n_heads: 4,
+        ..Default::default()
+    }
 }
 
 fn tokens(device: &Device) -> (Tensor<2, Int>, Tensor<2, Int>) {
@@ -43,7 +50,11 @@ fn compare_on(choice: DeviceChoice, name: &str) -> Result<(), String> {
     let (a, b) = (expected.to_vec::<f32>().unwrap(), logits.to_vec::<f32>().unwrap());
     let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "{}: logits differ from flex by up to {worst}", selected.description);
-    assert!((loss - expected_loss).abs() < 1e-4, "{}: loss {loss} vs {expected_loss}", selected.description);
+    assert!(
+        (loss - expected_loss).abs() < 1e-4,
+        "{}: loss {loss} vs {expected_loss}",
+        selected.description
+    );
     eprintln!("{}: max |Δlogit| = {worst:.2e}", selected.description);
     Ok(())
 }

@@ -54,7 +54,8 @@ fn bad_input_names_the_field_and_value() {
     assert!(e.contains("bad.toml") && e.contains("learning_rate"), "{e}");
     let e = bad("name = \"x\"\n[model]\nn_heads = 3\n");
     assert!(e.contains("n_heads"), "{e}");
-    let e = bad("name = \"x\"\n[data.walk.graph]\nkind = \"erdos_renyi\"\nnodes = 64\nedges = 10\n");
+    let e =
+        bad("name = \"x\"\n[data.walk.graph]\nkind = \"erdos_renyi\"\nnodes = 64\nedges = 10\n");
     assert!(e.contains("edges") && e.contains("10"), "{e}");
     let e = bad("name = \"\"\n");
     assert!(e.contains("name"), "{e}");

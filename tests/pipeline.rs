@@ -41,7 +41,12 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn opts(dir: &Path) -> RunOptions {
-    RunOptions { out_dir: dir.to_path_buf(), device: DeviceChoice::Flex, fresh: false, progress: false }
+    RunOptions {
+        out_dir: dir.to_path_buf(),
+        device: DeviceChoice::Flex,
+        fresh: false,
+        progress: false,
+    }
 }
 
 #[test]
@@ -51,7 +56,14 @@ fn tiny_sweep_end_to_end_then_resume() {
     let out = run_experiment(&cfg, &opts(&dir)).unwrap();
     assert_eq!(out.trained, 4);
     assert_eq!(out.records.len(), 4);
-    for name in [files::CONFIG, files::RESULTS, files::REPORT, files::FITS, "loss_vs_n.svg", "loss_vs_d.svg"] {
+    for name in [
+        files::CONFIG,
+        files::RESULTS,
+        files::REPORT,
+        files::FITS,
+        "loss_vs_n.svg",
+        "loss_vs_d.svg",
+    ] {
         assert!(dir.join(name).exists(), "{name} missing");
     }
     let rows = read_results(&dir.join(files::RESULTS)).unwrap();
@@ -65,7 +77,11 @@ fn tiny_sweep_end_to_end_then_resume() {
     assert!(loss(64, 16384) < loss(8, 16384), "{rows:?}");
     // Nothing beats the exact entropy rate by more than the held-out sampling noise.
     for r in &rows {
-        assert!(r.eval_loss > out.eval_oracle_loss - 0.05, "{r:?} vs oracle {}", out.eval_oracle_loss);
+        assert!(
+            r.eval_loss > out.eval_oracle_loss - 0.05,
+            "{r:?} vs oracle {}",
+            out.eval_oracle_loss
+        );
     }
     // Counts are carried into the results.
     assert!(rows.iter().all(|r| r.params > r.params_non_embedding && r.flops > 0.0));
@@ -103,5 +119,9 @@ fn training_beats_the_unigram_entropy() {
     assert!(!out.diverged);
     assert!((out.initial_loss - (32f64).ln()).abs() < 0.3, "initial {}", out.initial_loss);
     // The model must have learned the transitions, not only the token frequencies.
-    assert!(out.eval_loss < unigram - 0.3 * (unigram - rate), "eval {} unigram {unigram} rate {rate}", out.eval_loss);
+    assert!(
+        out.eval_loss < unigram - 0.3 * (unigram - rate),
+        "eval {} unigram {unigram} rate {rate}",
+        out.eval_loss
+    );
 }

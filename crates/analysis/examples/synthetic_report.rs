@@ -13,9 +13,10 @@ use rand::{Rng, SeedableRng};
 use scalinglab_analysis::{AnalysisOptions, RunRecord, RunStatus, summary_text, write_report};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out: PathBuf = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| {
-        std::env::temp_dir().join("scalinglab-synthetic-report")
-    });
+    let out: PathBuf = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("scalinglab-synthetic-report"));
     let (e, a, alpha, b, beta) = (2.0, 60.0, 0.35, 300.0, 0.3);
     let mut rng = StdRng::seed_from_u64(42);
     let mut records = Vec::new();

@@ -85,7 +85,11 @@ pub enum AnalysisError {
 }
 
 impl AnalysisError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         AnalysisError::Io { action, path: path.into(), source }
     }
 

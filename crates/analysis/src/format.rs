@@ -64,17 +64,14 @@ pub fn tick(v: f64) -> String {
     let av = v.abs();
     if (1e-2..1e4).contains(&av) {
         let s = sig(v, 3);
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
     } else {
         let s = format!("{v:.2e}");
         // "2.50e6" -> "2.5e6", "1.00e5" -> "1e5"
         match s.split_once('e') {
             Some((m, e)) => {
-                let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
+                let m =
+                    if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
                 format!("{m}e{e}")
             }
             None => s,

@@ -80,7 +80,11 @@ pub fn lbfgs(f: impl Fn(&[f64]) -> (f64, Vec<f64>), x0: &[f64], opts: &LbfgsOpti
     let n = x0.len();
     let eval = |x: &[f64]| -> (f64, Vec<f64>) {
         let (v, g) = f(x);
-        if g.len() != n || !v.is_finite() || !finite(&g) { (f64::INFINITY, vec![0.0; n]) } else { (v, g) }
+        if g.len() != n || !v.is_finite() || !finite(&g) {
+            (f64::INFINITY, vec![0.0; n])
+        } else {
+            (v, g)
+        }
     };
     let mut x = x0.to_vec();
     let (mut fx, mut g) = eval(&x);
@@ -110,7 +114,11 @@ pub fn lbfgs(f: impl Fn(&[f64]) -> (f64, Vec<f64>), x0: &[f64], opts: &LbfgsOpti
                 *qj -= alpha[i] * yj;
             }
         }
-        let gamma = if k > 0 { dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1]) } else { 1.0 };
+        let gamma = if k > 0 {
+            dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1])
+        } else {
+            1.0
+        };
         for qj in q.iter_mut() {
             *qj *= gamma;
         }
@@ -317,7 +325,11 @@ mod tests {
             }
             (v, g)
         };
-        let m = lbfgs(f, &[0.0; 5], &LbfgsOptions { f_tol: 0.0, grad_tol: 1e-10, ..Default::default() });
+        let m = lbfgs(
+            f,
+            &[0.0; 5],
+            &LbfgsOptions { f_tol: 0.0, grad_tol: 1e-10, ..Default::default() },
+        );
         assert!(m.converged);
         for (xi, ci) in m.x.iter().zip(c) {
             assert!((xi - ci).abs() < 1e-9, "{m:?}");
@@ -329,7 +341,11 @@ mod tests {
         // f(x) = x - ln x, undefined for x <= 0, minimum at x = 1; a big first step lands
         // in the undefined region and must be shrunk.
         let f = |x: &[f64]| {
-            if x[0] <= 0.0 { (f64::NAN, vec![f64::NAN]) } else { (x[0] - x[0].ln(), vec![1.0 - 1.0 / x[0]]) }
+            if x[0] <= 0.0 {
+                (f64::NAN, vec![f64::NAN])
+            } else {
+                (x[0] - x[0].ln(), vec![1.0 - 1.0 / x[0]])
+            }
         };
         let m = lbfgs(f, &[0.01], &LbfgsOptions::default());
         assert!((m.x[0] - 1.0).abs() < 1e-6, "{m:?}");

@@ -69,7 +69,8 @@ pub const PALETTE: [(u8, u8, u8); 8] = [
     (0xF0, 0xE4, 0x42), // yellow
 ];
 
-const HLINE_COLOURS: [(u8, u8, u8); 3] = [(0x44, 0x44, 0x44), (0x88, 0x88, 0x88), (0xAA, 0x33, 0x77)];
+const HLINE_COLOURS: [(u8, u8, u8); 3] =
+    [(0x44, 0x44, 0x44), (0x88, 0x88, 0x88), (0xAA, 0x33, 0x77)];
 
 fn colour(i: usize) -> RGBColor {
     let (r, g, b) = PALETTE[i % PALETTE.len()];
@@ -94,13 +95,20 @@ pub fn plot_svg(path: &Path, spec: &PlotSpec) -> Result<(), AnalysisError> {
     let curves: Vec<Vec<(f64, f64)>> = spec
         .curves
         .iter()
-        .map(|c| c.points.iter().filter(|(x, y)| ok_x(*x) && ok_y(*y)).map(|&(x, y)| (tx(x), ty(y))).collect())
+        .map(|c| {
+            c.points
+                .iter()
+                .filter(|(x, y)| ok_x(*x) && ok_y(*y))
+                .map(|&(x, y)| (tx(x), ty(y)))
+                .collect()
+        })
         .collect();
     let hlines: Vec<(String, f64)> =
         spec.hlines.iter().filter(|(_, y)| ok_y(*y)).map(|(l, y)| (l.clone(), ty(*y))).collect();
 
     let xs: Vec<f64> = curves.iter().flatten().map(|p| p.0).collect();
-    let ys: Vec<f64> = curves.iter().flatten().map(|p| p.1).chain(hlines.iter().map(|h| h.1)).collect();
+    let ys: Vec<f64> =
+        curves.iter().flatten().map(|p| p.1).chain(hlines.iter().map(|h| h.1)).collect();
     let (x0, x1) = padded_range(&xs, spec.log_x);
     let (y0, mut y1) = padded_range(&ys, spec.log_y);
 
@@ -179,12 +187,19 @@ pub fn plot_svg(path: &Path, spec: &PlotSpec) -> Result<(), AnalysisError> {
                     .draw_series(LineSeries::new(pts.iter().copied(), col.stroke_width(2)))
                     .map_err(|e| perr(e.to_string()))?;
                 if !label.is_empty() {
-                    s.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
+                    s.label(label).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2))
+                    });
                 }
             }
             CurveStyle::Dashed => {
                 let s = chart
-                    .draw_series(DashedLineSeries::new(pts.iter().copied(), 8, 5, col.stroke_width(2)))
+                    .draw_series(DashedLineSeries::new(
+                        pts.iter().copied(),
+                        8,
+                        5,
+                        col.stroke_width(2),
+                    ))
                     .map_err(|e| perr(e.to_string()))?;
                 if !label.is_empty() {
                     s.label(label).legend(move |(x, y)| {
@@ -197,9 +212,11 @@ pub fn plot_svg(path: &Path, spec: &PlotSpec) -> Result<(), AnalysisError> {
             CurveStyle::Markers => {
                 let s = match shape {
                     0 => chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, col.filled()))),
-                    1 => chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, col.stroke_width(2)))),
+                    1 => chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 4, col.stroke_width(2)))),
                     2 => chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, col.filled()))),
-                    _ => chart.draw_series(pts.iter().map(|&p| Circle::new(p, 5, col.stroke_width(1)))),
+                    _ => chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 5, col.stroke_width(1)))),
                 }
                 .map_err(|e| perr(e.to_string()))?;
                 if !label.is_empty() {
@@ -212,7 +229,10 @@ pub fn plot_svg(path: &Path, spec: &PlotSpec) -> Result<(), AnalysisError> {
                     s.label(label).legend(move |(x, y)| {
                         let st = if filled { col.filled() } else { col.stroke_width(2) };
                         EmptyElement::at((x + 10, y))
-                            + PathElement::new(vec![(-10, 0), (10, 0)], col.mix(0.4).stroke_width(1))
+                            + PathElement::new(
+                                vec![(-10, 0), (10, 0)],
+                                col.mix(0.4).stroke_width(1),
+                            )
                             + Circle::new((0, 0), size, st)
                     });
                 }
@@ -224,14 +244,22 @@ pub fn plot_svg(path: &Path, spec: &PlotSpec) -> Result<(), AnalysisError> {
         let col = RGBColor(r, g, b);
         let (dash, gap) = if j % 2 == 0 { (10, 6) } else { (3, 4) };
         let s = chart
-            .draw_series(DashedLineSeries::new(vec![(x0, *y), (x1, *y)], dash, gap, col.stroke_width(2)))
+            .draw_series(DashedLineSeries::new(
+                vec![(x0, *y), (x1, *y)],
+                dash,
+                gap,
+                col.stroke_width(2),
+            ))
             .map_err(|e| perr(e.to_string()))?;
         if !label.is_empty() {
             has_legend = true;
             s.label(label.clone()).legend(move |(x, y)| {
                 EmptyElement::at((x, y))
                     + PathElement::new(vec![(0, 0), (dash.min(9), 0)], col.stroke_width(2))
-                    + PathElement::new(vec![((dash.min(9) + gap).min(14), 0), (20, 0)], col.stroke_width(2))
+                    + PathElement::new(
+                        vec![((dash.min(9) + gap).min(14), 0), (20, 0)],
+                        col.stroke_width(2),
+                    )
             });
         }
     }
@@ -265,7 +293,12 @@ fn legend_fraction(labels: &[&str]) -> (f64, f64) {
 
 /// The legend corner covering the fewest points (fractions of the axes), with the count.
 /// Horizontal lines count once for each corner whose vertical span they cross.
-fn best_corner(pts: &[(f64, f64)], hlines: &[f64], wf: f64, hf: f64) -> (SeriesLabelPosition, usize) {
+fn best_corner(
+    pts: &[(f64, f64)],
+    hlines: &[f64],
+    wf: f64,
+    hf: f64,
+) -> (SeriesLabelPosition, usize) {
     let corners = [
         (SeriesLabelPosition::UpperRight, (1.0 - wf, 1.0), (1.0 - hf, 1.0)),
         (SeriesLabelPosition::UpperLeft, (0.0, wf), (1.0 - hf, 1.0)),
@@ -274,8 +307,9 @@ fn best_corner(pts: &[(f64, f64)], hlines: &[f64], wf: f64, hf: f64) -> (SeriesL
     ];
     let mut best = (SeriesLabelPosition::UpperRight, usize::MAX);
     for (pos, (xa, xb), (ya, yb)) in corners {
-        let inside = pts.iter().filter(|(x, y)| *x >= xa && *x <= xb && *y >= ya && *y <= yb).count()
-            + hlines.iter().filter(|y| **y >= ya && **y <= yb).count();
+        let inside =
+            pts.iter().filter(|(x, y)| *x >= xa && *x <= xb && *y >= ya && *y <= yb).count()
+                + hlines.iter().filter(|y| **y >= ya && **y <= yb).count();
         if inside < best.1 {
             best = (pos, inside);
         }
@@ -371,13 +405,15 @@ fn ticks(lo: f64, hi: f64, log: bool) -> (Vec<f64>, Vec<f64>) {
     if span < 1.0 {
         // Less than a decade: nice linear values, placed logarithmically.
         let (vlo, vhi) = (10f64.powf(lo), 10f64.powf(hi));
-        let bold: Vec<f64> = linear_ticks(vlo, vhi, 6.0).into_iter().filter(|v| *v > 0.0).map(f64::log10).collect();
+        let bold: Vec<f64> =
+            linear_ticks(vlo, vhi, 6.0).into_iter().filter(|v| *v > 0.0).map(f64::log10).collect();
         return (bold, Vec::new());
     }
     let (k0, k1) = (lo.ceil() as i64, hi.floor() as i64);
     let decades = (k1 - k0 + 1).max(0) as usize;
     let every = decades.div_ceil(10).max(1) as i64;
-    let mut bold: Vec<f64> = (k0..=k1).filter(|k| (k - k0) % every == 0).map(|k| k as f64).collect();
+    let mut bold: Vec<f64> =
+        (k0..=k1).filter(|k| (k - k0) % every == 0).map(|k| k as f64).collect();
     let mut light = Vec::new();
     let (d0, d1) = (lo.floor() as i64, hi.ceil() as i64);
     for k in d0..=d1 {
@@ -401,7 +437,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("scalinglab-analysis-plot-{}-{name}", std::process::id()));
+        let d = std::env::temp_dir()
+            .join(format!("scalinglab-analysis-plot-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -428,15 +465,24 @@ mod tests {
         let path = dir.join("p.svg");
         let mut curves = Vec::new();
         for i in 0..10 {
-            let pts = (0..5).map(|k| (10f64.powi(3 + k), 2.0 + 10.0 / (k + 1 + i) as f64)).collect();
-            curves.push(Curve { label: format!("D = {i}"), points: pts, style: CurveStyle::Markers });
+            let pts =
+                (0..5).map(|k| (10f64.powi(3 + k), 2.0 + 10.0 / (k + 1 + i) as f64)).collect();
+            curves.push(Curve {
+                label: format!("D = {i}"),
+                points: pts,
+                style: CurveStyle::Markers,
+            });
         }
         curves.push(Curve {
             label: "fit".into(),
             points: vec![(1e3, 5.0), (f64::NAN, 1.0), (0.0, 3.0), (1e7, 2.1)],
             style: CurveStyle::Line,
         });
-        curves.push(Curve { label: "alt".into(), points: vec![(1e3, 4.0), (1e7, 2.2)], style: CurveStyle::Dashed });
+        curves.push(Curve {
+            label: "alt".into(),
+            points: vec![(1e3, 4.0), (1e7, 2.2)],
+            style: CurveStyle::Dashed,
+        });
         curves.push(Curve { label: "empty".into(), points: vec![], style: CurveStyle::Markers });
         let spec = PlotSpec {
             title: "loss vs N".into(),
@@ -445,7 +491,11 @@ mod tests {
             log_x: true,
             log_y: true,
             curves,
-            hlines: vec![("entropy rate".into(), 1.9), ("unigram".into(), 6.0), ("bad".into(), -1.0)],
+            hlines: vec![
+                ("entropy rate".into(), 1.9),
+                ("unigram".into(), 6.0),
+                ("bad".into(), -1.0),
+            ],
         };
         plot_svg(&path, &spec).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();

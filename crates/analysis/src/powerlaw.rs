@@ -304,7 +304,10 @@ impl Problem {
             }
             tried.push(p0.clone());
             let m = lbfgs(|p| self.objective(p), &p0, &opts);
-            if m.f.is_finite() && m.x.iter().all(|v| v.is_finite()) && best.as_ref().is_none_or(|(_, bf)| m.f < *bf) {
+            if m.f.is_finite()
+                && m.x.iter().all(|v| v.is_finite())
+                && best.as_ref().is_none_or(|(_, bf)| m.f < *bf)
+            {
                 best = Some((m.x, m.f));
             }
         }
@@ -407,7 +410,11 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// let fit = fit_power_law(&x, &y, &FitOptions { bootstrap: 0, ..Default::default() }).unwrap();
 /// assert!((fit.alpha - 0.34).abs() < 1e-3 && (fit.e - 1.7).abs() < 1e-3);
 /// ```
-pub fn fit_power_law(x: &[f64], y: &[f64], opts: &FitOptions) -> Result<PowerLawFit, AnalysisError> {
+pub fn fit_power_law(
+    x: &[f64],
+    y: &[f64],
+    opts: &FitOptions,
+) -> Result<PowerLawFit, AnalysisError> {
     validate(x, y, opts)?;
     let prob = Problem::new(x, y, opts.offset, opts.loss);
     let (p, _f) = prob.solve(&[], 6).ok_or_else(|| AnalysisError::FitFailed {
@@ -419,7 +426,9 @@ pub fn fit_power_law(x: &[f64], y: &[f64], opts: &FitOptions) -> Result<PowerLaw
     if !(e.is_finite() && a.is_finite() && alpha.is_finite()) || a == 0.0 {
         return Err(AnalysisError::FitFailed {
             context: "fit_power_law".into(),
-            message: format!("non-finite or degenerate parameters E = {e}, A = {a}, alpha = {alpha}"),
+            message: format!(
+                "non-finite or degenerate parameters E = {e}, A = {a}, alpha = {alpha}"
+            ),
         });
     }
     let residuals = prob.residuals(&p);
@@ -427,7 +436,8 @@ pub fn fit_power_law(x: &[f64], y: &[f64], opts: &FitOptions) -> Result<PowerLaw
     let x_min = x.iter().cloned().fold(f64::INFINITY, f64::min);
     let x_max = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
 
-    let (alpha_ci, e_ci) = if opts.bootstrap > 0 { bootstrap(x, y, opts, &p) } else { (None, None) };
+    let (alpha_ci, e_ci) =
+        if opts.bootstrap > 0 { bootstrap(x, y, opts, &p) } else { (None, None) };
 
     Ok(PowerLawFit {
         e,
@@ -446,7 +456,12 @@ pub fn fit_power_law(x: &[f64], y: &[f64], opts: &FitOptions) -> Result<PowerLaw
 /// Percentile bootstrap over points. `p_full` is the full-data optimum (in the optimiser's
 /// coordinates, whose centring `c` differs per resample, so it is converted).
 #[allow(clippy::type_complexity)]
-fn bootstrap(x: &[f64], y: &[f64], opts: &FitOptions, p_full: &[f64]) -> (Option<(f64, f64)>, Option<(f64, f64)>) {
+fn bootstrap(
+    x: &[f64],
+    y: &[f64],
+    opts: &FitOptions,
+    p_full: &[f64],
+) -> (Option<(f64, f64)>, Option<(f64, f64)>) {
     let n = x.len();
     let need = n_free(opts.offset);
     let full = Problem::new(x, y, opts.offset, opts.loss);
@@ -468,7 +483,8 @@ fn bootstrap(x: &[f64], y: &[f64], opts: &FitOptions, p_full: &[f64]) -> (Option
             continue; // degenerate resample
         }
         let prob = Problem::new(&xs, &ys, opts.offset, opts.loss);
-        let warm = prob.pack(e_full.min(prob.m * 0.999), ln_a_full - alpha_full * prob.c, alpha_full);
+        let warm =
+            prob.pack(e_full.min(prob.m * 0.999), ln_a_full - alpha_full * prob.c, alpha_full);
         if let Some((p, _)) = prob.solve(&[warm], 2) {
             let (e, _, alpha) = prob.unpack(&p);
             if e.is_finite() && alpha.is_finite() {
@@ -541,11 +557,16 @@ mod tests {
 
     #[test]
     fn recovers_several_laws_free_offset_noise_free() {
-        for &(e, a, alpha) in &[(0.5, 50.0, 0.5), (2.91, 30.0, 0.2), (1.0, 5.0, 0.076), (0.1, 1e3, 1.2)] {
+        for &(e, a, alpha) in
+            &[(0.5, 50.0, 0.5), (2.91, 30.0, 0.2), (1.0, 5.0, 0.076), (0.1, 1e3, 1.2)]
+        {
             let x = logspace(4.0, 8.0, 10);
             let y = law(&x, e, a, alpha, 0.0, 0);
             let fit = fit_power_law(&x, &y, &no_boot()).unwrap();
-            assert!((fit.alpha - alpha).abs() < 1e-3 * alpha.max(1.0), "true {e} {a} {alpha}: {fit:?}");
+            assert!(
+                (fit.alpha - alpha).abs() < 1e-3 * alpha.max(1.0),
+                "true {e} {a} {alpha}: {fit:?}"
+            );
             assert!((fit.e - e).abs() < 1e-3, "true {e} {a} {alpha}: {fit:?}");
         }
     }
@@ -603,7 +624,8 @@ mod tests {
     fn bad_input_is_a_clear_error() {
         let x = [1e3, 1e4, 1e5, 1e6];
         let y = [3.0, 2.5, 2.2, 2.0];
-        let err = |x: &[f64], y: &[f64], o: &FitOptions| fit_power_law(x, y, o).unwrap_err().to_string();
+        let err =
+            |x: &[f64], y: &[f64], o: &FitOptions| fit_power_law(x, y, o).unwrap_err().to_string();
         let m = err(&x[..2], &y[..2], &no_boot());
         assert!(m.contains("2 points") && m.contains("3 are needed"), "{m}");
         let m = err(&[1e3, 1e3, 1e4], &[3.0, 2.9, 2.5], &no_boot());
@@ -630,13 +652,16 @@ mod tests {
     fn objective_gradient_matches_central_differences() {
         let x = logspace(3.0, 7.0, 9);
         let y = law(&x, 1.2, 80.0, 0.3, 0.03, 4);
-        let losses = [FitLoss::Squared, FitLoss::Huber { delta: 1e-3 }, FitLoss::Huber { delta: 0.05 }];
+        let losses =
+            [FitLoss::Squared, FitLoss::Huber { delta: 1e-3 }, FitLoss::Huber { delta: 0.05 }];
         let offsets = [Offset::Free, Offset::Fixed(0.9), Offset::Zero];
         for loss in losses {
             for offset in offsets {
                 let prob = Problem::new(&x, &y, offset, loss);
                 let points: Vec<Vec<f64>> = match offset {
-                    Offset::Free => vec![vec![0.3, 0.5, 0.25], vec![-1.0, -0.2, 0.6], vec![2.0, 1.0, 0.1]],
+                    Offset::Free => {
+                        vec![vec![0.3, 0.5, 0.25], vec![-1.0, -0.2, 0.6], vec![2.0, 1.0, 0.1]]
+                    }
                     _ => vec![vec![0.5, 0.25], vec![-0.2, 0.6], vec![1.0, 0.1]],
                 };
                 for p in points {
@@ -667,7 +692,12 @@ mod tests {
         let mut y = law(&x, 1.7, 400.0, 0.34, 0.002, 5);
         y[8] *= 1.25; // one bad run near the large-x end
         let sq = fit_power_law(&x, &y, &no_boot()).unwrap();
-        let hub = fit_power_law(&x, &y, &FitOptions { loss: FitLoss::Huber { delta: 1e-3 }, ..no_boot() }).unwrap();
+        let hub = fit_power_law(
+            &x,
+            &y,
+            &FitOptions { loss: FitLoss::Huber { delta: 1e-3 }, ..no_boot() },
+        )
+        .unwrap();
         let (es, eh) = ((sq.alpha - 0.34).abs(), (hub.alpha - 0.34).abs());
         assert!(eh < es, "huber {hub:?} vs squared {sq:?}");
         assert!(eh < 0.03, "huber alpha {}", hub.alpha);
@@ -686,7 +716,9 @@ mod tests {
     fn bootstrap_interval_contains_truth() {
         let x = logspace(3.0, 6.0, 12);
         let y = law(&x, 1.7, 400.0, 0.34, 0.01, 6);
-        let fit = fit_power_law(&x, &y, &FitOptions { bootstrap: 200, seed: 11, ..Default::default() }).unwrap();
+        let fit =
+            fit_power_law(&x, &y, &FitOptions { bootstrap: 200, seed: 11, ..Default::default() })
+                .unwrap();
         let (lo, hi) = fit.alpha_ci.unwrap();
         assert!(lo < 0.34 && 0.34 < hi, "alpha CI {lo}..{hi}, fit {fit:?}");
         assert!(lo <= fit.alpha && fit.alpha <= hi);
@@ -694,7 +726,9 @@ mod tests {
         let (elo, ehi) = fit.e_ci.unwrap();
         assert!(elo < 1.7 && 1.7 < ehi, "E CI {elo}..{ehi}");
         // Same seed, same interval.
-        let again = fit_power_law(&x, &y, &FitOptions { bootstrap: 200, seed: 11, ..Default::default() }).unwrap();
+        let again =
+            fit_power_law(&x, &y, &FitOptions { bootstrap: 200, seed: 11, ..Default::default() })
+                .unwrap();
         assert_eq!(again.alpha_ci, fit.alpha_ci);
     }
 
@@ -706,7 +740,12 @@ mod tests {
         let trials = 20;
         for s in 0..trials {
             let y = law(&x, 1.7, 400.0, 0.34, 0.01, 100 + s);
-            let fit = fit_power_law(&x, &y, &FitOptions { bootstrap: 100, seed: s, ..Default::default() }).unwrap();
+            let fit = fit_power_law(
+                &x,
+                &y,
+                &FitOptions { bootstrap: 100, seed: s, ..Default::default() },
+            )
+            .unwrap();
             let (lo, hi) = fit.alpha_ci.unwrap();
             if lo <= 0.34 && 0.34 <= hi {
                 covered += 1;
@@ -719,14 +758,22 @@ mod tests {
     fn fixed_offset_has_no_e_interval_and_serialises() {
         let x = logspace(3.0, 6.0, 8);
         let y = law(&x, 1.7, 400.0, 0.34, 0.01, 7);
-        let fit = fit_power_law(&x, &y, &FitOptions { offset: Offset::Fixed(1.7), bootstrap: 50, ..Default::default() })
-            .unwrap();
+        let fit = fit_power_law(
+            &x,
+            &y,
+            &FitOptions { offset: Offset::Fixed(1.7), bootstrap: 50, ..Default::default() },
+        )
+        .unwrap();
         assert!(fit.alpha_ci.is_some() && fit.e_ci.is_none());
         let json = serde_json::to_string(&fit).unwrap();
         assert!(json.contains(r#""offset":{"kind":"fixed","value":1.7}"#), "{json}");
         let back: PowerLawFit = serde_json::from_str(&json).unwrap();
         assert_eq!(back.alpha, fit.alpha);
-        let opts = serde_json::to_string(&FitOptions { loss: FitLoss::Huber { delta: 1e-3 }, ..Default::default() }).unwrap();
+        let opts = serde_json::to_string(&FitOptions {
+            loss: FitLoss::Huber { delta: 1e-3 },
+            ..Default::default()
+        })
+        .unwrap();
         assert!(opts.contains(r#""loss":{"kind":"huber","delta":0.001}"#), "{opts}");
         assert!(opts.contains(r#""offset":{"kind":"free"}"#), "{opts}");
     }

@@ -129,8 +129,9 @@ impl ResultsWriter {
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| AnalysisError::io("cannot create directory for results file", parent, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                AnalysisError::io("cannot create directory for results file", parent, e)
+            })?;
         }
         let mut file = OpenOptions::new()
             .read(true)
@@ -195,7 +196,8 @@ impl ResultsWriter {
 /// An empty file gives an empty vector. A malformed row is an error naming the file, the
 /// 1-based line and the offending field.
 pub fn read_results(path: &Path) -> Result<Vec<RunRecord>, AnalysisError> {
-    let file = File::open(path).map_err(|e| AnalysisError::io("cannot open results file", path, e))?;
+    let file =
+        File::open(path).map_err(|e| AnalysisError::io("cannot open results file", path, e))?;
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
@@ -218,9 +220,7 @@ pub fn read_results(path: &Path) -> Result<Vec<RunRecord>, AnalysisError> {
 }
 
 fn csv_error(path: &Path, e: &csv::Error, line_hint: Option<u64>) -> AnalysisError {
-    let line = line_hint
-        .or_else(|| e.position().map(|p| p.line()))
-        .unwrap_or(0);
+    let line = line_hint.or_else(|| e.position().map(|p| p.line())).unwrap_or(0);
     let message = match e.kind() {
         csv::ErrorKind::Deserialize { err, .. } => {
             let field = err.field().map(|f| format!("field {}: ", f + 1)).unwrap_or_default();
@@ -265,10 +265,8 @@ mod tests {
     }
 
     fn temp_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "scalinglab-analysis-records-{}-{name}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir()
+            .join(format!("scalinglab-analysis-records-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("results.csv")

@@ -105,9 +105,21 @@ impl ScalingFits {
         let at_n = self.d_at.map(|n| format!(" at N = {}", sci(n as f64, 2))).unwrap_or_default();
         vec![
             ("L(N)", format!("L(N), N non-emb.{at_d}, E free"), self.loss_vs_n.as_ref()),
-            ("L(N_total)", format!("L(N), N incl. emb.{at_d}, E free"), self.loss_vs_n_total.as_ref()),
-            ("L(N), E=0", format!("L(N), N non-emb.{at_d}, E = 0"), self.loss_vs_n_no_offset.as_ref()),
-            ("L(N), E=ref", format!("L(N), N non-emb.{at_d}, E = reference"), self.loss_vs_n_fixed_e.as_ref()),
+            (
+                "L(N_total)",
+                format!("L(N), N incl. emb.{at_d}, E free"),
+                self.loss_vs_n_total.as_ref(),
+            ),
+            (
+                "L(N), E=0",
+                format!("L(N), N non-emb.{at_d}, E = 0"),
+                self.loss_vs_n_no_offset.as_ref(),
+            ),
+            (
+                "L(N), E=ref",
+                format!("L(N), N non-emb.{at_d}, E = reference"),
+                self.loss_vs_n_fixed_e.as_ref(),
+            ),
             ("L(D)", format!("L(D){at_n}, E free"), self.loss_vs_d.as_ref()),
             ("L(D), E=0", format!("L(D){at_n}, E = 0"), self.loss_vs_d_no_offset.as_ref()),
             ("L(D), E=ref", format!("L(D){at_n}, E = reference"), self.loss_vs_d_fixed_e.as_ref()),
@@ -147,8 +159,11 @@ fn validate_options(opts: &AnalysisOptions) -> Result<(), AnalysisError> {
 
 /// Usable runs (status ok, finite positive loss, positive N and D), best per (N, D) cell.
 fn usable_cells<'a>(records: &'a [RunRecord], warnings: &mut Vec<String>) -> Vec<Cell<'a>> {
-    let diverged: Vec<&str> =
-        records.iter().filter(|r| r.status == RunStatus::Diverged).map(|r| r.run_id.as_str()).collect();
+    let diverged: Vec<&str> = records
+        .iter()
+        .filter(|r| r.status == RunStatus::Diverged)
+        .map(|r| r.run_id.as_str())
+        .collect();
     if !diverged.is_empty() {
         warnings.push(format!(
             "{} diverged run(s) excluded from the fits: {}",
@@ -173,7 +188,13 @@ fn usable_cells<'a>(records: &'a [RunRecord], warnings: &mut Vec<String>) -> Vec
             ));
             continue;
         }
-        let cell = Cell { n: r.params_non_embedding, n_total: r.params, d: r.tokens, loss: r.eval_loss, run: r };
+        let cell = Cell {
+            n: r.params_non_embedding,
+            n_total: r.params,
+            d: r.tokens,
+            loss: r.eval_loss,
+            run: r,
+        };
         match best.get_mut(&(cell.n, cell.d)) {
             Some(old) => {
                 duplicates += 1;
@@ -205,7 +226,11 @@ fn list_ids(ids: &[&str]) -> String {
 
 /// Chooses the slice for a 1-D law: among the values of `key`, the largest with at least 3
 /// distinct values of the other variable, else the one with most (ties → larger).
-fn choose_slice(cells: &[Cell], key: impl Fn(&Cell) -> u64, other: impl Fn(&Cell) -> u64) -> Option<(u64, usize)> {
+fn choose_slice(
+    cells: &[Cell],
+    key: impl Fn(&Cell) -> u64,
+    other: impl Fn(&Cell) -> u64,
+) -> Option<(u64, usize)> {
     let mut groups: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
     for c in cells {
         groups.entry(key(c)).or_default().insert(other(c));
@@ -223,7 +248,12 @@ struct LawFitter<'o> {
 
 impl LawFitter<'_> {
     fn fit(&mut self, name: &str, x: &[f64], y: &[f64], offset: Offset) -> Option<PowerLawFit> {
-        let fo = FitOptions { offset, loss: FitLoss::Squared, bootstrap: self.opts.bootstrap, seed: self.opts.seed };
+        let fo = FitOptions {
+            offset,
+            loss: FitLoss::Squared,
+            bootstrap: self.opts.bootstrap,
+            seed: self.opts.seed,
+        };
         match fit_power_law(x, y, &fo) {
             Ok(fit) => {
                 if fit.dof() == 0 {
@@ -270,7 +300,10 @@ impl LawFitter<'_> {
 ///
 /// Errors when the options are invalid (non-finite reference) or when no run is usable;
 /// laws that cannot be fitted (too few points) are `None` with a warning instead.
-pub fn fit_sweep(records: &[RunRecord], opts: &AnalysisOptions) -> Result<ScalingFits, AnalysisError> {
+pub fn fit_sweep(
+    records: &[RunRecord],
+    opts: &AnalysisOptions,
+) -> Result<ScalingFits, AnalysisError> {
     validate_options(opts)?;
     let mut warnings = Vec::new();
     let cells = usable_cells(records, &mut warnings);
@@ -387,7 +420,11 @@ pub fn summary_text(fits: &ScalingFits) -> String {
         );
     }
     if let Some(r) = fits.reference_loss {
-        for (name, fit) in [("L(N)", &fits.loss_vs_n), ("L(N_total)", &fits.loss_vs_n_total), ("L(D)", &fits.loss_vs_d)] {
+        for (name, fit) in [
+            ("L(N)", &fits.loss_vs_n),
+            ("L(N_total)", &fits.loss_vs_n_total),
+            ("L(D)", &fits.loss_vs_d),
+        ] {
             let Some(fit) = fit else { continue };
             let (diff, pct, inside) = compare_e(fit, r);
             let ci = match inside {
@@ -468,10 +505,16 @@ fn loss_plot(
         .into_iter()
         .map(|(g, mut pts)| {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Curve { label: format!("{group_name} = {}", sci(g as f64, 2)), points: pts, style: CurveStyle::Markers }
+            Curve {
+                label: format!("{group_name} = {}", sci(g as f64, 2)),
+                points: pts,
+                style: CurveStyle::Markers,
+            }
         })
         .collect();
-    let at = at.map(|a| format!("fit at {group_name} = {}", sci(a as f64, 2))).unwrap_or_else(|| "fit".into());
+    let at = at
+        .map(|a| format!("fit at {group_name} = {}", sci(a as f64, 2)))
+        .unwrap_or_else(|| "fit".into());
     for (k, fit) in fits.into_iter().enumerate() {
         if let Some(fit) = fit {
             let style = if k == 0 { CurveStyle::Line } else { CurveStyle::Dashed };
@@ -498,13 +541,18 @@ fn minus_e_plot(
     title: String,
     x_label: &str,
 ) -> PlotSpec {
-    let mut pts: Vec<(f64, f64)> = cells.iter().filter(|c| in_slice(c)).map(|c| (x_of(c) as f64, c.loss)).collect();
+    let mut pts: Vec<(f64, f64)> =
+        cells.iter().filter(|c| in_slice(c)).map(|c| (x_of(c) as f64, c.loss)).collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut curves = Vec::new();
     for (k, fit) in fits.into_iter().enumerate() {
         let Some(fit) = fit else { continue };
         let e = fit.e;
-        let which = if k == 0 { format!("Ê = {} (fitted)", sig(e, 3)) } else { format!("E = {} (reference)", sig(e, 3)) };
+        let which = if k == 0 {
+            format!("Ê = {} (fitted)", sig(e, 3))
+        } else {
+            format!("E = {} (reference)", sig(e, 3))
+        };
         curves.push(Curve {
             label: format!("L − E, {which}"),
             points: pts.iter().map(|&(x, l)| (x, l - e)).filter(|p| p.1 > 0.0).collect(),
@@ -533,7 +581,11 @@ fn compute_plot(records: &[RunRecord], opts: &AnalysisOptions) -> PlotSpec {
     let runs: Vec<&RunRecord> = records
         .iter()
         .filter(|r| {
-            r.status == RunStatus::Ok && r.eval_loss.is_finite() && r.eval_loss > 0.0 && r.flops.is_finite() && r.flops > 0.0
+            r.status == RunStatus::Ok
+                && r.eval_loss.is_finite()
+                && r.eval_loss > 0.0
+                && r.flops.is_finite()
+                && r.flops > 0.0
         })
         .collect();
     let mut groups: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
@@ -544,12 +596,20 @@ fn compute_plot(records: &[RunRecord], opts: &AnalysisOptions) -> PlotSpec {
         .into_iter()
         .map(|(n, mut pts)| {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Curve { label: format!("N = {}", sci(n as f64, 2)), points: pts, style: CurveStyle::Markers }
+            Curve {
+                label: format!("N = {}", sci(n as f64, 2)),
+                points: pts,
+                style: CurveStyle::Markers,
+            }
         })
         .collect();
     let frontier = lower_envelope(runs.iter().map(|r| (r.flops, r.eval_loss)).collect());
     if !frontier.is_empty() {
-        curves.push(Curve { label: "compute frontier (lower envelope)".into(), points: frontier, style: CurveStyle::Line });
+        curves.push(Curve {
+            label: "compute frontier (lower envelope)".into(),
+            points: frontier,
+            style: CurveStyle::Line,
+        });
     }
     PlotSpec {
         title: format!("{}: loss vs compute", opts.title),
@@ -586,12 +646,18 @@ fn write_file(path: &Path, text: &str) -> Result<(), AnalysisError> {
 /// Writes fits.json, loss_vs_n.svg, loss_vs_d.svg, loss_minus_e_vs_n.svg,
 /// loss_minus_e_vs_d.svg, loss_vs_compute.svg (eval loss vs FLOPs per run, lower envelope
 /// highlighted), and report.md into out_dir (created if needed); returns the fits.
-pub fn write_report(records: &[RunRecord], opts: &AnalysisOptions, out_dir: &Path) -> Result<ScalingFits, AnalysisError> {
+pub fn write_report(
+    records: &[RunRecord],
+    opts: &AnalysisOptions,
+    out_dir: &Path,
+) -> Result<ScalingFits, AnalysisError> {
     let fits = fit_sweep(records, opts)?;
-    std::fs::create_dir_all(out_dir).map_err(|e| AnalysisError::io("cannot create report directory", out_dir, e))?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| AnalysisError::io("cannot create report directory", out_dir, e))?;
 
     let json_path = out_dir.join("fits.json");
-    let json = serde_json::to_string_pretty(&fits).map_err(|e| AnalysisError::Json { path: json_path.clone(), source: e })?;
+    let json = serde_json::to_string_pretty(&fits)
+        .map_err(|e| AnalysisError::Json { path: json_path.clone(), source: e })?;
     write_file(&json_path, &json)?;
 
     let mut scratch = Vec::new();
@@ -603,7 +669,11 @@ pub fn write_report(records: &[RunRecord], opts: &AnalysisOptions, out_dir: &Pat
         |c| c.n,
         |c| c.d,
         "D",
-        [fits.loss_vs_n.as_ref(), fits.loss_vs_n_no_offset.as_ref(), fits.loss_vs_n_fixed_e.as_ref()],
+        [
+            fits.loss_vs_n.as_ref(),
+            fits.loss_vs_n_no_offset.as_ref(),
+            fits.loss_vs_n_fixed_e.as_ref(),
+        ],
         fits.n_at,
         format!("{}: loss vs N", opts.title),
         "non-embedding parameters N",
@@ -615,7 +685,11 @@ pub fn write_report(records: &[RunRecord], opts: &AnalysisOptions, out_dir: &Pat
         |c| c.d,
         |c| c.n,
         "N",
-        [fits.loss_vs_d.as_ref(), fits.loss_vs_d_no_offset.as_ref(), fits.loss_vs_d_fixed_e.as_ref()],
+        [
+            fits.loss_vs_d.as_ref(),
+            fits.loss_vs_d_no_offset.as_ref(),
+            fits.loss_vs_d_fixed_e.as_ref(),
+        ],
         fits.d_at,
         format!("{}: loss vs D", opts.title),
         "training tokens D",
@@ -655,7 +729,12 @@ pub fn write_report(records: &[RunRecord], opts: &AnalysisOptions, out_dir: &Pat
     Ok(fits)
 }
 
-fn report_markdown(records: &[RunRecord], cells: &[Cell], opts: &AnalysisOptions, fits: &ScalingFits) -> String {
+fn report_markdown(
+    records: &[RunRecord],
+    cells: &[Cell],
+    opts: &AnalysisOptions,
+    fits: &ScalingFits,
+) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# {}\n", opts.title);
     if !opts.preamble.trim().is_empty() {
@@ -670,7 +749,10 @@ fn report_markdown(records: &[RunRecord], cells: &[Cell], opts: &AnalysisOptions
          percentile bootstrap intervals over points ({} resamples; `–` = none).\n",
         opts.bootstrap
     );
-    let _ = writeln!(md, "| law | α | α 95% CI | E | E 95% CI | A | RMS log residual | points | x range |");
+    let _ = writeln!(
+        md,
+        "| law | α | α 95% CI | E | E 95% CI | A | RMS log residual | points | x range |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
     let mut any = false;
     for (_, desc, fit) in fits.labelled() {
@@ -731,13 +813,18 @@ fn report_markdown(records: &[RunRecord], cells: &[Cell], opts: &AnalysisOptions
     if let Some((name, r)) = &opts.reference_loss {
         let _ = writeln!(md, "## Fitted offset vs {name}\n");
         let mut wrote = false;
-        for (law, fit) in [("L(N)", &fits.loss_vs_n), ("L(N_total)", &fits.loss_vs_n_total), ("L(D)", &fits.loss_vs_d)]
-        {
+        for (law, fit) in [
+            ("L(N)", &fits.loss_vs_n),
+            ("L(N_total)", &fits.loss_vs_n_total),
+            ("L(D)", &fits.loss_vs_d),
+        ] {
             let Some(fit) = fit else { continue };
             wrote = true;
             let (diff, pct, inside) = compare_e(fit, *r);
             let ci = match (inside, fit.e_ci) {
-                (Some(true), Some(ci)) => format!("the {name} lies inside E's 95% CI {}", interval(Some(ci), 3)),
+                (Some(true), Some(ci)) => {
+                    format!("the {name} lies inside E's 95% CI {}", interval(Some(ci), 3))
+                }
                 (Some(false), Some(ci)) => {
                     format!("**the {name} lies outside E's 95% CI {}**", interval(Some(ci), 3))
                 }
@@ -760,7 +847,11 @@ fn report_markdown(records: &[RunRecord], cells: &[Cell], opts: &AnalysisOptions
                  slice used."
             );
         } else {
-            let _ = writeln!(md, "No free-offset fit is available to compare with the {name} ({}).", sig(*r, 4));
+            let _ = writeln!(
+                md,
+                "No free-offset fit is available to compare with the {name} ({}).",
+                sig(*r, 4)
+            );
         }
         md.push('\n');
     }
@@ -776,17 +867,29 @@ fn report_markdown(records: &[RunRecord], cells: &[Cell], opts: &AnalysisOptions
         if let Some((name, r)) = &opts.reference_loss
             && (u - r).abs() > 0.0
         {
-            let _ = write!(s, ": {}% of the gap from unigram to the {name} is closed", sig(100.0 * (u - best.loss) / (u - r), 3));
+            let _ = write!(
+                s,
+                ": {}% of the gap from unigram to the {name} is closed",
+                sig(100.0 * (u - best.loss) / (u - r), 3)
+            );
         }
         let _ = writeln!(md, "{s}.\n");
     }
 
     // Plots.
     let _ = writeln!(md, "## Plots\n");
-    let at_d = fits.n_at.map(|d| format!(" (fits at D = {})", sci(d as f64, 2))).unwrap_or_default();
-    let at_n = fits.d_at.map(|n| format!(" (fits at N = {})", sci(n as f64, 2))).unwrap_or_default();
-    let _ = writeln!(md, "Eval loss vs non-embedding N, one series per D{at_d}:\n\n![Eval loss vs N](loss_vs_n.svg)\n");
-    let _ = writeln!(md, "Eval loss vs D, one series per N{at_n}:\n\n![Eval loss vs D](loss_vs_d.svg)\n");
+    let at_d =
+        fits.n_at.map(|d| format!(" (fits at D = {})", sci(d as f64, 2))).unwrap_or_default();
+    let at_n =
+        fits.d_at.map(|n| format!(" (fits at N = {})", sci(n as f64, 2))).unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "Eval loss vs non-embedding N, one series per D{at_d}:\n\n![Eval loss vs N](loss_vs_n.svg)\n"
+    );
+    let _ = writeln!(
+        md,
+        "Eval loss vs D, one series per N{at_n}:\n\n![Eval loss vs D](loss_vs_d.svg)\n"
+    );
     let _ = writeln!(
         md,
         "L − E on log-log axes, where a power law is a straight line (points with L ≤ E omitted):\n\n\
@@ -807,7 +910,11 @@ fn report_markdown(records: &[RunRecord], cells: &[Cell], opts: &AnalysisOptions
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     let mut sorted: Vec<&RunRecord> = records.iter().collect();
     sorted.sort_by(|a, b| {
-        (a.params_non_embedding, a.tokens, &a.run_id).cmp(&(b.params_non_embedding, b.tokens, &b.run_id))
+        (a.params_non_embedding, a.tokens, &a.run_id).cmp(&(
+            b.params_non_embedding,
+            b.tokens,
+            &b.run_id,
+        ))
     });
     for r in sorted {
         let _ = writeln!(
@@ -902,7 +1009,8 @@ mod tests {
     }
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("scalinglab-analysis-report-{}-{name}", std::process::id()));
+        let d = std::env::temp_dir()
+            .join(format!("scalinglab-analysis-report-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
     }
@@ -931,9 +1039,13 @@ mod tests {
             "report.md",
         ] {
             let p = dir.join(f);
-            assert!(p.is_file() && std::fs::metadata(&p).unwrap().len() > 100, "{f} missing or empty");
+            assert!(
+                p.is_file() && std::fs::metadata(&p).unwrap().len() > 100,
+                "{f} missing or empty"
+            );
         }
-        let back: ScalingFits = serde_json::from_str(&std::fs::read_to_string(dir.join("fits.json")).unwrap()).unwrap();
+        let back: ScalingFits =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("fits.json")).unwrap()).unwrap();
         let ln = back.loss_vs_n.as_ref().unwrap();
         assert!((ln.alpha - 0.5).abs() < 0.02, "alpha_N = {}", ln.alpha);
         assert!((ln.e - e_true_n).abs() < 0.02, "E_N = {} vs {e_true_n}", ln.e);
@@ -943,7 +1055,10 @@ mod tests {
         assert_eq!(back.d_at, Some(10_000_000));
         assert_eq!(back.reference_loss, Some(1.0));
         assert!(back.loss_vs_n_fixed_e.is_some() && back.loss_vs_d_fixed_e.is_some());
-        assert!(back.loss_vs_n_no_offset.as_ref().unwrap().alpha < 0.5, "no offset flattens the exponent");
+        assert!(
+            back.loss_vs_n_no_offset.as_ref().unwrap().alpha < 0.5,
+            "no offset flattens the exponent"
+        );
         assert_eq!(fits.loss_vs_n.unwrap().alpha, ln.alpha);
         // 4 points, 3 parameters: one degree of freedom, no dof warning; but not zero either.
         assert!(!back.warnings.iter().any(|w| w.contains("0 degrees")), "{:?}", back.warnings);
@@ -1004,7 +1119,8 @@ mod tests {
             r.status = RunStatus::Diverged;
         }
         assert!(fit_sweep(&bad, &opts).unwrap_err().to_string().contains("no usable runs"));
-        let o = AnalysisOptions { reference_loss: Some(("h".into(), f64::NAN)), ..Default::default() };
+        let o =
+            AnalysisOptions { reference_loss: Some(("h".into(), f64::NAN)), ..Default::default() };
         assert!(fit_sweep(&synthetic_grid(), &o).unwrap_err().to_string().contains("reference"));
         assert!(fit_sweep(&[], &opts).is_err());
     }

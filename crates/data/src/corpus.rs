@@ -40,22 +40,14 @@ impl TokenCorpus {
                 format!("is not a multiple of seq_len + 1 = {stride}"),
             ));
         }
-        if let Some((k, &t)) = tokens
-            .iter()
-            .enumerate()
-            .find(|&(_, &t)| t as usize >= vocab_size)
-        {
+        if let Some((k, &t)) = tokens.iter().enumerate().find(|&(_, &t)| t as usize >= vocab_size) {
             return Err(DataError::invalid(
                 format!("tokens[{k}]"),
                 t,
                 format!("is out of range for vocab_size = {vocab_size}"),
             ));
         }
-        Ok(TokenCorpus {
-            vocab_size,
-            seq_len,
-            tokens,
-        })
+        Ok(TokenCorpus { vocab_size, seq_len, tokens })
     }
 
     /// `n_sequences` independent stationary walks of `seq_len + 1` tokens each, drawn one after
@@ -75,11 +67,7 @@ impl TokenCorpus {
         for _ in 0..n_sequences {
             chain.sample_walk_into(stride, &mut rng, &mut tokens);
         }
-        TokenCorpus {
-            vocab_size: chain.num_states(),
-            seq_len,
-            tokens,
-        }
+        TokenCorpus { vocab_size: chain.num_states(), seq_len, tokens }
     }
 
     /// Number of sequences.

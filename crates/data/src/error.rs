@@ -70,10 +70,6 @@ impl DataError {
         value: impl std::fmt::Display,
         reason: impl Into<String>,
     ) -> Self {
-        DataError::Invalid {
-            field: field.into(),
-            value: value.to_string(),
-            reason: reason.into(),
-        }
+        DataError::Invalid { field: field.into(), value: value.to_string(), reason: reason.into() }
     }
 }

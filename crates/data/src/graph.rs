@@ -24,11 +24,7 @@ impl Graph {
     /// merged. Self loops, node ids `>= n` and `n > u32::MAX` are errors.
     pub fn from_edges(n: usize, edges: &[(u32, u32)]) -> Result<Graph, DataError> {
         if n > u32::MAX as usize {
-            return Err(DataError::invalid(
-                "n",
-                n,
-                format!("exceeds u32::MAX = {}", u32::MAX),
-            ));
+            return Err(DataError::invalid("n", n, format!("exceeds u32::MAX = {}", u32::MAX)));
         }
         let mut canonical = Vec::with_capacity(edges.len());
         for (k, &(a, b)) in edges.iter().enumerate() {
@@ -106,10 +102,7 @@ impl Graph {
     /// Every edge once, as `(a, b)` with `a < b`, in ascending order.
     pub fn edges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         (0..self.num_nodes()).flat_map(move |a| {
-            self.neighbors(a)
-                .iter()
-                .filter(move |&&b| b as usize > a)
-                .map(move |&b| (a as u32, b))
+            self.neighbors(a).iter().filter(move |&&b| b as usize > a).map(move |&b| (a as u32, b))
         })
     }
 
@@ -195,11 +188,7 @@ impl GraphSpec {
     pub fn validate(&self) -> Result<(), DataError> {
         let nodes = self.num_nodes();
         if nodes < 2 {
-            return Err(DataError::invalid(
-                "graph.nodes",
-                nodes,
-                "must be at least 2",
-            ));
+            return Err(DataError::invalid("graph.nodes", nodes, "must be at least 2"));
         }
         if nodes > u32::MAX as usize {
             return Err(DataError::invalid(

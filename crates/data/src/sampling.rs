@@ -42,16 +42,8 @@ pub(crate) fn build_alias(probs: &[f64], threshold: &mut [f64], alias: &mut [u32
 /// One draw from the alias table (`threshold`, `alias`), as a column index.
 #[inline]
 pub(crate) fn draw_alias(threshold: &[f64], alias: &[u32], rng: &mut impl Rng) -> usize {
-    let k = if threshold.len() == 1 {
-        0
-    } else {
-        rng.random_range(0..threshold.len())
-    };
-    if rng.random::<f64>() < threshold[k] {
-        k
-    } else {
-        alias[k] as usize
-    }
+    let k = if threshold.len() == 1 { 0 } else { rng.random_range(0..threshold.len()) };
+    if rng.random::<f64>() < threshold[k] { k } else { alias[k] as usize }
 }
 
 #[cfg(test)]

@@ -137,10 +137,7 @@ impl MarkovChain {
         }
         let components = g.num_components();
         if components > 1 {
-            return Err(DataError::Disconnected {
-                nodes: n,
-                components,
-            });
+            return Err(DataError::Disconnected { nodes: n, components });
         }
 
         // Start of each node's adjacency list in the flat per-direction arrays.
@@ -188,10 +185,7 @@ impl MarkovChain {
             offsets.push(entries.len());
             log_strength.push(max + sum.ln());
         }
-        let max = log_strength
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max);
+        let max = log_strength.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut stationary: Vec<f64> = log_strength.iter().map(|&ls| (ls - max).exp()).collect();
         let total: f64 = stationary.iter().sum();
         stationary.iter_mut().for_each(|p| *p /= total);
@@ -216,11 +210,7 @@ impl MarkovChain {
             return Err(DataError::invalid("rows.len()", 0, "must be at least 1"));
         }
         if n > u32::MAX as usize + 1 {
-            return Err(DataError::invalid(
-                "rows.len()",
-                n,
-                "is too many states for u32 tokens",
-            ));
+            return Err(DataError::invalid("rows.len()", n, "is too many states for u32 tokens"));
         }
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
@@ -274,11 +264,7 @@ impl MarkovChain {
             POWER_ITERATION_TOLERANCE,
             POWER_ITERATION_MAX_ITERATIONS,
         )?;
-        build_alias(
-            &stationary,
-            &mut chain.stationary_threshold,
-            &mut chain.stationary_alias,
-        );
+        build_alias(&stationary, &mut chain.stationary_threshold, &mut chain.stationary_alias);
         chain.stationary = stationary;
         Ok(chain)
     }
@@ -298,11 +284,7 @@ impl MarkovChain {
         let n = stationary.len();
         let mut stationary_threshold = vec![0.0; n];
         let mut stationary_alias = vec![0u32; n];
-        build_alias(
-            &stationary,
-            &mut stationary_threshold,
-            &mut stationary_alias,
-        );
+        build_alias(&stationary, &mut stationary_threshold, &mut stationary_alias);
         MarkovChain {
             offsets,
             entries,
@@ -334,9 +316,7 @@ impl MarkovChain {
 
     /// All rows, in the form [`from_rows`](Self::from_rows) takes.
     pub fn to_rows(&self) -> Vec<Vec<(u32, f64)>> {
-        (0..self.num_states())
-            .map(|i| self.row(i).to_vec())
-            .collect()
+        (0..self.num_states()).map(|i| self.row(i).to_vec()).collect()
     }
 
     /// Stationary distribution `π` (`π P = π`, `Σ_i π_i = 1`).
@@ -361,11 +341,7 @@ impl MarkovChain {
         max_iterations: usize,
     ) -> Result<Vec<f64>, DataError> {
         if !(tolerance.is_finite() && tolerance > 0.0) {
-            return Err(DataError::invalid(
-                "tolerance",
-                tolerance,
-                "must be finite and > 0",
-            ));
+            return Err(DataError::invalid("tolerance", tolerance, "must be finite and > 0"));
         }
         let n = self.num_states();
         let mut x = vec![1.0 / n as f64; n];
@@ -393,11 +369,7 @@ impl MarkovChain {
                 return Ok(x);
             }
         }
-        Err(DataError::NotConverged {
-            iterations: max_iterations,
-            residual,
-            tolerance,
-        })
+        Err(DataError::NotConverged { iterations: max_iterations, residual, tolerance })
     }
 
     /// Entropy of row `i` in nats: `H(P_i·) = −Σ_j P_ij ln P_ij`.
@@ -411,22 +383,13 @@ impl MarkovChain {
     /// Entropy rate in nats per token, `H = Σ_i π_i H(P_i·)`: the lowest achievable
     /// next-token cross-entropy on a stationary walk.
     pub fn entropy_rate(&self) -> f64 {
-        self.stationary
-            .iter()
-            .enumerate()
-            .map(|(i, &pi)| pi * self.row_entropy(i))
-            .sum()
+        self.stationary.iter().enumerate().map(|(i, &pi)| pi * self.row_entropy(i)).sum()
     }
 
     /// Entropy of the stationary distribution in nats, `−Σ_i π_i ln π_i`: the best loss of a
     /// model that ignores context (a unigram model).
     pub fn unigram_entropy(&self) -> f64 {
-        -self
-            .stationary
-            .iter()
-            .filter(|&&p| p > 0.0)
-            .map(|&p| p * p.ln())
-            .sum::<f64>()
+        -self.stationary.iter().filter(|&&p| p > 0.0).map(|&p| p * p.ln()).sum::<f64>()
     }
 
     /// One state drawn from `π`.
@@ -440,10 +403,7 @@ impl MarkovChain {
     /// If `state >= num_states()`.
     #[inline]
     pub fn step(&self, state: u32, rng: &mut impl Rng) -> u32 {
-        let (a, b) = (
-            self.offsets[state as usize],
-            self.offsets[state as usize + 1],
-        );
+        let (a, b) = (self.offsets[state as usize], self.offsets[state as usize + 1]);
         let k = draw_alias(&self.threshold[a..b], &self.alias[a..b], rng);
         self.entries[a + k].0
     }
@@ -502,10 +462,7 @@ impl Default for WalkConfig {
     /// Erdős–Rényi, 128 nodes, 512 edges, unbiased, seed 0.
     fn default() -> Self {
         WalkConfig {
-            graph: GraphSpec::ErdosRenyi {
-                nodes: 128,
-                edges: 512,
-            },
+            graph: GraphSpec::ErdosRenyi { nodes: 128, edges: 512 },
             bias: WalkBias::Unbiased,
             seed: 0,
         }

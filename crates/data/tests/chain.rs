@@ -29,12 +29,7 @@ fn path_of_three_nodes() {
     let c = unbiased(3, &[(0, 1), (1, 2)]);
     assert_vec_close(&c.stationary(), &[0.25, 0.5, 0.25], 1e-15, "π");
     assert_close(c.entropy_rate(), 0.346_573_590_279_972_64, 1e-14, "H");
-    assert_close(
-        c.unigram_entropy(),
-        1.039_720_770_839_917_9,
-        1e-14,
-        "unigram",
-    );
+    assert_close(c.unigram_entropy(), 1.039_720_770_839_917_9, 1e-14, "unigram");
 }
 
 #[test]
@@ -43,19 +38,9 @@ fn star_with_three_leaves() {
     // Leaves are deterministic; the centre chooses among 3: H = ½ ln 3 = 0.5493061443340549.
     // Unigram: −(½ ln ½ + 3·(1/6) ln(1/6)) = ½ ln 2 + ½ ln 6 = 1.2424533248940002.
     let c = unbiased(4, &[(0, 1), (0, 2), (0, 3)]);
-    assert_vec_close(
-        &c.stationary(),
-        &[0.5, 1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0],
-        1e-15,
-        "π",
-    );
+    assert_vec_close(&c.stationary(), &[0.5, 1.0 / 6.0, 1.0 / 6.0, 1.0 / 6.0], 1e-15, "π");
     assert_close(c.entropy_rate(), 0.549_306_144_334_054_9, 1e-14, "H");
-    assert_close(
-        c.unigram_entropy(),
-        1.242_453_324_894_000_2,
-        1e-14,
-        "unigram",
-    );
+    assert_close(c.unigram_entropy(), 1.242_453_324_894_000_2, 1e-14, "unigram");
 }
 
 #[test]
@@ -82,17 +67,10 @@ fn weighted_path_from_rows() {
     // Path 0-1-2 with edge weights w01 = 1, w12 = 3 (a reversible weighted walk):
     // s = (1, 4, 3), π = s/8 = (1/8, 1/2, 3/8); row 1 is (1/4, 3/4), others deterministic.
     // H = ½ (¼ ln 4 + ¾ ln(4/3)) = 0.28116757230940415.
-    let c = MarkovChain::from_rows(vec![
-        vec![(1, 1.0)],
-        vec![(2, 0.75), (0, 0.25)],
-        vec![(1, 1.0)],
-    ])
-    .unwrap();
-    assert_eq!(
-        c.row(1),
-        &[(0, 0.25), (2, 0.75)],
-        "rows are sorted by target"
-    );
+    let c =
+        MarkovChain::from_rows(vec![vec![(1, 1.0)], vec![(2, 0.75), (0, 0.25)], vec![(1, 1.0)]])
+            .unwrap();
+    assert_eq!(c.row(1), &[(0, 0.25), (2, 0.75)], "rows are sorted by target");
     assert_vec_close(&c.stationary(), &[0.125, 0.5, 0.375], 1e-10, "π");
     assert_close(c.entropy_rate(), 0.281_167_572_309_404_15, 1e-10, "H");
 }
@@ -102,12 +80,8 @@ fn non_reversible_three_state_chain() {
     // 0 → 1 surely, 1 → 2 surely, 2 → 0 or 1 with ½ each.
     // π P = π: π_0 = π_2/2, π_1 = π_0 + π_2/2, π_2 = π_1  ⇒  π = (0.2, 0.4, 0.4).
     // Not reversible: π_0 P_01 = 0.2 but π_1 P_10 = 0. Only state 2 is random: H = 0.4 ln 2.
-    let c = MarkovChain::from_rows(vec![
-        vec![(1, 1.0)],
-        vec![(2, 1.0)],
-        vec![(0, 0.5), (1, 0.5)],
-    ])
-    .unwrap();
+    let c = MarkovChain::from_rows(vec![vec![(1, 1.0)], vec![(2, 1.0)], vec![(0, 0.5), (1, 0.5)]])
+        .unwrap();
     assert_vec_close(&c.stationary(), &[0.2, 0.4, 0.4], 1e-10, "π");
     assert_close(c.entropy_rate(), 0.277_258_872_223_978_1, 1e-10, "H");
 }
@@ -123,24 +97,9 @@ fn periodic_cycle_power_iteration() {
 #[test]
 fn power_iteration_matches_closed_form_for_graph_walks() {
     for (bias, spec) in [
-        (
-            WalkBias::Unbiased,
-            GraphSpec::ErdosRenyi {
-                nodes: 60,
-                edges: 200,
-            },
-        ),
-        (
-            WalkBias::PowerLaw { exponent: 1.5 },
-            GraphSpec::ErdosRenyi {
-                nodes: 60,
-                edges: 200,
-            },
-        ),
-        (
-            WalkBias::Unbiased,
-            GraphSpec::BarabasiAlbert { nodes: 80, m: 2 },
-        ),
+        (WalkBias::Unbiased, GraphSpec::ErdosRenyi { nodes: 60, edges: 200 }),
+        (WalkBias::PowerLaw { exponent: 1.5 }, GraphSpec::ErdosRenyi { nodes: 60, edges: 200 }),
+        (WalkBias::Unbiased, GraphSpec::BarabasiAlbert { nodes: 80, m: 2 }),
     ] {
         let g = spec.generate(4).unwrap();
         let closed = MarkovChain::from_graph(&g, &bias, 9).unwrap();
@@ -150,13 +109,10 @@ fn power_iteration_matches_closed_form_for_graph_walks() {
         assert_close(general.entropy_rate(), closed.entropy_rate(), 1e-9, "H");
         if bias == WalkBias::Unbiased {
             let two_e = 2.0 * g.num_edges() as f64;
-            let by_degree: Vec<f64> = (0..g.num_nodes())
-                .map(|i| g.degree(i) as f64 / two_e)
-                .collect();
+            let by_degree: Vec<f64> =
+                (0..g.num_nodes()).map(|i| g.degree(i) as f64 / two_e).collect();
             assert_vec_close(&closed.stationary(), &by_degree, 1e-15, "π = deg/2|E|");
-            let h: f64 = (0..g.num_nodes())
-                .map(|i| by_degree[i] * (g.degree(i) as f64).ln())
-                .sum();
+            let h: f64 = (0..g.num_nodes()).map(|i| by_degree[i] * (g.degree(i) as f64).ln()).sum();
             assert_close(closed.entropy_rate(), h, 1e-12, "H = Σ π ln deg");
         }
     }
@@ -164,24 +120,14 @@ fn power_iteration_matches_closed_form_for_graph_walks() {
 
 #[test]
 fn power_law_walk_is_reversible_and_seeded() {
-    let g = GraphSpec::ErdosRenyi {
-        nodes: 50,
-        edges: 150,
-    }
-    .generate(1)
-    .unwrap();
+    let g = GraphSpec::ErdosRenyi { nodes: 50, edges: 150 }.generate(1).unwrap();
     let bias = WalkBias::PowerLaw { exponent: 2.0 };
     let c = MarkovChain::from_graph(&g, &bias, 5).unwrap();
     let pi = c.stationary();
     // Detailed balance π_i P_ij = π_j P_ji (symmetric weights).
     for i in 0..c.num_states() {
         for &(j, p) in c.row(i) {
-            let back = c
-                .row(j as usize)
-                .iter()
-                .find(|e| e.0 as usize == i)
-                .unwrap()
-                .1;
+            let back = c.row(j as usize).iter().find(|e| e.0 as usize == i).unwrap().1;
             assert_close(pi[i] * p, pi[j as usize] * back, 1e-15, "detailed balance");
         }
     }
@@ -235,14 +181,8 @@ fn empirical_conditional_entropy(tokens: &[u32], n: usize) -> f64 {
 #[test]
 fn sampled_walks_match_entropy_rate_and_stationary_distribution() {
     for bias in [WalkBias::Unbiased, WalkBias::PowerLaw { exponent: 0.5 }] {
-        let config = WalkConfig {
-            graph: GraphSpec::ErdosRenyi {
-                nodes: 64,
-                edges: 256,
-            },
-            bias,
-            seed: 11,
-        };
+        let config =
+            WalkConfig { graph: GraphSpec::ErdosRenyi { nodes: 64, edges: 256 }, bias, seed: 11 };
         let chain = config.build().unwrap();
         let n = chain.num_states();
         let len = 10_000_000;
@@ -259,15 +199,7 @@ fn sampled_walks_match_entropy_rate_and_stationary_distribution() {
             .map(|b| {
                 let nll: f64 = b
                     .windows(2)
-                    .map(|w| {
-                        -chain
-                            .row(w[0] as usize)
-                            .iter()
-                            .find(|e| e.0 == w[1])
-                            .unwrap()
-                            .1
-                            .ln()
-                    })
+                    .map(|w| -chain.row(w[0] as usize).iter().find(|e| e.0 == w[1]).unwrap().1.ln())
                     .sum();
                 nll / (b.len() - 1) as f64
             })
@@ -275,19 +207,11 @@ fn sampled_walks_match_entropy_rate_and_stationary_distribution() {
         let mean = batches.iter().sum::<f64>() / 100.0;
         let var = batches.iter().map(|b| (b - mean).powi(2)).sum::<f64>() / 99.0;
         let std_error = (var / 100.0).sqrt();
-        assert!(
-            std_error < 1e-3,
-            "standard error {std_error} too large for a useful test"
-        );
+        assert!(std_error < 1e-3, "standard error {std_error} too large for a useful test");
         // The plug-in estimate is biased low by about (#bigrams − n)/(2N) ≤ 2e-5 here.
         let h = empirical_conditional_entropy(&walk, n);
         let tolerance = 5.0 * std_error + 1e-4;
-        assert_close(
-            h,
-            chain.entropy_rate(),
-            tolerance,
-            "empirical conditional entropy",
-        );
+        assert_close(h, chain.entropy_rate(), tolerance, "empirical conditional entropy");
         let mut counts = vec![0u64; n];
         walk.iter().for_each(|&t| counts[t as usize] += 1);
         let freq: Vec<f64> = counts.iter().map(|&c| c as f64 / len as f64).collect();
@@ -301,9 +225,7 @@ fn first_token_is_drawn_from_stationary_distribution() {
     let c = unbiased(4, &[(0, 1), (0, 2), (0, 3)]);
     let mut rng = StdRng::seed_from_u64(0);
     let draws = 100_000;
-    let centre = (0..draws)
-        .filter(|_| c.sample_walk(1, &mut rng)[0] == 0)
-        .count();
+    let centre = (0..draws).filter(|_| c.sample_walk(1, &mut rng)[0] == 0).count();
     assert_close(centre as f64 / draws as f64, 0.5, 0.01, "P(first = centre)");
     assert!(c.sample_walk(0, &mut rng).is_empty());
 }
@@ -327,10 +249,7 @@ fn power_iteration_reports_non_convergence() {
     // (The lazy walk on the path 0-1-2 would reach π from uniform in one step.)
     let c = unbiased(4, &[(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)]);
     let err = c.stationary_power_iteration(1e-12, 3).unwrap_err();
-    assert!(
-        matches!(err, DataError::NotConverged { iterations: 3, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, DataError::NotConverged { iterations: 3, .. }), "{err}");
     assert!(c.stationary_power_iteration(0.0, 10).is_err());
 }
 
@@ -338,13 +257,7 @@ fn power_iteration_reports_non_convergence() {
 fn from_graph_rejects_unusable_graphs() {
     let two_parts = Graph::from_edges(4, &[(0, 1), (2, 3)]).unwrap();
     let err = MarkovChain::from_graph(&two_parts, &WalkBias::Unbiased, 0).unwrap_err();
-    assert_eq!(
-        err,
-        DataError::Disconnected {
-            nodes: 4,
-            components: 2
-        }
-    );
+    assert_eq!(err, DataError::Disconnected { nodes: 4, components: 2 });
     let single = Graph::from_edges(1, &[]).unwrap();
     assert!(MarkovChain::from_graph(&single, &WalkBias::Unbiased, 0).is_err());
     let line = Graph::from_edges(2, &[(0, 1)]).unwrap();
@@ -357,10 +270,7 @@ fn from_graph_rejects_unusable_graphs() {
 #[ignore = "timing; run with --ignored --nocapture"]
 fn sampling_ten_million_tokens_is_fast() {
     let chain = WalkConfig {
-        graph: GraphSpec::ErdosRenyi {
-            nodes: 1000,
-            edges: 5000,
-        },
+        graph: GraphSpec::ErdosRenyi { nodes: 1000, edges: 5000 },
         bias: WalkBias::PowerLaw { exponent: 1.0 },
         seed: 0,
     }

@@ -17,10 +17,7 @@ edges = 512
     assert_eq!(
         config,
         WalkConfig {
-            graph: GraphSpec::ErdosRenyi {
-                nodes: 128,
-                edges: 512
-            },
+            graph: GraphSpec::ErdosRenyi { nodes: 128, edges: 512 },
             bias: WalkBias::Unbiased,
             seed: 3,
         }
@@ -58,30 +55,21 @@ fn unknown_fields_are_rejected() {
     let err = toml::from_str::<WalkConfig>(top).unwrap_err().to_string();
     assert!(err.contains("sed"), "{err}");
     let in_graph = "[graph]\nkind = \"erdos_renyi\"\nnodes = 128\nedges = 512\nm = 2\n";
-    let err = toml::from_str::<WalkConfig>(in_graph)
-        .unwrap_err()
-        .to_string();
+    let err = toml::from_str::<WalkConfig>(in_graph).unwrap_err().to_string();
     assert!(err.contains("unknown field"), "{err}");
     let kind = "[graph]\nkind = \"watts_strogatz\"\nnodes = 128\n";
     assert!(toml::from_str::<WalkConfig>(kind).is_err());
     let in_bias = "[graph]\nkind = \"erdos_renyi\"\nnodes = 8\nedges = 9\n[bias]\nkind = \"power_law\"\nexponent = 1.0\nalpha = 2.0\n";
-    let err = toml::from_str::<WalkConfig>(in_bias)
-        .unwrap_err()
-        .to_string();
+    let err = toml::from_str::<WalkConfig>(in_bias).unwrap_err().to_string();
     assert!(err.contains("unknown field"), "{err}");
     let unit = "[graph]\nkind = \"erdos_renyi\"\nnodes = 8\nedges = 9\n[bias]\nkind = \"unbiased\"\nexponent = 1.0\n";
-    assert!(
-        toml::from_str::<WalkConfig>(unit).is_err(),
-        "unbiased takes no exponent"
-    );
+    assert!(toml::from_str::<WalkConfig>(unit).is_err(), "unbiased takes no exponent");
 }
 
 #[test]
 fn json_round_trip_and_default() {
-    let config = WalkConfig {
-        bias: WalkBias::PowerLaw { exponent: 0.75 },
-        ..WalkConfig::default()
-    };
+    let config =
+        WalkConfig { bias: WalkBias::PowerLaw { exponent: 0.75 }, ..WalkConfig::default() };
     let json = serde_json::to_string(&config).unwrap();
     assert_eq!(
         json,
@@ -89,13 +77,7 @@ fn json_round_trip_and_default() {
     );
     assert_eq!(serde_json::from_str::<WalkConfig>(&json).unwrap(), config);
     let default = WalkConfig::default();
-    assert_eq!(
-        default.graph,
-        GraphSpec::ErdosRenyi {
-            nodes: 128,
-            edges: 512
-        }
-    );
+    assert_eq!(default.graph, GraphSpec::ErdosRenyi { nodes: 128, edges: 512 });
     assert_eq!(default.bias, WalkBias::Unbiased);
     assert_eq!(default.seed, 0);
     default.build().unwrap();
@@ -103,27 +85,16 @@ fn json_round_trip_and_default() {
 
 #[test]
 fn validation_names_the_field() {
-    let config = WalkConfig {
-        bias: WalkBias::PowerLaw { exponent: f64::NAN },
-        ..WalkConfig::default()
-    };
+    let config =
+        WalkConfig { bias: WalkBias::PowerLaw { exponent: f64::NAN }, ..WalkConfig::default() };
     assert_eq!(
         config.validate().unwrap_err().to_string(),
         "bias.exponent = NaN must be between 0 and 1000"
     );
     assert!(config.build().is_err());
     let config = WalkConfig {
-        graph: GraphSpec::ErdosRenyi {
-            nodes: 64,
-            edges: 10,
-        },
+        graph: GraphSpec::ErdosRenyi { nodes: 64, edges: 10 },
         ..WalkConfig::default()
     };
-    assert!(
-        config
-            .build()
-            .unwrap_err()
-            .to_string()
-            .starts_with("graph.edges = 10 ")
-    );
+    assert!(config.build().unwrap_err().to_string().starts_with("graph.edges = 10 "));
 }

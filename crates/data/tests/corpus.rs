@@ -10,15 +10,9 @@ fn new_checks_length_and_tokens() {
     assert_eq!(c.sequence(1), &[4, 3, 2, 1]);
 
     let err = TokenCorpus::new(5, 3, vec![0, 1, 2]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "tokens.len() = 3 is not a multiple of seq_len + 1 = 4"
-    );
+    assert_eq!(err.to_string(), "tokens.len() = 3 is not a multiple of seq_len + 1 = 4");
     let err = TokenCorpus::new(5, 1, vec![0, 1, 2, 5]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "tokens[3] = 5 is out of range for vocab_size = 5"
-    );
+    assert_eq!(err.to_string(), "tokens[3] = 5 is out of range for vocab_size = 5");
     assert_eq!(TokenCorpus::new(5, 3, vec![]).unwrap().num_sequences(), 0);
 }
 
@@ -50,16 +44,9 @@ fn walk_corpus_shapes_and_shift() {
         let row = b * seq_len;
         assert_eq!(inputs[row], i64::from(c.sequence(i)[0]));
         for t in 0..seq_len - 1 {
-            assert_eq!(
-                targets[row + t],
-                inputs[row + t + 1],
-                "targets[t] = inputs[t + 1]"
-            );
+            assert_eq!(targets[row + t], inputs[row + t + 1], "targets[t] = inputs[t + 1]");
         }
-        assert_eq!(
-            targets[row + seq_len - 1],
-            i64::from(c.sequence(i)[seq_len])
-        );
+        assert_eq!(targets[row + seq_len - 1], i64::from(c.sequence(i)[seq_len]));
         // Each sequence is a walk on the graph.
         for w in c.sequence(i).windows(2) {
             assert!(chain.row(w[0] as usize).iter().any(|e| e.0 == w[1]));
@@ -70,16 +57,10 @@ fn walk_corpus_shapes_and_shift() {
     let joined = (1..n)
         .filter(|&i| {
             let last = *c.sequence(i - 1).last().unwrap();
-            chain
-                .row(last as usize)
-                .iter()
-                .any(|e| e.0 == c.sequence(i)[0])
+            chain.row(last as usize).iter().any(|e| e.0 == c.sequence(i)[0])
         })
         .count();
-    assert!(
-        joined < n / 2,
-        "{joined} of {n} sequences continue the previous one"
-    );
+    assert!(joined < n / 2, "{joined} of {n} sequences continue the previous one");
 }
 
 #[test]
@@ -91,11 +72,7 @@ fn take_and_seeds_nest() {
     assert_eq!(small.sequence(29), big.sequence(29));
     // Nested training sets: a smaller corpus from the same seed is a prefix of a larger one.
     assert_eq!(TokenCorpus::from_walks(&chain, 20, 30, 5), small);
-    assert_eq!(
-        TokenCorpus::from_walks(&chain, 20, 100, 5),
-        big,
-        "reproducible"
-    );
+    assert_eq!(TokenCorpus::from_walks(&chain, 20, 100, 5), big, "reproducible");
     assert_ne!(TokenCorpus::from_walks(&chain, 20, 100, 6), big);
     assert_eq!(big.take(1000), big, "take clamps to the corpus size");
 }
@@ -114,10 +91,6 @@ fn corpus_frequencies_follow_the_stationary_distribution() {
         let f = count as f64 / c.num_sequences() as f64;
         // Binomial standard deviation √(π(1−π)/N) ≤ 0.0016; allow 5σ.
         let sigma = (pi[s] * (1.0 - pi[s]) / c.num_sequences() as f64).sqrt();
-        assert!(
-            (f - pi[s]).abs() < 5.0 * sigma + 1e-4,
-            "state {s}: {f} vs {}",
-            pi[s]
-        );
+        assert!((f - pi[s]).abs() < 5.0 * sigma + 1e-4, "state {s}: {f} vs {}", pi[s]);
     }
 }

@@ -20,10 +20,7 @@ fn from_edges_dedups_and_rejects_bad_edges() {
     let err = Graph::from_edges(3, &[(0, 1), (2, 2)]).unwrap_err();
     assert_eq!(err.to_string(), "edges[1] = (2, 2) is a self loop");
     let err = Graph::from_edges(3, &[(0, 3)]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "edges[0] = (0, 3) has a node out of range for n = 3 nodes"
-    );
+    assert_eq!(err.to_string(), "edges[0] = (0, 3) has a node out of range for n = 3 nodes");
 
     let parts = Graph::from_edges(5, &[(0, 1), (2, 3)]).unwrap();
     assert!(!parts.is_connected());
@@ -33,10 +30,7 @@ fn from_edges_dedups_and_rejects_bad_edges() {
 
 #[test]
 fn erdos_renyi_is_exact_connected_and_seeded() {
-    let spec = GraphSpec::ErdosRenyi {
-        nodes: 200,
-        edges: 700,
-    };
+    let spec = GraphSpec::ErdosRenyi { nodes: 200, edges: 700 };
     let g = spec.generate(42).unwrap();
     assert_eq!(g.num_nodes(), 200);
     assert_eq!(g.num_edges(), 700);
@@ -50,10 +44,7 @@ fn erdos_renyi_is_exact_connected_and_seeded() {
 #[test]
 fn erdos_renyi_is_uniform_over_edges() {
     // Each of the 45 edges of K_10 is in G(10, 15) with probability 15/45 = 1/3.
-    let spec = GraphSpec::ErdosRenyi {
-        nodes: 10,
-        edges: 15,
-    };
+    let spec = GraphSpec::ErdosRenyi { nodes: 10, edges: 15 };
     let mut count = vec![0usize; 100];
     let draws = 3000;
     for seed in 0..draws {
@@ -66,10 +57,7 @@ fn erdos_renyi_is_uniform_over_edges() {
     for a in 0..10 {
         for b in (a + 1)..10 {
             let f = count[a * 10 + b] as f64 / draws as f64;
-            assert!(
-                (f - 1.0 / 3.0).abs() < 0.05,
-                "edge ({a}, {b}) frequency {f}"
-            );
+            assert!((f - 1.0 / 3.0).abs() < 0.05, "edge ({a}, {b}) frequency {f}");
         }
     }
 }
@@ -77,51 +65,25 @@ fn erdos_renyi_is_uniform_over_edges() {
 #[test]
 fn erdos_renyi_extremes() {
     // The complete graph: every possible edge.
-    let k = GraphSpec::ErdosRenyi {
-        nodes: 12,
-        edges: 66,
-    }
-    .generate(1)
-    .unwrap();
+    let k = GraphSpec::ErdosRenyi { nodes: 12, edges: 66 }.generate(1).unwrap();
     assert!((0..12).all(|i| k.degree(i) == 11));
     // n − 1 edges on 3 nodes: every draw is a path, hence connected.
-    let t = GraphSpec::ErdosRenyi { nodes: 3, edges: 2 }
-        .generate(5)
-        .unwrap();
+    let t = GraphSpec::ErdosRenyi { nodes: 3, edges: 2 }.generate(5).unwrap();
     assert!(t.is_connected());
     // A tree on many nodes is almost never drawn: the retry budget runs out with an error.
-    let err = GraphSpec::ErdosRenyi {
-        nodes: 200,
-        edges: 199,
-    }
-    .generate(0)
-    .unwrap_err();
-    assert!(matches!(
-        err,
-        DataError::NoConnectedGraph {
-            nodes: 200,
-            edges: 199,
-            tries: 1000,
-            ..
-        }
-    ));
+    let err = GraphSpec::ErdosRenyi { nodes: 200, edges: 199 }.generate(0).unwrap_err();
+    assert!(matches!(err, DataError::NoConnectedGraph { nodes: 200, edges: 199, tries: 1000, .. }));
     assert!(err.to_string().contains("graph.edges = 199"), "{err}");
 }
 
 #[test]
 fn impossible_specs_are_errors_naming_the_field() {
     assert_eq!(
-        error_message(GraphSpec::ErdosRenyi {
-            nodes: 64,
-            edges: 10
-        }),
+        error_message(GraphSpec::ErdosRenyi { nodes: 64, edges: 10 }),
         "graph.edges = 10 is too few to connect 64 nodes (need at least 63)"
     );
     assert_eq!(
-        error_message(GraphSpec::ErdosRenyi {
-            nodes: 64,
-            edges: 5000
-        }),
+        error_message(GraphSpec::ErdosRenyi { nodes: 64, edges: 5000 }),
         "graph.edges = 5000 exceeds the 2016 possible edges of 64 nodes (n(n-1)/2)"
     );
     assert_eq!(
@@ -129,11 +91,8 @@ fn impossible_specs_are_errors_naming_the_field() {
         "graph.nodes = 1 must be at least 2"
     );
     assert!(
-        error_message(GraphSpec::ErdosRenyi {
-            nodes: u32::MAX as usize + 1,
-            edges: 1 << 33
-        })
-        .starts_with("graph.nodes = 4294967296 exceeds u32::MAX")
+        error_message(GraphSpec::ErdosRenyi { nodes: u32::MAX as usize + 1, edges: 1 << 33 })
+            .starts_with("graph.nodes = 4294967296 exceeds u32::MAX")
     );
     assert_eq!(
         error_message(GraphSpec::BarabasiAlbert { nodes: 10, m: 0 }),
@@ -166,15 +125,8 @@ fn barabasi_albert_structure() {
     }
     // Preferential attachment makes hubs: the largest degree grows like m √n (≈ 140 here),
     // whereas uniform attachment would give about m ln n (≈ 20).
-    let g = GraphSpec::BarabasiAlbert { nodes: 5000, m: 2 }
-        .generate(7)
-        .unwrap();
+    let g = GraphSpec::BarabasiAlbert { nodes: 5000, m: 2 }.generate(7).unwrap();
     let max_degree = (0..5000).map(|i| g.degree(i)).max().unwrap();
     assert!(max_degree > 60, "largest degree {max_degree}");
-    assert_ne!(
-        GraphSpec::BarabasiAlbert { nodes: 5000, m: 2 }
-            .generate(8)
-            .unwrap(),
-        g
-    );
+    assert_ne!(GraphSpec::BarabasiAlbert { nodes: 5000, m: 2 }.generate(8).unwrap(), g);
 }

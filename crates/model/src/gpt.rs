@@ -3,7 +3,7 @@
 //! Follows nanoGPT's `model.py` (Radford et al. 2019): weights drawn from N(0, 0.02), residual
 //! output projections from N(0, 0.02 / sqrt(2 L)), biases zero, LayerNorm gains one.
 
-use burn::module::{Initializer, Param};
+use burn::module::Initializer;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, log_softmax};

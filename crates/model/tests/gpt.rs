@@ -24,7 +24,11 @@ fn closed_form_counts_match_the_built_module() {
         for bias in [false, true] {
             let cfg = small(tie, bias);
             let model = cfg.init(&device);
-            assert_eq!(model.num_params() as u64, cfg.param_counts().total, "tie={tie} bias={bias}");
+            assert_eq!(
+                model.num_params() as u64,
+                cfg.param_counts().total,
+                "tie={tie} bias={bias}"
+            );
         }
     }
 }
@@ -44,7 +48,8 @@ fn counts_by_hand() {
     assert_eq!(cfg.flops_per_token(FlopCounting::Kaplan), 134_640.0);
     assert_eq!(cfg.flops_per_token(FlopCounting::WithUnembedding), 141_840.0);
     // Kaplan's approximation N ≈ 12 L d² holds for bias-free blocks up to the LayerNorm gains.
-    let big = ModelConfig { d_model: 512, n_layers: 4, n_heads: 8, bias: false, ..Default::default() };
+    let big =
+        ModelConfig { d_model: 512, n_layers: 4, n_heads: 8, bias: false, ..Default::default() };
     let n = big.param_counts().non_embedding as f64;
     assert!((n / (12.0 * 4.0 * 512.0 * 512.0) - 1.0).abs() < 1e-3);
 }

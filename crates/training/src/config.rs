@@ -8,8 +8,8 @@ use scalinglab_data::WalkConfig;
 use scalinglab_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::error::invalid;
 use crate::TrainingError;
+use crate::error::invalid;
 
 /// A whole scaling-law experiment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -66,7 +66,11 @@ pub struct SweepConfig {
 
 impl Default for SweepConfig {
     fn default() -> Self {
-        Self { widths: vec![16, 32, 64, 128], head_dim: 16, tokens: vec![51_200, 102_400, 204_800, 409_600] }
+        Self {
+            widths: vec![16, 32, 64, 128],
+            head_dim: 16,
+            tokens: vec![51_200, 102_400, 204_800, 409_600],
+        }
     }
 }
 
@@ -191,7 +195,10 @@ impl ExperimentConfig {
                 return Err(invalid(
                     "sweep.widths",
                     format!("{:?}", s.widths),
-                    format!("width {w} must be positive and a multiple of head_dim = {}", s.head_dim),
+                    format!(
+                        "width {w} must be positive and a multiple of head_dim = {}",
+                        s.head_dim
+                    ),
                 ));
             }
         }
@@ -227,7 +234,11 @@ impl ExperimentConfig {
             return Err(invalid("train.eps", t.eps, "must be positive"));
         }
         if !(t.grad_clip >= 0.0) {
-            return Err(invalid("train.grad_clip", t.grad_clip, "must be non-negative (0 disables)"));
+            return Err(invalid(
+                "train.grad_clip",
+                t.grad_clip,
+                "must be non-negative (0 disables)",
+            ));
         }
         if !(t.divergence_factor > 1.0) {
             return Err(invalid("train.divergence_factor", t.divergence_factor, "must exceed 1"));

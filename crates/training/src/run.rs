@@ -10,8 +10,8 @@ use rand::seq::SliceRandom;
 use scalinglab_data::TokenCorpus;
 use scalinglab_model::{Gpt, ModelConfig};
 
-use crate::schedule::LrSchedule;
 use crate::TrainConfig;
+use crate::schedule::LrSchedule;
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,7 +31,8 @@ pub struct RunOutcome {
 }
 
 fn int_batch(values: Vec<i64>, batch: usize, seq: usize, device: &Device) -> Tensor<2, Int> {
-    Tensor::<1, Int>::from_data(TensorData::new(values, [batch * seq]), device).reshape([batch, seq])
+    Tensor::<1, Int>::from_data(TensorData::new(values, [batch * seq]), device)
+        .reshape([batch, seq])
 }
 
 /// Mean loss of `model` on every sequence of `corpus`, in batches, without gradients.

@@ -253,7 +253,8 @@ pub fn run_experiment(
     bar.finish_and_clear();
 
     let records = read_results(&results_path)?;
-    let fits = write_report(&records, &analysis_options(cfg, &chain, eval_oracle_loss), &opts.out_dir)?;
+    let fits =
+        write_report(&records, &analysis_options(cfg, &chain, eval_oracle_loss), &opts.out_dir)?;
     Ok(ExperimentOutcome {
         report: opts.out_dir.join(files::REPORT),
         out_dir: opts.out_dir.clone(),
