@@ -47,7 +47,7 @@ fn compare_on(choice: DeviceChoice, name: &str) -> Result<(), String> {
     let logits = model.forward(x.clone()).into_data();
     let loss = model.loss(x, y).into_scalar::<f32>();
     let _ = std::fs::remove_file(&path);
-    let (a, b) = (expected.to_vec::<f32>().unwrap(), logits.to_vec::<f32>().unwrap());
+    let (a, b) = (expected.try_to_vec::<f32>().unwrap(), logits.try_to_vec::<f32>().unwrap());
     let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "{}: logits differ from flex by up to {worst}", selected.description);
     assert!(

@@ -52,8 +52,11 @@ fn bad_input_names_the_field_and_value() {
     assert!(e.contains("sweep.widths") && e.contains("24"), "{e}");
     let e = bad("name = \"x\"\n[train]\nlearning_rate = 0.1\n");
     assert!(e.contains("bad.toml") && e.contains("learning_rate"), "{e}");
+    // Width and heads belong to the sweep: setting them on the family is an error, not ignored.
     let e = bad("name = \"x\"\n[model]\nn_heads = 3\n");
     assert!(e.contains("n_heads"), "{e}");
+    let e = bad("name = \"x\"\n[model]\nn_layers = 0\n");
+    assert!(e.contains("model.n_layers") && e.contains('0'), "{e}");
     let e =
         bad("name = \"x\"\n[data.walk.graph]\nkind = \"erdos_renyi\"\nnodes = 64\nedges = 10\n");
     assert!(e.contains("edges") && e.contains("10"), "{e}");

@@ -131,9 +131,4 @@ impl ModelConfig {
         }
         Ok(())
     }
-
-    /// A copy with another width and head count (a point of a width sweep).
-    pub fn with_width(&self, d_model: usize, n_heads: usize) -> ModelConfig {
-        ModelConfig { d_model, n_heads, ..self.clone() }
-    }
 }

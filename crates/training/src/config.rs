@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use scalinglab_data::WalkConfig;
-use scalinglab_model::ModelConfig;
+use scalinglab_model::{Arch, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainingError;
@@ -21,9 +21,8 @@ pub struct ExperimentConfig {
     pub description: String,
     /// The training and evaluation data.
     pub data: DataConfig,
-    /// The model family; `d_model` and `n_heads` are set per run from `sweep`, `vocab_size`
-    /// from the data.
-    pub model: ModelConfig,
+    /// The model family; widths and head counts come from `sweep`, the vocabulary from the data.
+    pub model: ModelFamily,
     /// The grid of model sizes and data sizes.
     pub sweep: SweepConfig,
     /// Optimiser and schedule, shared by every run.
@@ -47,6 +46,45 @@ pub struct DataConfig {
 impl Default for DataConfig {
     fn default() -> Self {
         Self { walk: WalkConfig::default(), eval_sequences: 256, seed: 1 }
+    }
+}
+
+/// What every model of the sweep shares: a [`ModelConfig`] without its width, head count and
+/// vocabulary (which the sweep and the data set).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelFamily {
+    /// Architecture family. Default: `gpt2`.
+    pub arch: Arch,
+    /// Number of transformer blocks. Default: 2.
+    pub n_layers: usize,
+    /// Context length T. Default: 50.
+    pub context: usize,
+    /// MLP hidden width as a multiple of `d_model`. Default: 4.
+    pub mlp_ratio: usize,
+    /// Share the token embedding with the unembedding. Default: false.
+    pub tie_embeddings: bool,
+    /// Biases in linear layers and LayerNorms. Default: true.
+    pub bias: bool,
+    /// Dropout probability. Default: 0.0.
+    pub dropout: f64,
+    /// Standard deviation of the normal initialisation. Default: 0.02.
+    pub init_std: f64,
+}
+
+impl Default for ModelFamily {
+    fn default() -> Self {
+        let m = ModelConfig::default();
+        Self {
+            arch: m.arch,
+            n_layers: m.n_layers,
+            context: m.context,
+            mlp_ratio: 4,
+            tie_embeddings: m.tie_embeddings,
+            bias: m.bias,
+            dropout: m.dropout,
+            init_std: m.init_std,
+        }
     }
 }
 
@@ -255,9 +293,23 @@ impl ExperimentConfig {
 
     /// The model of one point of the width sweep.
     pub fn run_model(&self, width: usize) -> Result<ModelConfig, TrainingError> {
-        let n_heads = (width / self.sweep.head_dim).max(1);
-        let mut m = self.model.with_width(width, n_heads);
-        m.vocab_size = self.vocab_size();
+        let f = &self.model;
+        if f.mlp_ratio == 0 {
+            return Err(invalid("model.mlp_ratio", 0, "must be at least 1"));
+        }
+        let m = ModelConfig {
+            arch: f.arch,
+            vocab_size: self.vocab_size(),
+            context: f.context,
+            d_model: width,
+            n_layers: f.n_layers,
+            n_heads: (width / self.sweep.head_dim).max(1),
+            d_ff: Some(f.mlp_ratio * width),
+            tie_embeddings: f.tie_embeddings,
+            bias: f.bias,
+            dropout: f.dropout,
+            init_std: f.init_std,
+        };
         m.validate()?;
         Ok(m)
     }

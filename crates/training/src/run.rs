@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamWConfig, GradientClippingConfig, GradientsParams};
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
