@@ -41,12 +41,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn opts(dir: &Path) -> RunOptions {
-    RunOptions {
-        out_dir: dir.to_path_buf(),
-        device: DeviceChoice::Flex,
-        fresh: false,
-        progress: false,
-    }
+    RunOptions { progress: false, ..RunOptions::new(dir, DeviceChoice::Flex) }
 }
 
 #[test]

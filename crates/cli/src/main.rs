@@ -42,6 +42,9 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Runs trained side by side (0: one per core on a CPU backend, one on a GPU).
+        #[arg(long, default_value_t = 0)]
+        jobs: usize,
     },
     /// Rewrite the fits, plots and report of a run directory from its results.csv.
     Analyze {
@@ -82,10 +85,11 @@ fn print_outcome(o: &ExperimentOutcome) {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, device, out, fresh, quiet } => {
+        Command::Run { config, device, out, fresh, quiet, jobs } => {
             let cfg = load(config.as_ref())?;
             let out_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
-            let opts = RunOptions { out_dir, device, fresh, progress: !quiet };
+            let opts =
+                RunOptions { fresh, progress: !quiet, jobs, ..RunOptions::new(out_dir, device) };
             let outcome = run_experiment(&cfg, &opts)
                 .with_context(|| format!("experiment {:?} failed", cfg.name))?;
             print_outcome(&outcome);

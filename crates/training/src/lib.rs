@@ -16,7 +16,8 @@ mod schedule;
 mod sweep;
 
 pub use config::{
-    AnalysisConfig, DataConfig, ExperimentConfig, ModelFamily, QUICKSTART_TOML, SweepConfig, TrainConfig,
+    AnalysisConfig, DataConfig, ExperimentConfig, ModelFamily, QUICKSTART_TOML, SweepConfig,
+    TrainConfig,
 };
 pub use device::{DeviceChoice, SelectedDevice, select_device};
 pub use error::TrainingError;

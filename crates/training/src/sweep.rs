@@ -1,9 +1,11 @@
 //! A whole experiment: the N × D grid, resumable, with results appended as each run finishes,
 //! then the fits, plots and report.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,7 +16,7 @@ use scalinglab_data::{MarkovChain, TokenCorpus};
 use scalinglab_model::{FlopCounting, ModelConfig};
 
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
-use crate::run::train_run;
+use crate::run::{RunOutcome, train_run};
 use crate::{ExperimentConfig, TrainingError};
 
 /// File names inside a run directory.
@@ -40,6 +42,26 @@ pub struct RunOptions {
     pub fresh: bool,
     /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// Runs trained side by side, each in its own thread pool; 0 picks one per core on a CPU
+    /// backend (small models keep one core busy at most, so this is nearly twice as fast on two
+    /// cores) and one on a GPU.
+    pub jobs: usize,
+}
+
+impl RunOptions {
+    /// Options with defaults: resume, progress bar, automatic parallelism.
+    pub fn new(out_dir: impl Into<PathBuf>, device: DeviceChoice) -> Self {
+        Self { out_dir: out_dir.into(), device, fresh: false, progress: true, jobs: 0 }
+    }
+}
+
+/// Cores this process may use (`RAYON_NUM_THREADS` wins when set).
+fn available_cores() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// What an experiment produced.
@@ -140,6 +162,12 @@ fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
     Ok(runs)
 }
 
+/// Prints a line above the progress bar (or plainly when the bar is hidden: `println` on a
+/// hidden bar prints nothing).
+fn say(bar: &ProgressBar, line: String) {
+    bar.suspend(|| println!("{line}"));
+}
+
 fn progress_bar(total_work: f64, show: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(total_work.max(1.0) as u64),
@@ -163,7 +191,7 @@ pub fn run_experiment(
 ) -> Result<ExperimentOutcome, TrainingError> {
     let start = Instant::now();
     cfg.validate()?;
-    let SelectedDevice { device, description, .. } = select_device(opts.device)?;
+    let SelectedDevice { device, description, choice } = select_device(opts.device)?;
     prepare_dir(cfg, opts)?;
     let results_path = opts.out_dir.join(files::RESULTS);
 
@@ -193,7 +221,7 @@ pub fn run_experiment(
     let total_work: f64 = todo.iter().map(|r| r.flops_per_token * r.tokens as f64).sum();
     let scale = 1e6; // progress in MFLOP
     let bar = progress_bar(total_work / scale, opts.progress);
-    bar.println(format!(
+    say(&bar, format!(
         "scalinglab: {} runs ({} already done) on {description}; data: {} nodes, entropy rate {:.4} nats",
         runs.len(),
         runs.len() - todo.len(),
@@ -201,55 +229,88 @@ pub fn run_experiment(
         entropy_rate
     ));
     let mut writer = ResultsWriter::open(&results_path)?;
-    let mut work_done = 0.0;
-    for run in &todo {
-        let train = train_pool.take(run.sequences);
-        let counts = run.model.param_counts();
-        let base = work_done;
-        let fpt = run.flops_per_token;
-        bar.set_message(format!("{} N={} D={}", run.id, counts.non_embedding, run.tokens));
-        let (_, outcome) = train_run(&run.model, &cfg.train, &train, &eval, &device, |t, loss| {
-            bar.set_position(((base + fpt * t as f64) / scale) as u64);
-            bar.set_message(format!("{} loss {loss:.3}", run.id));
-        });
-        work_done += fpt * run.tokens as f64;
-        bar.set_position((work_done / scale) as u64);
-        let record = RunRecord {
-            run_id: run.id.clone(),
-            arch: run.model.arch.to_string(),
-            d_model: run.model.d_model,
-            n_layers: run.model.n_layers,
-            n_heads: run.model.n_heads,
-            context,
-            vocab_size: run.model.vocab_size,
-            params: counts.total,
-            params_non_embedding: counts.non_embedding,
-            tokens: run.tokens,
-            steps: outcome.steps,
-            batch_size: cfg.train.batch_size,
-            lr: cfg.train.lr,
-            flops_per_token: fpt,
-            flops: fpt * run.tokens as f64,
-            train_loss: outcome.train_loss,
-            eval_loss: outcome.eval_loss,
-            wall_seconds: outcome.wall_seconds,
-            device: description.clone(),
-            seed: cfg.train.seed,
-            status: if outcome.diverged { RunStatus::Diverged } else { RunStatus::Ok },
-        };
-        writer.append(&record)?;
-        bar.println(format!(
-            "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}",
-            run.id,
-            counts.non_embedding,
-            run.tokens,
-            outcome.steps,
-            outcome.train_loss,
-            outcome.eval_loss,
-            outcome.wall_seconds,
-            if outcome.diverged { "  DIVERGED" } else { "" }
-        ));
+    let cores = available_cores();
+    let jobs = match (opts.jobs, choice) {
+        (0, DeviceChoice::Flex | DeviceChoice::Ndarray) => cores,
+        (0, _) => 1,
+        (n, _) => n,
     }
+    .clamp(1, todo.len().max(1));
+    let threads_per_job = (cores / jobs).max(1);
+    let description = match choice {
+        DeviceChoice::Flex | DeviceChoice::Ndarray => {
+            format!("{choice} (cpu, {jobs} parallel runs × {threads_per_job} threads)")
+        }
+        _ => description,
+    };
+    // Longest runs first: with several workers this keeps the last one from finishing alone.
+    let mut queue: Vec<&PlannedRun> = todo.clone();
+    queue.sort_by(|a, b| {
+        (b.flops_per_token * b.tokens as f64).total_cmp(&(a.flops_per_token * a.tokens as f64))
+    });
+    let queue = Mutex::new(VecDeque::from(queue));
+    let work_done = AtomicU64::new(0); // in units of `scale` FLOPs
+    let (tx, rx) = mpsc::channel::<(&PlannedRun, RunOutcome)>();
+    let mut write_result: Result<(), TrainingError> = Ok(());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let (queue, bar, work_done, device) = (&queue, &bar, &work_done, &device);
+            let train_pool = &train_pool;
+            let eval = &eval;
+            scope.spawn(move || {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads_per_job)
+                    .build()
+                    .expect("a rayon thread pool can be built");
+                pool.install(|| {
+                    loop {
+                        let Some(run) = queue.lock().expect("queue lock").pop_front() else {
+                            break;
+                        };
+                        let train = train_pool.take(run.sequences);
+                        let mut reported = 0u64;
+                        let (_, outcome) =
+                            train_run(&run.model, &cfg.train, &train, eval, device, |t, loss| {
+                                let now = (run.flops_per_token * t as f64 / scale) as u64;
+                                work_done.fetch_add(now - reported, Ordering::Relaxed);
+                                reported = now;
+                                bar.set_position(work_done.load(Ordering::Relaxed));
+                                bar.set_message(format!("{} loss {loss:.3}", run.id));
+                            });
+                        let total = (run.flops_per_token * run.tokens as f64 / scale) as u64;
+                        work_done.fetch_add(total.saturating_sub(reported), Ordering::Relaxed);
+                        if tx.send((run, outcome)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            });
+        }
+        drop(tx);
+        // Results are written here, on one thread, in the order runs finish.
+        for (run, outcome) in rx {
+            bar.set_position(work_done.load(Ordering::Relaxed));
+            let record = record_of(cfg, run, &outcome, &description);
+            if let Err(e) = writer.append(&record) {
+                write_result = Err(e.into());
+                queue.lock().expect("queue lock").clear();
+                continue;
+            }
+            say(&bar, format!(
+                "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}",
+                run.id,
+                record.params_non_embedding,
+                run.tokens,
+                outcome.steps,
+                outcome.train_loss,
+                outcome.eval_loss,
+                outcome.wall_seconds,
+                if outcome.diverged { "  DIVERGED" } else { "" }
+            ));
+        }
+    });
+    write_result?;
     bar.finish_and_clear();
 
     let records = read_results(&results_path)?;
@@ -267,6 +328,39 @@ pub fn run_experiment(
         device: description,
         wall: start.elapsed(),
     })
+}
+
+/// The results row of a finished run.
+fn record_of(
+    cfg: &ExperimentConfig,
+    run: &PlannedRun,
+    outcome: &RunOutcome,
+    device: &str,
+) -> RunRecord {
+    let counts = run.model.param_counts();
+    RunRecord {
+        run_id: run.id.clone(),
+        arch: run.model.arch.to_string(),
+        d_model: run.model.d_model,
+        n_layers: run.model.n_layers,
+        n_heads: run.model.n_heads,
+        context: run.model.context,
+        vocab_size: run.model.vocab_size,
+        params: counts.total,
+        params_non_embedding: counts.non_embedding,
+        tokens: run.tokens,
+        steps: outcome.steps,
+        batch_size: cfg.train.batch_size,
+        lr: cfg.train.lr,
+        flops_per_token: run.flops_per_token,
+        flops: run.flops_per_token * run.tokens as f64,
+        train_loss: outcome.train_loss,
+        eval_loss: outcome.eval_loss,
+        wall_seconds: outcome.wall_seconds,
+        device: device.to_string(),
+        seed: cfg.train.seed,
+        status: if outcome.diverged { RunStatus::Diverged } else { RunStatus::Ok },
+    }
 }
 
 /// Report options for an experiment: its description, the data's exact entropies.
