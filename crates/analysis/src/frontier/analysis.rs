@@ -673,8 +673,13 @@ fn method_notes(detail: &MethodDetail) -> Vec<String> {
                     e.envelope.len()
                 )
             }];
-            if e.frontier.points.len() < 3 {
-                v.push("only 2 envelope points: the exponents have no degrees of freedom".into());
+            if e.from_curves {
+                let out = e.envelope.iter().filter(|p| !p.bracketed).count();
+                if out > 0 {
+                    v.push(format!(
+                        "{out} budgets whose best run is the smallest or largest model reaching them are not fitted"
+                    ));
+                }
             }
             v
         }
@@ -686,16 +691,10 @@ fn method_notes(detail: &MethodDetail) -> Vec<String> {
                     "profiles interpolated along D for each model size"
                 }
             };
-            let mut v = vec![format!(
+            vec![format!(
                 "{used} of {} profiles bracket their minimum ({mode})",
                 f.profiles.len()
-            )];
-            if used < 3 {
-                v.push(format!(
-                    "only {used} vertices: the exponents have no degrees of freedom"
-                ));
-            }
-            v
+            )]
         }
         MethodDetail::Joint(j) => vec![format!(
             "{} L-BFGS starts, {} converged, {} reached the best objective {:.4e} (Σ Huber, δ = {}); RMS log residual {:.2e}",

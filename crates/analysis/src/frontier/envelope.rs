@@ -2,7 +2,9 @@
 //!
 //! With training curves, each run's loss is interpolated (linearly in `ln C`) onto 40
 //! log-spaced budgets spanning the curves; at each budget the run with the lowest loss gives
-//! `N_opt` and, from its tokens at that point, `D_opt`. Without curves, each run is one
+//! `N_opt` and, from its tokens at that point, `D_opt` — if it is neither the smallest nor the
+//! largest model whose curve reaches that budget (else the optimum may lie beyond the sweep:
+//! the point is shown but not fitted). Without curves, each run is one
 //! point `(C, L)` and the envelope is the set of runs that no cheaper run beats
 //! ([`lower_envelope`]). `N_opt ∝ C^a` and `D_opt ∝ C^b` are fitted to the envelope.
 //!
@@ -40,6 +42,10 @@ pub struct EnvelopePoint {
     pub d: f64,
     /// Its loss at `c`.
     pub loss: f64,
+    /// With training curves: whether a smaller and a larger model also reach `c` (the
+    /// minimum is bracketed; only bracketed points are fitted). Always true for end-of-run
+    /// points, where no such check is possible.
+    pub bracketed: bool,
 }
 
 /// Result of [`fit_envelope`].
@@ -143,6 +149,7 @@ fn from_end_points(points: &[ScalingPoint]) -> Result<EnvelopeFit, AnalysisError
                 n: p.n,
                 d: p.d,
                 loss: l,
+                bracketed: true,
             })
         })
         .collect();
@@ -201,11 +208,14 @@ fn from_curves(
     for c in logspace(lo.exp(), hi.exp(), BUDGETS) {
         let lc = c.ln().clamp(lo, hi);
         let mut best: Option<(f64, usize, f64)> = None;
+        let (mut n_min, mut n_max) = (f64::INFINITY, f64::NEG_INFINITY);
         for (i, curve) in &runs {
             let (first, last) = (curve[0].0, curve[curve.len() - 1].0);
             if lc < first - 1e-12 || lc > last + 1e-12 {
                 continue;
             }
+            n_min = n_min.min(points[*i].n);
+            n_max = n_max.max(points[*i].n);
             let j = curve
                 .partition_point(|p| p.0 <= lc)
                 .clamp(1, curve.len() - 1);
@@ -225,21 +235,34 @@ fn from_curves(
                 n: p.n,
                 d: lt.exp(),
                 loss: ll.exp(),
+                bracketed: p.n > n_min && p.n < n_max,
             });
         }
     }
-    let frontier = Frontier::fit(
-        CTX,
-        envelope
-            .iter()
-            .map(|e| FrontierPoint {
-                c: e.c,
-                n_opt: e.n,
-                d_opt: e.d,
-                loss: e.loss,
-            })
-            .collect(),
-    )?;
+    let inside: Vec<FrontierPoint> = envelope
+        .iter()
+        .filter(|e| e.bracketed)
+        .map(|e| FrontierPoint {
+            c: e.c,
+            n_opt: e.n,
+            d_opt: e.d,
+            loss: e.loss,
+        })
+        .collect();
+    if inside.len() < 3 {
+        return Err(AnalysisError::FitFailed {
+            context: CTX.into(),
+            message: format!(
+                "at {} of {} budgets the best run is the smallest or largest model whose curve reaches the \
+                 budget, so the optimum is not bracketed there; the {} bracketed budgets are too few (3 are \
+                 needed): add model sizes around the frontier",
+                envelope.len() - inside.len(),
+                envelope.len(),
+                inside.len()
+            ),
+        });
+    }
+    let frontier = Frontier::fit(CTX, inside)?;
     Ok(EnvelopeFit {
         frontier,
         from_curves: true,
@@ -296,16 +319,18 @@ mod tests {
 
     #[test]
     fn curves_envelope_picks_the_best_run_per_budget() {
-        // Two runs; curves L = E + A/N^α + B/t^β along training; the large model wins late.
+        // Six model sizes; curves L = E + A/N^α + B/t^β along training.
         let law = |n: f64, t: f64| 1.7 + 400.0 * n.powf(-0.34) + 410.0 * t.powf(-0.28);
-        let pts = vec![
-            point("small", 1e7, 1e10, law(1e7, 1e10)),
-            point("big", 1e8, 1e10, law(1e8, 1e10)),
-        ];
+        let sizes = [1e6, 3e6, 1e7, 3e7, 1e8, 3e8];
+        let pts: Vec<ScalingPoint> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| point(&format!("r{i}"), n, 1e11, law(n, 1e11)))
+            .collect();
         let mut curves = Vec::new();
         for p in &pts {
-            for k in 0..30 {
-                let t = 1e7 * (1e3f64).powf(k as f64 / 29.0);
+            for k in 0..60 {
+                let t = 1e7 * (1e4f64).powf(k as f64 / 59.0);
                 curves.push(CurvePoint {
                     run_id: p.run_id.clone(),
                     tokens_seen: t,
@@ -315,18 +340,29 @@ mod tests {
             }
         }
         let f = fit_envelope(&pts, &curves, &ComputeModel::six_nd()).unwrap();
-        assert!(f.from_curves && f.runs_with_curves == 2);
-        assert_eq!(f.envelope.first().unwrap().run_id, "small");
-        assert_eq!(f.envelope.last().unwrap().run_id, "big");
-        // At each budget the winner is the truly better of the two runs at that compute.
+        assert!(f.from_curves && f.runs_with_curves == 6);
+        assert_eq!(f.envelope.first().unwrap().run_id, "r0");
+        // At each budget the winner beats every other run whose curve reaches that compute.
         for e in &f.envelope {
-            let other = if e.run_id == "small" { 1e8 } else { 1e7 };
-            let t_other = e.c / (6.0 * other);
-            if (1e7..=1e10).contains(&t_other) {
-                assert!(law(other, t_other) >= e.loss * (1.0 - 1e-3), "{e:?}");
+            for &other in &sizes {
+                let t_other = e.c / (6.0 * other);
+                if (1e7..=1e11).contains(&t_other) {
+                    assert!(
+                        law(other, t_other) >= e.loss * (1.0 - 2e-3),
+                        "{e:?} vs N = {other:e}"
+                    );
+                }
             }
             assert!((e.d - e.c / (6.0 * e.n)).abs() < 1e-6 * e.d);
         }
+        // The first budgets are reached by the smallest model only: not bracketed, not fitted.
+        assert!(!f.envelope[0].bracketed);
+        assert!(f.frontier.points.len() < f.envelope.len());
+        assert!(
+            f.frontier.n_exponent > 0.2 && f.frontier.n_exponent < 0.8,
+            "{:?}",
+            f.frontier
+        );
         // Unknown run and bad values are errors naming them.
         let bad = vec![CurvePoint {
             run_id: "ghost".into(),
@@ -339,7 +375,7 @@ mod tests {
             .to_string();
         assert!(m.contains("ghost"), "{m}");
         let bad = vec![CurvePoint {
-            run_id: "big".into(),
+            run_id: "r5".into(),
             tokens_seen: 1.0,
             flops_so_far: 1.0,
             loss: f64::INFINITY,

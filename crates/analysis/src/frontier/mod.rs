@@ -200,15 +200,15 @@ impl Frontier {
         self.d_opt(c) / self.n_opt(c)
     }
 
-    /// Fits the two power laws. Errors (naming `context`) with fewer than two points, a
-    /// single budget, or a single model size among the optima (the exponent would be a
-    /// meaningless 0).
+    /// Fits the two power laws. Errors (naming `context`) with fewer than three points (two
+    /// would fit exactly, leaving nothing to check the power law against), a single budget,
+    /// or a single model size among the optima (the exponent would be a meaningless 0).
     pub(crate) fn fit(context: &str, points: Vec<FrontierPoint>) -> Result<Self, AnalysisError> {
-        if points.len() < 2 {
+        if points.len() < 3 {
             return Err(AnalysisError::TooFewPoints {
                 context: context.into(),
                 n: points.len(),
-                needed: 2,
+                needed: 3,
                 detail: "compute-optimal points to fit N_opt ∝ C^a".into(),
             });
         }
@@ -361,10 +361,10 @@ mod tests {
             .collect();
         let m = Frontier::fit("t", same_n).unwrap_err().to_string();
         assert!(m.contains("same model size"), "{m}");
-        let m = Frontier::fit("t", pts[..1].to_vec())
+        let m = Frontier::fit("t", pts[..2].to_vec())
             .unwrap_err()
             .to_string();
-        assert!(m.contains("1 points"), "{m}");
+        assert!(m.contains("2 points but 3 are needed"), "{m}");
     }
 
     #[test]
