@@ -21,9 +21,10 @@
 //!
 //! # Extrapolation check
 //!
-//! Approach 3 is refitted (from the full grid of starts) without the largest
-//! `holdout_sizes` model sizes, and its predictions for the held-out runs are compared with
-//! their measured losses.
+//! Approach 3 is refitted (from the full grid of starts) without the runs of the largest
+//! `holdout_sizes` model sizes — more sizes when those hold fewer than 10% of the runs, as in
+//! an IsoFLOP design where every run has its own `N`, as long as two sizes are left — and its
+//! predictions for the held-out runs are compared with their measured losses.
 
 use std::time::Instant;
 
@@ -59,8 +60,8 @@ pub struct AnalysisSettings {
     /// Budget at which `N_opt`, `D_opt` and tokens per parameter are reported; default (None):
     /// the largest compute among the runs.
     pub reference_compute: Option<f64>,
-    /// Model sizes held out (largest first) by the extrapolation check; 0 = no check.
-    /// Default 1.
+    /// Model sizes held out (largest first) by the extrapolation check, raised until at
+    /// least 10% of the runs are held out; 0 = no check. Default 1.
     pub holdout_sizes: usize,
     /// Whether to run the fit-window sweep. Default true.
     pub windows: bool,
@@ -708,8 +709,14 @@ fn method_notes(detail: &MethodDetail) -> Vec<String> {
         MethodDetail::Surface(s) => {
             let inside = s.minima.iter().filter(|m| m.bracketed).count();
             let mut v = vec![format!(
-                "{inside} of {} iso-FLOP lines have their minimum inside the run grid; edge minima are not fitted",
-                s.minima.len()
+                "{inside} of {} iso-FLOP lines have their minimum inside the runs; edge minima are not fitted \
+                 ({})",
+                s.minima.len(),
+                match s.interpolation {
+                    super::SurfaceKind::Grid => "monotone cubics over the run grid",
+                    super::SurfaceKind::Scattered =>
+                        "thin-plate spline over scattered runs, inside their hull",
+                }
             )];
             if !s.single_d_sizes.is_empty() {
                 v.push(format!(
@@ -834,7 +841,13 @@ fn extrapolation_check(
             detail: format!("model sizes: {holdout} held out and at least 2 left to fit"),
         });
     }
-    let cut = ns[ns.len() - holdout];
+    // Hold out more sizes while they hold fewer than 10% of the runs and 2 sizes remain.
+    let mut k = holdout;
+    let held = |k: usize| points.iter().filter(|p| p.n >= ns[ns.len() - k]).count();
+    while 10 * held(k) < points.len() && ns.len() >= k + 3 {
+        k += 1;
+    }
+    let cut = ns[ns.len() - k];
     let train: Vec<ScalingPoint> = points.iter().filter(|p| p.n < cut).cloned().collect();
     let fit = ctx.run(Method::Approach3, &train, None, None)?;
     let MethodDetail::Joint(j) = fit.detail else {

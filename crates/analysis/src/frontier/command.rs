@@ -48,8 +48,8 @@ pub struct FitCommandOptions {
     /// `--reference-compute C`: budget of the reported `N_opt`, `D_opt`, `D/N`. Default: the
     /// largest run's compute.
     pub reference_compute: Option<f64>,
-    /// `--holdout-sizes K`: largest model sizes held out by the extrapolation check (0 = off).
-    /// Default 1.
+    /// `--holdout-sizes K`: largest model sizes held out by the extrapolation check, raised
+    /// until at least 10% of the runs are held out (0 = off). Default 1.
     pub holdout_sizes: usize,
     /// `--no-windows` sets this to false: skip the fit-window sweep. Default true.
     pub windows: bool,

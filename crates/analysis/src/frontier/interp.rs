@@ -149,6 +149,171 @@ impl LossSurface {
     }
 }
 
+/// A thin-plate spline interpolating `ln L` over scattered runs in `(ln N, ln D)`, defined
+/// inside the convex hull of the runs (no extrapolation).
+///
+/// `f(x) = Σᵢ wᵢ φ(‖x − xᵢ‖) + c₀ + c₁ x₁ + c₂ x₂` with `φ(r) = r² ln r`, on coordinates
+/// standardised to zero mean and unit variance, solving the usual `(n + 3)`-square system
+/// (Duchon 1977). Used by the surface method when the runs do not form a grid (an IsoFLOP
+/// design, published data read off a figure).
+#[derive(Clone, Debug)]
+pub(crate) struct ThinPlate {
+    centers: Vec<(f64, f64)>,
+    w: Vec<f64>,
+    c: [f64; 3],
+    /// `(mean u, sd u, mean v, sd v)`.
+    scale: [f64; 4],
+    /// Convex hull of the centres, counter-clockwise, standardised coordinates.
+    hull: Vec<(f64, f64)>,
+}
+
+fn phi(r2: f64) -> f64 {
+    if r2 <= 0.0 { 0.0 } else { 0.5 * r2 * r2.ln() }
+}
+
+fn cross(o: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
+    (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+}
+
+/// Convex hull (Andrew's monotone chain), counter-clockwise, without collinear points.
+fn convex_hull(mut p: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    p.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    p.dedup();
+    if p.len() < 3 {
+        return p;
+    }
+    let mut lower: Vec<(f64, f64)> = Vec::new();
+    for &q in &p {
+        while lower.len() >= 2 && cross(lower[lower.len() - 2], lower[lower.len() - 1], q) <= 0.0 {
+            lower.pop();
+        }
+        lower.push(q);
+    }
+    let mut upper: Vec<(f64, f64)> = Vec::new();
+    for &q in p.iter().rev() {
+        while upper.len() >= 2 && cross(upper[upper.len() - 2], upper[upper.len() - 1], q) <= 0.0 {
+            upper.pop();
+        }
+        upper.push(q);
+    }
+    lower.pop();
+    upper.pop();
+    lower.extend(upper);
+    lower
+}
+
+/// Solves `a x = b` by Gaussian elimination with partial pivoting; `None` if singular.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let piv = (col..n).max_by(|x, y| a[*x][col].abs().total_cmp(&a[*y][col].abs()))?;
+        if a[piv][col].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(col, piv);
+        b.swap(col, piv);
+        let (top, rest) = a.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        for (k, row) in rest.iter_mut().enumerate() {
+            let f = row[col] / pivot_row[col];
+            if f != 0.0 {
+                for (v, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                    *v -= f * p;
+                }
+                b[col + 1 + k] -= f * b[col];
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for i in (0..n).rev() {
+        let s: f64 = (i + 1..n).map(|j| a[i][j] * x[j]).sum();
+        x[i] = (b[i] - s) / a[i][i];
+    }
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+impl ThinPlate {
+    /// Fits the spline; runs of one `(N, D)` cell keep their lowest loss. `None` with fewer
+    /// than three distinct cells, cells on one line, or a singular system.
+    pub(crate) fn new(points: &[ScalingPoint]) -> Option<Self> {
+        let mut cells: Vec<(f64, f64, f64)> = points
+            .iter()
+            .map(|p| (p.n.ln(), p.d.ln(), p.loss.ln()))
+            .collect();
+        cells.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then(a.2.total_cmp(&b.2))
+        });
+        cells.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        let n = cells.len();
+        if n < 3 {
+            return None;
+        }
+        let mean =
+            |f: &dyn Fn(&(f64, f64, f64)) -> f64| cells.iter().map(f).sum::<f64>() / n as f64;
+        let (mu, mv) = (mean(&|c| c.0), mean(&|c| c.1));
+        let (su, sv) = (
+            mean(&|c| (c.0 - mu).powi(2)).sqrt(),
+            mean(&|c| (c.1 - mv).powi(2)).sqrt(),
+        );
+        if !(su > 0.0 && sv > 0.0) {
+            return None;
+        }
+        let centers: Vec<(f64, f64)> = cells
+            .iter()
+            .map(|c| ((c.0 - mu) / su, (c.1 - mv) / sv))
+            .collect();
+        let hull = convex_hull(centers.clone());
+        if hull.len() < 3 {
+            return None;
+        }
+        let m = n + 3;
+        let mut a = vec![vec![0.0; m]; m];
+        let mut b = vec![0.0; m];
+        for i in 0..n {
+            for j in 0..n {
+                let (dx, dy) = (centers[i].0 - centers[j].0, centers[i].1 - centers[j].1);
+                a[i][j] = phi(dx * dx + dy * dy);
+            }
+            let row = [1.0, centers[i].0, centers[i].1];
+            for (k, v) in row.into_iter().enumerate() {
+                a[i][n + k] = v;
+                a[n + k][i] = v;
+            }
+            b[i] = cells[i].2;
+        }
+        let x = solve(a, b)?;
+        Some(ThinPlate {
+            w: x[..n].to_vec(),
+            c: [x[n], x[n + 1], x[n + 2]],
+            centers,
+            scale: [mu, su, mv, sv],
+            hull,
+        })
+    }
+
+    /// `ln L` at `(ln N, ln D)`, or `None` outside the runs' convex hull.
+    pub(crate) fn eval(&self, u: f64, v: f64) -> Option<f64> {
+        let p = (
+            (u - self.scale[0]) / self.scale[1],
+            (v - self.scale[2]) / self.scale[3],
+        );
+        let k = self.hull.len();
+        for i in 0..k {
+            if cross(self.hull[i], self.hull[(i + 1) % k], p) < -1e-9 {
+                return None;
+            }
+        }
+        let mut f = self.c[0] + self.c[1] * p.0 + self.c[2] * p.1;
+        for (w, c) in self.w.iter().zip(&self.centers) {
+            let (dx, dy) = (p.0 - c.0, p.1 - c.1);
+            f += w * phi(dx * dx + dy * dy);
+        }
+        Some(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +382,63 @@ mod tests {
         assert!((s.eval(u, v).unwrap() - (2.0 - 0.3 * u - 0.2 * v)).abs() < 1e-12);
         assert_eq!(s.eval(1e3f64.ln(), v), None);
         assert_eq!(s.eval(u, 1e9f64.ln()), None);
+    }
+
+    #[test]
+    fn thin_plate_reproduces_planes_and_data_and_stays_in_the_hull() {
+        // Scattered points on a plane ln L = 1 − 0.2 u − 0.1 v: the spline is exactly that plane.
+        let mut pts = Vec::new();
+        for (k, &(n, d)) in [
+            (1e4, 1e7),
+            (3e5, 2e6),
+            (1e6, 1e9),
+            (2e4, 5e8),
+            (7e5, 3e7),
+            (1e5, 1e8),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let loss = (1.0 - 0.2 * f64::ln(n) - 0.1 * f64::ln(d)).exp();
+            pts.push(ScalingPoint {
+                run_id: format!("{k}"),
+                n,
+                d,
+                c: 6.0 * n * d,
+                loss,
+            });
+        }
+        let t = ThinPlate::new(&pts).unwrap();
+        let (u, v) = (2e5f64.ln(), 5e7f64.ln());
+        assert!((t.eval(u, v).unwrap() - (1.0 - 0.2 * u - 0.1 * v)).abs() < 1e-9);
+        // A curved surface is interpolated exactly at the data.
+        for p in pts.iter_mut() {
+            p.loss *= (0.05 * (p.n.ln() - 11.0).powi(2)).exp();
+        }
+        let t = ThinPlate::new(&pts).unwrap();
+        for p in &pts {
+            assert!(
+                (t.eval(p.n.ln(), p.d.ln()).unwrap() - p.loss.ln()).abs() < 1e-9,
+                "{p:?}"
+            );
+        }
+        // Outside the convex hull: undefined.
+        assert_eq!(t.eval(1e3f64.ln(), 1e7f64.ln()), None);
+        assert_eq!(t.eval(1e6f64.ln(), 1e6f64.ln()), None);
+        // Collinear or too few points: no spline.
+        assert!(ThinPlate::new(&pts[..2]).is_none());
+        let line: Vec<ScalingPoint> = (0..5)
+            .map(|i| {
+                let n = 1e4 * 10f64.powi(i);
+                ScalingPoint {
+                    run_id: String::new(),
+                    n,
+                    d: 1e6 * n,
+                    c: 6e6 * n * n,
+                    loss: 3.0 - 0.1 * i as f64,
+                }
+            })
+            .collect();
+        assert!(ThinPlate::new(&line).is_none());
     }
 }

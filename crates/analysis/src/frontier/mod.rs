@@ -50,7 +50,7 @@ pub use isoflop::{IsoFlopFit, IsoFlopMode, IsoFlopOptions, IsoFlopProfile, fit_i
 pub use joint::{
     JointFit, JointFitOptions, JointLaw, chinchilla_grid, fit_joint_law, initial_points,
 };
-pub use surface::{SurfaceFit, SurfaceOptions, SurfacePoint, fit_surface};
+pub use surface::{SurfaceFit, SurfaceKind, SurfaceOptions, SurfacePoint, fit_surface};
 
 use crate::error::AnalysisError;
 

@@ -76,7 +76,7 @@ impl FitReport {
                         s,
                         "{:<24} not available: {}",
                         m.method.title(),
-                        first_line(e, 160)
+                        first_line(e, 220)
                     );
                 }
                 (None, None) => {}
@@ -105,7 +105,7 @@ impl FitReport {
                 100.0 * x.max_abs_rel_error
             );
         } else if let Some(e) = &self.extrapolation_error {
-            let _ = writeln!(s, "extrapolation check not run: {}", first_line(e, 160));
+            let _ = writeln!(s, "extrapolation check not run: {}", first_line(e, 220));
         }
         let boots: Vec<String> = self
             .methods
