@@ -674,13 +674,11 @@ fn method_notes(detail: &MethodDetail) -> Vec<String> {
                     e.envelope.len()
                 )
             }];
-            if e.from_curves {
-                let out = e.envelope.iter().filter(|p| !p.bracketed).count();
-                if out > 0 {
-                    v.push(format!(
-                        "{out} budgets whose best run is the smallest or largest model reaching them are not fitted"
-                    ));
-                }
+            let out = e.envelope.iter().filter(|p| !p.bracketed).count();
+            if out > 0 {
+                v.push(format!(
+                    "{out} envelope points without a smaller and a larger model at that compute are not fitted"
+                ));
             }
             v
         }

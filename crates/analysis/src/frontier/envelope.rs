@@ -6,7 +6,9 @@
 //! largest model whose curve reaches that budget (else the optimum may lie beyond the sweep:
 //! the point is shown but not fitted). Without curves, each run is one
 //! point `(C, L)` and the envelope is the set of runs that no cheaper run beats
-//! ([`lower_envelope`]). `N_opt ∝ C^a` and `D_opt ∝ C^b` are fitted to the envelope.
+//! ([`lower_envelope`]); a run on it is fitted only if a smaller and a larger model were
+//! trained with at most its compute (otherwise — e.g. every model trained on the same `D` —
+//! the envelope just follows the largest model and its slope says nothing about allocation). `N_opt ∝ C^a` and `D_opt ∝ C^b` are fitted to the envelope.
 //!
 //! Caveats (say so when reporting): on a finite grid of model sizes `N_opt` is a staircase;
 //! mid-training points of a cosine schedule sit above what a run of that length would reach.
@@ -42,9 +44,9 @@ pub struct EnvelopePoint {
     pub d: f64,
     /// Its loss at `c`.
     pub loss: f64,
-    /// With training curves: whether a smaller and a larger model also reach `c` (the
-    /// minimum is bracketed; only bracketed points are fitted). Always true for end-of-run
-    /// points, where no such check is possible.
+    /// Whether the minimum is bracketed, so the point is fitted: with training curves, a
+    /// smaller and a larger model also reach `c`; with end-of-run points, a smaller and a
+    /// larger model were trained with at most `c`.
     pub bracketed: bool,
 }
 
@@ -143,27 +145,23 @@ fn from_end_points(points: &[ScalingPoint]) -> Result<EnvelopeFit, AnalysisError
         .iter()
         .filter_map(|&(c, l)| {
             let p = points.iter().find(|p| p.c == c && p.loss == l)?;
+            // Bracketed when a smaller and a larger model were trained with at most this compute.
+            let cheaper =
+                |f: &dyn Fn(f64) -> bool| points.iter().any(|q| q.c <= c * (1.0 + 1e-9) && f(q.n));
+            let bracketed = cheaper(&|n| n < p.n) && cheaper(&|n| n > p.n);
             Some(EnvelopePoint {
                 run_id: p.run_id.clone(),
                 c,
                 n: p.n,
                 d: p.d,
                 loss: l,
-                bracketed: true,
+                bracketed,
             })
         })
         .collect();
-    let frontier = Frontier::fit(
-        CTX,
-        envelope
-            .iter()
-            .map(|e| FrontierPoint {
-                c: e.c,
-                n_opt: e.n,
-                d_opt: e.d,
-                loss: e.loss,
-            })
-            .collect(),
+    let frontier = fit_bracketed(
+        &envelope,
+        "run on the envelope has no smaller or no larger model trained with at most its compute",
     )?;
     Ok(EnvelopeFit {
         frontier,
@@ -171,6 +169,39 @@ fn from_end_points(points: &[ScalingPoint]) -> Result<EnvelopeFit, AnalysisError
         runs_with_curves: 0,
         envelope,
     })
+}
+
+/// Fits the frontier to the bracketed envelope points; errors with fewer than three.
+fn fit_bracketed(envelope: &[EnvelopePoint], why: &str) -> Result<Frontier, AnalysisError> {
+    let inside: Vec<FrontierPoint> = envelope
+        .iter()
+        .filter(|e| e.bracketed)
+        .map(|e| FrontierPoint {
+            c: e.c,
+            n_opt: e.n,
+            d_opt: e.d,
+            loss: e.loss,
+        })
+        .collect();
+    if inside.len() < 3 {
+        return Err(AnalysisError::FitFailed {
+            context: CTX.into(),
+            message: format!(
+                "{} of {} envelope points are not bracketed (the best {why}), so the optimum may lie beyond \
+                 the sweep there; the {} bracketed points are too few (3 are needed): add model sizes around \
+                 the frontier{}",
+                envelope.len() - inside.len(),
+                envelope.len(),
+                inside.len(),
+                if envelope.iter().all(|e| e.bracketed) {
+                    ""
+                } else {
+                    " or training curves"
+                }
+            ),
+        });
+    }
+    Frontier::fit(CTX, inside)
 }
 
 /// Envelope over training curves; `curves[i]` holds `(tokens, loss)` of `points[i]`.
@@ -239,30 +270,10 @@ fn from_curves(
             });
         }
     }
-    let inside: Vec<FrontierPoint> = envelope
-        .iter()
-        .filter(|e| e.bracketed)
-        .map(|e| FrontierPoint {
-            c: e.c,
-            n_opt: e.n,
-            d_opt: e.d,
-            loss: e.loss,
-        })
-        .collect();
-    if inside.len() < 3 {
-        return Err(AnalysisError::FitFailed {
-            context: CTX.into(),
-            message: format!(
-                "at {} of {} budgets the best run is the smallest or largest model whose curve reaches the \
-                 budget, so the optimum is not bracketed there; the {} bracketed budgets are too few (3 are \
-                 needed): add model sizes around the frontier",
-                envelope.len() - inside.len(),
-                envelope.len(),
-                inside.len()
-            ),
-        });
-    }
-    let frontier = Frontier::fit(CTX, inside)?;
+    let frontier = fit_bracketed(
+        &envelope,
+        "run at a budget is the smallest or largest model whose curve reaches it",
+    )?;
     Ok(EnvelopeFit {
         frontier,
         from_curves: true,
@@ -295,17 +306,62 @@ mod tests {
             point("e", 1e8, 1e8, 2.6), // 6e16, worse than d
             point("f", 1e8, 1e9, 2.2), // 6e17
         ];
-        let f = fit_envelope(&pts, &[], &ComputeModel::six_nd()).unwrap();
-        let ids: Vec<&str> = f.envelope.iter().map(|e| e.run_id.as_str()).collect();
-        assert_eq!(ids, ["a", "c", "d", "f"]);
-        assert!(!f.from_curves);
-        // N_opt: 1e6, 1e7, 1e7, 1e8 at C = 6e14, 6e15, 6e16, 6e17: slope 2/3 in log space.
+        let f = fit_envelope(&pts, &[], &ComputeModel::six_nd());
+        // a: no smaller model; c: no larger model with C <= 6e15; f: no larger model at all.
+        let m = f.unwrap_err().to_string();
         assert!(
-            (f.frontier.n_exponent - 0.6).abs() < 0.2,
+            m.contains("3 of 4 envelope points are not bracketed"),
+            "{m}"
+        );
+        // A grid from a known law: the bracketed points are exactly those with a smaller and a
+        // larger model among the runs with at most their compute.
+        let law = |n: f64, d: f64| 1.7 + 400.0 * n.powf(-0.34) + 410.0 * d.powf(-0.28);
+        let mut grid = Vec::new();
+        for i in 0..6 {
+            for j in 0..6 {
+                let (n, d) = (1e6 * 4f64.powi(i), 1e8 * 4f64.powi(j));
+                grid.push(point(&format!("{i}{j}"), n, d, law(n, d)));
+            }
+        }
+        let f = fit_envelope(&grid, &[], &ComputeModel::six_nd()).unwrap();
+        assert!(!f.from_curves);
+        for e in &f.envelope {
+            let smaller = grid.iter().any(|q| q.n < e.n && q.c <= e.c);
+            let larger = grid.iter().any(|q| q.n > e.n && q.c <= e.c);
+            assert_eq!(e.bracketed, smaller && larger, "{e:?}");
+            // Nothing cheaper beats an envelope point.
+            assert!(grid.iter().all(|q| q.c > e.c || q.loss >= e.loss), "{e:?}");
+        }
+        assert_eq!(
+            f.frontier.points.len(),
+            f.envelope.iter().filter(|e| e.bracketed).count()
+        );
+        // The staircase follows the law's exponent β/(α+β) = 0.45 roughly.
+        assert!(
+            (f.frontier.n_exponent - 0.45).abs() < 0.2,
             "{:?}",
             f.frontier
         );
-        // Every envelope run has one model size: clear error, no exponent 0.
+        // Every model trained on the same D: the envelope follows N ∝ C and nothing is
+        // bracketed, so no exponent (1.0 would be silently wrong).
+        let same_d: Vec<ScalingPoint> = (0..5)
+            .map(|i| {
+                point(
+                    &format!("r{i}"),
+                    1e6 * 10f64.powi(i),
+                    1e9,
+                    3.0 - 0.2 * i as f64,
+                )
+            })
+            .collect();
+        let m = fit_envelope(&same_d, &[], &ComputeModel::six_nd())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("5 of 5 envelope points are not bracketed"),
+            "{m}"
+        );
+        // A single model size: nothing bracketed either.
         let one = vec![
             point("a", 1e6, 1e8, 3.0),
             point("b", 1e6, 1e9, 2.9),
@@ -314,7 +370,7 @@ mod tests {
         let m = fit_envelope(&one, &[], &ComputeModel::six_nd())
             .unwrap_err()
             .to_string();
-        assert!(m.contains("same model size"), "{m}");
+        assert!(m.contains("not bracketed"), "{m}");
     }
 
     #[test]

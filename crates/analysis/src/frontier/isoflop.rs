@@ -95,7 +95,7 @@ pub struct IsoFlopFit {
 ///
 /// Errors: invalid points or options; losses that do not fall with compute; no budget with
 /// runs at three or more model sizes (saying how many share a budget at most); fewer than
-/// two profiles with a bracketed, upward-opening parabola (listing each profile's reason);
+/// three profiles with a bracketed, upward-opening parabola (listing each profile's reason);
 /// vertices that all sit at one model size.
 pub fn fit_isoflop(
     points: &[ScalingPoint],
@@ -119,14 +119,14 @@ pub fn fit_isoflop(
     } else {
         (
             IsoFlopMode::Interpolated,
-            interpolated_profiles(points, cm, opts.budgets)?,
+            interpolated_profiles(points, cm, opts.budgets, opts.group_tolerance)?,
         )
     };
     for p in profiles.iter_mut() {
         fit_profile(p, cm);
     }
     let optima: Vec<FrontierPoint> = profiles.iter().filter_map(|p| p.optimum).collect();
-    if optima.len() < 2 {
+    if optima.len() < 3 {
         let reasons: Vec<String> = profiles
             .iter()
             .map(|p| format!("C = {:.3e}: {}", p.c, p.note.as_deref().unwrap_or("usable")))
@@ -134,7 +134,7 @@ pub fn fit_isoflop(
         return Err(AnalysisError::FitFailed {
             context: CTX.into(),
             message: format!(
-                "{} of {} IsoFLOP profiles gave a bracketed minimum; at least 2 are needed ({})",
+                "{} of {} IsoFLOP profiles gave a bracketed minimum; at least 3 are needed ({})",
                 optima.len(),
                 profiles.len(),
                 reasons.join("; ")
@@ -186,6 +186,7 @@ fn interpolated_profiles(
     points: &[ScalingPoint],
     cm: &ComputeModel,
     budgets: usize,
+    tol: f64,
 ) -> Result<Vec<IsoFlopProfile>, AnalysisError> {
     let surf = LossSurface::new(points);
     // Compute range of each model size: [k N D_min, k N D_max].
@@ -199,11 +200,14 @@ fn interpolated_profiles(
         })
         .collect();
     if ranges.is_empty() {
-        return Err(AnalysisError::TooFewPoints {
+        return Err(AnalysisError::FitFailed {
             context: CTX.into(),
-            n: 0,
-            needed: 3,
-            detail: "model sizes with runs at two or more token counts (IsoFLOP profiles interpolate along D)".into(),
+            message: format!(
+                "the runs are neither planned at common budgets (3 or more model sizes within {:.0}% of one \
+                 compute) nor on a grid: no model size has runs at two or more token counts to interpolate \
+                 along D",
+                100.0 * tol
+            ),
         });
     }
     let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
