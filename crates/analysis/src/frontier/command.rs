@@ -8,7 +8,7 @@ use super::data::{
     read_curves_csv, read_points_csv,
 };
 use super::joint::JointFitOptions;
-use super::output::{path_in, write_plots};
+use super::output::write_plots;
 use super::{IsoFlopOptions, Method, SurfaceOptions};
 use crate::error::AnalysisError;
 use crate::records::read_results;
@@ -184,10 +184,10 @@ pub fn fit_command(
     files.push("fit.md".into());
     files.push("fit.json".into());
     report.files = files;
-    let md_path = path_in(out_dir, "fit.md");
+    let md_path = out_dir.join("fit.md");
     std::fs::write(&md_path, report.markdown())
         .map_err(|e| AnalysisError::io("cannot write", &md_path, e))?;
-    let json_path = path_in(out_dir, "fit.json");
+    let json_path = out_dir.join("fit.json");
     let json = serde_json::to_string_pretty(&report).map_err(|e| AnalysisError::Json {
         path: json_path.clone(),
         source: e,

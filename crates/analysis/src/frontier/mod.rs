@@ -25,16 +25,20 @@
 //! FLOPs with or without the unembedding) are chosen when reading the data
 //! ([`points_from_records`], [`read_points_csv`]) and travel with it ([`Conventions`]).
 //! Compute is modelled as `C = k(N)·N·D` ([`ComputeModel`]); `k = 6` under `6ND`.
+//!
+//! Modules: [`data`] (points, curves, conventions, readers), [`envelope`], [`isoflop`],
+//! [`joint`], [`surface`] (one per method), [`analysis`] (side by side, bootstrap, windows,
+//! extrapolation), [`command`] (`scalinglab fit`).
 
-mod analysis;
-mod command;
-mod data;
-mod envelope;
+pub mod analysis;
+pub mod command;
+pub mod data;
+pub mod envelope;
 mod interp;
-mod isoflop;
-mod joint;
+pub mod isoflop;
+pub mod joint;
 mod output;
-mod surface;
+pub mod surface;
 
 pub use analysis::{
     Allocation, AnalysisSettings, BandPoint, ExtrapolationCheck, FitReport, HeldOutRun,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::analysis::{FitReport, MethodDetail, MethodReport};
 use super::{Estimate, Method, logspace};
@@ -778,9 +778,4 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
         files.push(file.to_string());
     }
     Ok(files)
-}
-
-/// `dir/name` as a string for messages.
-pub(crate) fn path_in(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }
