@@ -9,6 +9,8 @@
 //!   irreducible offset `E`, Huber or squared loss, a grid of initialisations and percentile
 //!   bootstrap intervals ([`fit_power_law`]).
 //! * [`plot`] — log-log SVG plots via `plotters` ([`plot_svg`]).
+//! * [`frontier`] — compute-optimal analysis: Chinchilla's approaches 1–3 and the
+//!   interpolated-surface frontier side by side, with bootstrap intervals ([`fit_command`]).
 //! * [`report`] — the whole analysis of one sweep: fits, plots and a markdown report
 //!   ([`fit_sweep`], [`write_report`], [`summary_text`]).
 //!
@@ -19,6 +21,7 @@
 
 pub mod error;
 pub mod format;
+pub mod frontier;
 pub mod optim;
 pub mod plot;
 pub mod powerlaw;
@@ -26,6 +29,7 @@ pub mod records;
 pub mod report;
 
 pub use error::AnalysisError;
+pub use frontier::{FitCommandOptions, FitReport, Method, fit_command};
 pub use optim::{LbfgsOptions, Minimum, lbfgs};
 pub use plot::{Curve, CurveStyle, PlotSpec, plot_svg};
 pub use powerlaw::{FitLoss, FitOptions, Offset, PowerLawFit, fit_power_law};

@@ -1,0 +1,881 @@
+//! The four methods side by side: fits, bootstrap intervals, the fit-window sweep and the
+//! extrapolation check ([`analyze`]).
+//!
+//! # Bootstrap
+//!
+//! Each resample draws `n` runs with replacement (with their training curves) and reruns the
+//! method; resample `i` uses the same runs for every method, so the methods' intervals are
+//! comparable. Intervals are the 2.5% and 97.5% percentiles over the resamples that could be
+//! fitted, reported only when at least half of them (and at least 10) could. Approach 3
+//! refits each resample by L-BFGS from the best distinct optima of the full-data fit
+//! ([`JointFit::warm_starts`]), not from the whole grid — the grid search has already located
+//! the basin, and the bootstrap would otherwise cost thousands of times the fit. Resamples
+//! run in parallel (rayon) and are seeded by their index, so results do not depend on the
+//! number of threads.
+//!
+//! # Fit windows
+//!
+//! Reported apart from the bootstrap: each method is refitted on the runs with `N` at least
+//! each model size in turn (dropping the smallest models), and likewise for `D`. The spread
+//! of the exponents across windows is a systematic uncertainty that resampling does not see.
+//!
+//! # Extrapolation check
+//!
+//! Approach 3 is refitted (from the full grid of starts) without the runs of the largest
+//! `holdout_sizes` model sizes — more sizes when those hold fewer than 10% of the runs, as in
+//! an IsoFLOP design where every run has its own `N`, as long as two sizes are left — and its
+//! predictions for the held-out runs are compared with their measured losses.
+
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+
+use super::data::{
+    ComputeModel, Conventions, ScalingData, ScalingPoint, distinct, validate_points,
+};
+use super::envelope::{EnvelopeFit, envelope_of, match_curves};
+use super::isoflop::{IsoFlopFit, IsoFlopOptions, fit_isoflop};
+use super::joint::{JointFit, JointFitOptions, JointLaw, fit_joint_from, fit_joint_law};
+use super::surface::{SurfaceFit, SurfaceOptions, fit_surface};
+use super::{Estimate, Frontier, Method, logspace, quantile};
+use crate::error::AnalysisError;
+
+/// Settings of [`analyze`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AnalysisSettings {
+    /// Methods to run. Default: all four.
+    pub methods: Vec<Method>,
+    /// Bootstrap resamples per method (0 = no intervals). Default 1,000.
+    pub bootstrap: usize,
+    /// Seed of the resampling (and of the start subset of approach 3).
+    pub seed: u64,
+    /// Approach 3 options (Huber δ, starts).
+    pub joint: JointFitOptions,
+    /// Approach 2 options.
+    pub isoflop: IsoFlopOptions,
+    /// Surface options.
+    pub surface: SurfaceOptions,
+    /// Budget at which `N_opt`, `D_opt` and tokens per parameter are reported; default (None):
+    /// the largest compute among the runs.
+    pub reference_compute: Option<f64>,
+    /// Model sizes held out (largest first) by the extrapolation check, raised until at
+    /// least 10% of the runs are held out; 0 = no check. Default 1.
+    pub holdout_sizes: usize,
+    /// Whether to run the fit-window sweep. Default true.
+    pub windows: bool,
+}
+
+impl Default for AnalysisSettings {
+    /// All methods, 1,000 resamples, seed 0, default method options, reference compute = the
+    /// largest run's, one held-out model size, windows on.
+    fn default() -> Self {
+        AnalysisSettings {
+            methods: Method::ALL.to_vec(),
+            bootstrap: 1000,
+            seed: 0,
+            joint: JointFitOptions::default(),
+            isoflop: IsoFlopOptions::default(),
+            surface: SurfaceOptions::default(),
+            reference_compute: None,
+            holdout_sizes: 1,
+            windows: true,
+        }
+    }
+}
+
+/// The method-specific result behind a [`MethodReport`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MethodDetail {
+    /// Approach 1.
+    Envelope(EnvelopeFit),
+    /// Approach 2.
+    IsoFlop(IsoFlopFit),
+    /// Approach 3.
+    Joint(JointFit),
+    /// Surface method.
+    Surface(SurfaceFit),
+}
+
+/// The compute-optimal allocation a method gives, with 95% bootstrap intervals.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Allocation {
+    /// `a` in `N_opt ∝ C^a`.
+    pub n_exponent: Estimate,
+    /// `b` in `D_opt ∝ C^b`.
+    pub d_exponent: Estimate,
+    /// `N_opt` at the reference compute.
+    pub n_opt: Estimate,
+    /// `D_opt` at the reference compute.
+    pub d_opt: Estimate,
+    /// `D_opt / N_opt` at the reference compute.
+    pub tokens_per_param: Estimate,
+}
+
+/// Pointwise 95% bootstrap band of a method's frontier at one budget.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BandPoint {
+    /// Budget, FLOPs.
+    pub c: f64,
+    /// 2.5% quantile of `N_opt(c)`.
+    pub n_lo: f64,
+    /// 97.5% quantile of `N_opt(c)`.
+    pub n_hi: f64,
+    /// 2.5% quantile of `D_opt(c)`.
+    pub d_lo: f64,
+    /// 97.5% quantile of `D_opt(c)`.
+    pub d_hi: f64,
+}
+
+/// One method's result.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MethodReport {
+    /// Which method.
+    pub method: Method,
+    /// Why the method gave no result (None when it did).
+    pub error: Option<String>,
+    /// The allocation with intervals.
+    pub allocation: Option<Allocation>,
+    /// The fitted frontier.
+    pub frontier: Option<Frontier>,
+    /// Method-specific results (envelope, profiles, law, surface minima).
+    pub detail: Option<MethodDetail>,
+    /// Resamples requested.
+    pub bootstrap_requested: usize,
+    /// Resamples that could be fitted.
+    pub bootstrap_ok: usize,
+    /// The most frequent reasons resamples failed, with counts.
+    pub bootstrap_failures: Vec<String>,
+    /// Pointwise 95% band of the frontier over the budgets of the method's optima.
+    pub band: Vec<BandPoint>,
+    /// Caveats and how the method was applied.
+    pub notes: Vec<String>,
+    /// Wall time of the full-data fit, seconds.
+    pub fit_seconds: f64,
+    /// Wall time of the bootstrap, seconds.
+    pub bootstrap_seconds: f64,
+}
+
+/// Approach 3's parameters with 95% bootstrap intervals.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JointReport {
+    /// `E`.
+    pub e: Estimate,
+    /// `A`.
+    pub a: Estimate,
+    /// `B`.
+    pub b: Estimate,
+    /// `α`.
+    pub alpha: Estimate,
+    /// `β`.
+    pub beta: Estimate,
+    /// `G = (αA/(βB))^(1/(α+β))`.
+    pub g: Estimate,
+}
+
+/// One refit on a window of the data.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WindowFit {
+    /// Which method.
+    pub method: Method,
+    /// The window, e.g. `all runs`, `N ≥ 2.5e4`, `D ≥ 1e5`.
+    pub window: String,
+    /// Points in the window.
+    pub n_points: usize,
+    /// `a` in `N_opt ∝ C^a`, when the fit succeeded.
+    pub n_exponent: Option<f64>,
+    /// `b` in `D_opt ∝ C^b`.
+    pub d_exponent: Option<f64>,
+    /// Tokens per parameter at the reference compute.
+    pub tokens_per_param: Option<f64>,
+    /// Approach 3's `α` and `β`.
+    pub alpha_beta: Option<(f64, f64)>,
+    /// Why the fit failed.
+    pub error: Option<String>,
+}
+
+/// A held-out run of the extrapolation check.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeldOutRun {
+    /// The run.
+    pub run_id: String,
+    /// Its `N`.
+    pub n: f64,
+    /// Its `D`.
+    pub d: f64,
+    /// Measured loss.
+    pub loss: f64,
+    /// Approach 3's prediction from the smaller models.
+    pub predicted: f64,
+    /// `(predicted − loss) / loss`.
+    pub rel_error: f64,
+}
+
+/// Approach 3 fitted on the smaller models, tested on the largest.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExtrapolationCheck {
+    /// Runs with `N` at least this were held out.
+    pub held_out_from_n: f64,
+    /// Points fitted.
+    pub fit_points: usize,
+    /// The law fitted without the held-out runs.
+    pub law: JointLaw,
+    /// Each held-out run.
+    pub runs: Vec<HeldOutRun>,
+    /// Mean of `|rel_error|`.
+    pub mean_abs_rel_error: f64,
+    /// Largest `|rel_error|`.
+    pub max_abs_rel_error: f64,
+}
+
+/// Everything [`analyze`] found; serialised to `fit.json` by [`super::fit_command`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FitReport {
+    /// Report title.
+    pub title: String,
+    /// Input file (empty when the data did not come from a file).
+    pub input: String,
+    /// Kind of input, e.g. "scalinglab results" or "generic CSV".
+    pub source: String,
+    /// Counting conventions.
+    pub conventions: Conventions,
+    /// Training curves used by approach 1, in words.
+    pub curves: String,
+    /// The points fitted.
+    pub points: Vec<ScalingPoint>,
+    /// Distinct model sizes.
+    pub n_sizes: usize,
+    /// Distinct token counts.
+    pub n_token_counts: usize,
+    /// Smallest and largest compute among the points.
+    pub compute_range: (f64, f64),
+    /// Budget of the reported `N_opt`, `D_opt` and tokens per parameter.
+    pub reference_compute: f64,
+    /// Settings used.
+    pub settings: AnalysisSettings,
+    /// One entry per method run, in [`Method::ALL`] order.
+    pub methods: Vec<MethodReport>,
+    /// Approach 3's parameters with intervals.
+    pub joint: Option<JointReport>,
+    /// The fit-window sweep.
+    pub windows: Vec<WindowFit>,
+    /// The extrapolation check.
+    pub extrapolation: Option<ExtrapolationCheck>,
+    /// Why the extrapolation check could not run.
+    pub extrapolation_error: Option<String>,
+    /// Caveats about the data and the fits.
+    pub warnings: Vec<String>,
+    /// Files written (filled by [`super::fit_command`]).
+    pub files: Vec<String>,
+    /// Total wall time, seconds.
+    pub wall_seconds: f64,
+}
+
+impl FitReport {
+    /// The report of `method`, if it was run.
+    pub fn method(&self, method: Method) -> Option<&MethodReport> {
+        self.methods.iter().find(|m| m.method == method)
+    }
+}
+
+/// What one fit of one method gives.
+struct Outcome {
+    frontier: Frontier,
+    detail: MethodDetail,
+}
+
+/// Shared, read-only inputs of every fit.
+struct Ctx<'a> {
+    settings: &'a AnalysisSettings,
+    cm: ComputeModel,
+    /// Compute range of the full data (approach 3's frontier is sampled over it).
+    c_range: (f64, f64),
+    curves: Option<Vec<Vec<(f64, f64)>>>,
+}
+
+impl Ctx<'_> {
+    fn run(
+        &self,
+        method: Method,
+        points: &[ScalingPoint],
+        curves: Option<&[Vec<(f64, f64)>]>,
+        warm: Option<&[[f64; 5]]>,
+    ) -> Result<Outcome, AnalysisError> {
+        let s = self.settings;
+        Ok(match method {
+            Method::Approach1 => {
+                let f = envelope_of(points, curves, &self.cm)?;
+                Outcome {
+                    frontier: f.frontier.clone(),
+                    detail: MethodDetail::Envelope(f),
+                }
+            }
+            Method::Approach2 => {
+                let f = fit_isoflop(points, &self.cm, &s.isoflop)?;
+                Outcome {
+                    frontier: f.frontier.clone(),
+                    detail: MethodDetail::IsoFlop(f),
+                }
+            }
+            Method::Approach3 => {
+                let f = match warm {
+                    Some(w) if !w.is_empty() => fit_joint_from(points, w, &s.joint)?,
+                    _ => fit_joint_law(points, &s.joint)?,
+                };
+                let frontier = f.law.frontier(&self.cm, self.c_range.0, self.c_range.1)?;
+                Outcome {
+                    frontier,
+                    detail: MethodDetail::Joint(f),
+                }
+            }
+            Method::Surface => {
+                let f = fit_surface(points, &self.cm, &s.surface)?;
+                Outcome {
+                    frontier: f.frontier.clone(),
+                    detail: MethodDetail::Surface(f),
+                }
+            }
+        })
+    }
+
+    /// Runs `method` on the subset `idx` of the points (with repetition).
+    fn run_subset(
+        &self,
+        method: Method,
+        all: &[ScalingPoint],
+        idx: &[usize],
+        warm: Option<&[[f64; 5]]>,
+    ) -> Result<Outcome, AnalysisError> {
+        let pts: Vec<ScalingPoint> = idx.iter().map(|&i| all[i].clone()).collect();
+        let curves: Option<Vec<Vec<(f64, f64)>>> = self
+            .curves
+            .as_ref()
+            .map(|c| idx.iter().map(|&i| c[i].clone()).collect());
+        self.run(method, &pts, curves.as_deref(), warm)
+    }
+}
+
+/// Seed of bootstrap resample `i`.
+fn resample_seed(seed: u64, i: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (i as u64)
+            .wrapping_mul(0xD1B5_4A32_D192_ED03)
+            .rotate_left(17)
+}
+
+fn estimate(value: f64, mut draws: Vec<f64>, ok: bool) -> Estimate {
+    draws.retain(|v| v.is_finite());
+    if !ok || draws.len() < 2 {
+        return Estimate { value, ci: None };
+    }
+    draws.sort_by(f64::total_cmp);
+    Estimate {
+        value,
+        ci: Some((quantile(&draws, 0.025), quantile(&draws, 0.975))),
+    }
+}
+
+/// Runs the chosen methods on `data` side by side (see the [module docs](self)).
+///
+/// A method that cannot be fitted (too few model sizes, an unbracketed minimum…) gets its
+/// reason in [`MethodReport::error`] and the others go on. Errors: invalid settings (no
+/// method, a non-finite reference compute) or points (non-finite or non-positive values,
+/// naming the point); no method could be fitted (listing every method's reason).
+pub fn analyze(
+    data: &ScalingData,
+    settings: &AnalysisSettings,
+) -> Result<FitReport, AnalysisError> {
+    let t0 = Instant::now();
+    let points = &data.points;
+    validate_points("scalinglab fit", points)?;
+    if points.is_empty() {
+        return Err(AnalysisError::NoData("the data set has no points".into()));
+    }
+    if settings.methods.is_empty() {
+        return Err(AnalysisError::invalid(
+            "scalinglab fit: methods",
+            "no method was selected",
+        ));
+    }
+    if let Some(c) = settings.reference_compute
+        && !(c.is_finite() && c > 0.0)
+    {
+        return Err(AnalysisError::invalid(
+            "scalinglab fit: reference_compute",
+            format!("reference compute {c} must be finite and > 0"),
+        ));
+    }
+    let curves = match_curves(points, &data.curves)?;
+    let c_lo = points.iter().map(|p| p.c).fold(f64::INFINITY, f64::min);
+    let c_hi = points.iter().map(|p| p.c).fold(f64::NEG_INFINITY, f64::max);
+    let c_ref = settings.reference_compute.unwrap_or(c_hi);
+    let cm = ComputeModel::from_points(points);
+    let mut warnings = data.warnings.clone();
+    if !data.conventions.compute_is_6nd && cm.constant().is_none() {
+        warnings.push(
+            "C is not proportional to N·D: compute is modelled as C = k(N)·N·D with k interpolated in ln N between \
+             model sizes; approach 3's optimum is found numerically"
+                .into(),
+        );
+    }
+    let ctx = Ctx {
+        settings,
+        cm,
+        c_range: (c_lo, c_hi),
+        curves,
+    };
+    let curves_text = match &ctx.curves {
+        Some(c) => format!(
+            "{} training-curve points from {} runs",
+            data.curves.len(),
+            c.iter().filter(|v| !v.is_empty()).count()
+        ),
+        None => "none: approach 1 used end-of-run points only (one point per run)".to_string(),
+    };
+
+    let mut methods: Vec<Method> = settings.methods.clone();
+    methods.sort();
+    methods.dedup();
+    let mut reports = Vec::new();
+    let mut joint_report = None;
+    let mut warm: Option<Vec<[f64; 5]>> = None;
+    for &method in &methods {
+        let (report, jr) = run_with_bootstrap(&ctx, method, points, c_ref);
+        if let Some(MethodDetail::Joint(j)) = &report.detail {
+            warm = Some(j.warm_starts.clone());
+        }
+        if jr.is_some() {
+            joint_report = jr;
+        }
+        reports.push(report);
+    }
+    if reports.iter().all(|r| r.error.is_some()) {
+        let reasons: Vec<String> = reports
+            .iter()
+            .map(|r| format!("{}: {}", r.method, r.error.as_deref().unwrap_or("")))
+            .collect();
+        return Err(AnalysisError::FitFailed {
+            context: "scalinglab fit".into(),
+            message: format!("no method could be fitted — {}", reasons.join(" | ")),
+        });
+    }
+
+    let windows = if settings.windows {
+        window_sweep(&ctx, &methods, points, c_ref, warm.as_deref())
+    } else {
+        Vec::new()
+    };
+    let (extrapolation, extrapolation_error) =
+        if methods.contains(&Method::Approach3) && settings.holdout_sizes > 0 {
+            match extrapolation_check(&ctx, points, settings.holdout_sizes) {
+                Ok(e) => (Some(e), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        } else {
+            (None, None)
+        };
+    add_warnings(&mut warnings, &reports, &joint_report);
+
+    Ok(FitReport {
+        title: String::new(),
+        input: String::new(),
+        source: data.source.clone(),
+        conventions: data.conventions.clone(),
+        curves: curves_text,
+        points: points.clone(),
+        n_sizes: distinct(points.iter().map(|p| p.n)),
+        n_token_counts: distinct(points.iter().map(|p| p.d)),
+        compute_range: (c_lo, c_hi),
+        reference_compute: c_ref,
+        settings: settings.clone(),
+        methods: reports,
+        joint: joint_report,
+        windows,
+        extrapolation,
+        extrapolation_error,
+        warnings,
+        files: Vec::new(),
+        wall_seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Full-data fit, bootstrap, intervals and band for one method.
+fn run_with_bootstrap(
+    ctx: &Ctx,
+    method: Method,
+    points: &[ScalingPoint],
+    c_ref: f64,
+) -> (MethodReport, Option<JointReport>) {
+    let s = ctx.settings;
+    let t = Instant::now();
+    let all: Vec<usize> = (0..points.len()).collect();
+    let main = ctx.run_subset(method, points, &all, None);
+    let fit_seconds = t.elapsed().as_secs_f64();
+    let mut report = MethodReport {
+        method,
+        error: None,
+        allocation: None,
+        frontier: None,
+        detail: None,
+        bootstrap_requested: s.bootstrap,
+        bootstrap_ok: 0,
+        bootstrap_failures: Vec::new(),
+        band: Vec::new(),
+        notes: Vec::new(),
+        fit_seconds,
+        bootstrap_seconds: 0.0,
+    };
+    let main = match main {
+        Ok(m) => m,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return (report, None);
+        }
+    };
+    let warm = match &main.detail {
+        MethodDetail::Joint(j) => Some(j.warm_starts.clone()),
+        _ => None,
+    };
+
+    let t = Instant::now();
+    let n = points.len();
+    let draws: Vec<Result<(Frontier, Option<JointLaw>), String>> = (0..s.bootstrap)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = StdRng::seed_from_u64(resample_seed(s.seed, i));
+            let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+            match ctx.run_subset(method, points, &idx, warm.as_deref()) {
+                Ok(o) => {
+                    let law = match o.detail {
+                        MethodDetail::Joint(j) => Some(j.law),
+                        _ => None,
+                    };
+                    Ok((o.frontier, law))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .collect();
+    report.bootstrap_seconds = t.elapsed().as_secs_f64();
+    let ok: Vec<&(Frontier, Option<JointLaw>)> =
+        draws.iter().filter_map(|d| d.as_ref().ok()).collect();
+    report.bootstrap_ok = ok.len();
+    report.bootstrap_failures = failure_summary(&draws);
+    let enough = s.bootstrap > 0 && ok.len() >= 10 && 2 * ok.len() >= s.bootstrap;
+    if s.bootstrap > 0 && !enough {
+        report.notes.push(format!(
+            "only {} of {} bootstrap resamples could be fitted: no intervals (resampling runs leaves too few for \
+             this method)",
+            ok.len(),
+            s.bootstrap
+        ));
+    } else if s.bootstrap > 0 && ok.len() < s.bootstrap {
+        report.notes.push(format!(
+            "intervals from the {} of {} resamples that could be fitted",
+            ok.len(),
+            s.bootstrap
+        ));
+    }
+    let f = &main.frontier;
+    let col = |g: &dyn Fn(&Frontier) -> f64| ok.iter().map(|d| g(&d.0)).collect::<Vec<f64>>();
+    report.allocation = Some(Allocation {
+        n_exponent: estimate(f.n_exponent, col(&|x| x.n_exponent), enough),
+        d_exponent: estimate(f.d_exponent, col(&|x| x.d_exponent), enough),
+        n_opt: estimate(f.n_opt(c_ref), col(&|x| x.n_opt(c_ref)), enough),
+        d_opt: estimate(f.d_opt(c_ref), col(&|x| x.d_opt(c_ref)), enough),
+        tokens_per_param: estimate(
+            f.tokens_per_param(c_ref),
+            col(&|x| x.tokens_per_param(c_ref)),
+            enough,
+        ),
+    });
+    if enough {
+        let (lo, hi) = c_span(&main.frontier);
+        for c in logspace(lo, hi, 40) {
+            let q = |mut v: Vec<f64>| {
+                v.retain(|x| x.is_finite());
+                v.sort_by(f64::total_cmp);
+                (quantile(&v, 0.025), quantile(&v, 0.975))
+            };
+            let (n_lo, n_hi) = q(col(&|x| x.n_opt(c)));
+            let (d_lo, d_hi) = q(col(&|x| x.d_opt(c)));
+            report.band.push(BandPoint {
+                c,
+                n_lo,
+                n_hi,
+                d_lo,
+                d_hi,
+            });
+        }
+    }
+    report.notes.extend(method_notes(&main.detail));
+    let joint = match &main.detail {
+        MethodDetail::Joint(j) => {
+            let laws: Vec<JointLaw> = ok.iter().filter_map(|d| d.1).collect();
+            let get =
+                |g: fn(&JointLaw) -> f64| estimate(g(&j.law), laws.iter().map(g).collect(), enough);
+            Some(JointReport {
+                e: get(|l| l.e),
+                a: get(|l| l.a),
+                b: get(|l| l.b),
+                alpha: get(|l| l.alpha),
+                beta: get(|l| l.beta),
+                g: get(|l| l.g()),
+            })
+        }
+        _ => None,
+    };
+    report.frontier = Some(main.frontier);
+    report.detail = Some(main.detail);
+    (report, joint)
+}
+
+/// Smallest and largest budget among a frontier's optima.
+pub(crate) fn c_span(f: &Frontier) -> (f64, f64) {
+    f.points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p.c), b.max(p.c))
+        })
+}
+
+/// The three most frequent failure messages, with counts.
+fn failure_summary<T>(draws: &[Result<T, String>]) -> Vec<String> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for e in draws.iter().filter_map(|d| d.as_ref().err()) {
+        match counts.iter_mut().find(|c| c.0 == *e) {
+            Some(c) => c.1 += 1,
+            None => counts.push((e.clone(), 1)),
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts
+        .into_iter()
+        .take(3)
+        .map(|(m, k)| format!("{k}×: {m}"))
+        .collect()
+}
+
+fn method_notes(detail: &MethodDetail) -> Vec<String> {
+    match detail {
+        MethodDetail::Envelope(e) => {
+            let mut v = vec![if e.from_curves {
+                format!(
+                    "envelope over the training curves of {} runs at 40 budgets ({} points)",
+                    e.runs_with_curves,
+                    e.envelope.len()
+                )
+            } else {
+                format!(
+                    "no training curves: envelope of end-of-run points ({} runs on the envelope); N_opt is a staircase \
+                     over the sweep's model sizes",
+                    e.envelope.len()
+                )
+            }];
+            let out = e.envelope.iter().filter(|p| !p.bracketed).count();
+            if out > 0 {
+                v.push(format!(
+                    "{out} envelope points without a smaller and a larger model at that compute are not fitted"
+                ));
+            }
+            v
+        }
+        MethodDetail::IsoFlop(f) => {
+            let used = f.profiles.iter().filter(|p| p.optimum.is_some()).count();
+            let mode = match f.mode {
+                super::IsoFlopMode::Grouped => "runs grouped at common budgets",
+                super::IsoFlopMode::Interpolated => {
+                    "profiles interpolated along D for each model size"
+                }
+            };
+            vec![format!(
+                "{used} of {} profiles bracket their minimum ({mode})",
+                f.profiles.len()
+            )]
+        }
+        MethodDetail::Joint(j) => vec![format!(
+            "{} L-BFGS starts, {} converged, {} reached the best objective {:.4e} (Σ Huber, δ = {}); RMS log residual {:.2e}",
+            j.starts,
+            j.converged_starts,
+            j.starts_at_best,
+            j.objective,
+            j.huber_delta,
+            j.rms_log_residual
+        )],
+        MethodDetail::Surface(s) => {
+            let inside = s.minima.iter().filter(|m| m.bracketed).count();
+            let mut v = vec![format!(
+                "{inside} of {} iso-FLOP lines have their minimum inside the runs; edge minima are not fitted \
+                 ({})",
+                s.minima.len(),
+                match s.interpolation {
+                    super::SurfaceKind::Grid => "monotone cubics over the run grid",
+                    super::SurfaceKind::Scattered =>
+                        "thin-plate spline over scattered runs, inside their hull",
+                }
+            )];
+            if !s.single_d_sizes.is_empty() {
+                v.push(format!(
+                    "{} model size(s) with a single D cannot enter the surface",
+                    s.single_d_sizes.len()
+                ));
+            }
+            v
+        }
+    }
+}
+
+fn add_warnings(warnings: &mut Vec<String>, reports: &[MethodReport], joint: &Option<JointReport>) {
+    if let Some(j) = joint {
+        for (name, est) in [("α", j.alpha), ("β", j.beta)] {
+            if let Some((lo, _)) = est.ci
+                && lo <= 0.0
+            {
+                warnings.push(format!(
+                    "approach 3: the 95% interval of {name} reaches {lo:.3} ≤ 0: the data do not establish that the loss \
+                     falls with this variable"
+                ));
+            }
+        }
+    }
+    let exps: Vec<(Method, Estimate)> = reports
+        .iter()
+        .filter_map(|r| r.allocation.as_ref().map(|a| (r.method, a.n_exponent)))
+        .collect();
+    for (i, (m1, e1)) in exps.iter().enumerate() {
+        for (m2, e2) in &exps[i + 1..] {
+            if let (Some(c1), Some(c2)) = (e1.ci, e2.ci)
+                && (c1.1 < c2.0 || c2.1 < c1.0)
+            {
+                warnings.push(format!(
+                    "{m1} and {m2} disagree: N_opt exponents {:.3} [{:.3}, {:.3}] and {:.3} [{:.3}, {:.3}] have disjoint \
+                     95% intervals (Besiroglu et al. 2024: check approach 3 against 1 and 2)",
+                    e1.value, c1.0, c1.1, e2.value, c2.0, c2.1
+                ));
+            }
+        }
+    }
+}
+
+/// Refits every method on windows of the data (smallest model sizes, then token counts, dropped).
+fn window_sweep(
+    ctx: &Ctx,
+    methods: &[Method],
+    points: &[ScalingPoint],
+    c_ref: f64,
+    warm: Option<&[[f64; 5]]>,
+) -> Vec<WindowFit> {
+    let mut ns: Vec<f64> = points.iter().map(|p| p.n).collect();
+    ns.sort_by(f64::total_cmp);
+    ns.dedup();
+    let mut ds: Vec<f64> = points.iter().map(|p| p.d).collect();
+    ds.sort_by(f64::total_cmp);
+    ds.dedup();
+    let mut windows: Vec<(String, Vec<usize>)> =
+        vec![("all runs".into(), (0..points.len()).collect())];
+    for (name, vals, get) in [
+        (
+            "N",
+            &ns,
+            (|p: &ScalingPoint| p.n) as fn(&ScalingPoint) -> f64,
+        ),
+        ("D", &ds, |p| p.d),
+    ] {
+        for &lo in vals.iter().skip(1).take(vals.len().saturating_sub(2)) {
+            let idx: Vec<usize> = (0..points.len())
+                .filter(|&i| get(&points[i]) >= lo)
+                .collect();
+            windows.push((format!("{name} ≥ {}", crate::format::sci(lo, 2)), idx));
+        }
+    }
+    let jobs: Vec<(Method, &(String, Vec<usize>))> = methods
+        .iter()
+        .flat_map(|&m| windows.iter().map(move |w| (m, w)))
+        .collect();
+    jobs.par_iter()
+        .map(|(method, (name, idx))| {
+            let r = ctx.run_subset(*method, points, idx, warm);
+            let mut w = WindowFit {
+                method: *method,
+                window: name.clone(),
+                n_points: idx.len(),
+                n_exponent: None,
+                d_exponent: None,
+                tokens_per_param: None,
+                alpha_beta: None,
+                error: None,
+            };
+            match r {
+                Ok(o) => {
+                    w.n_exponent = Some(o.frontier.n_exponent);
+                    w.d_exponent = Some(o.frontier.d_exponent);
+                    w.tokens_per_param = Some(o.frontier.tokens_per_param(c_ref));
+                    if let MethodDetail::Joint(j) = o.detail {
+                        w.alpha_beta = Some((j.law.alpha, j.law.beta));
+                    }
+                }
+                Err(e) => w.error = Some(e.to_string()),
+            }
+            w
+        })
+        .collect()
+}
+
+fn extrapolation_check(
+    ctx: &Ctx,
+    points: &[ScalingPoint],
+    holdout: usize,
+) -> Result<ExtrapolationCheck, AnalysisError> {
+    let mut ns: Vec<f64> = points.iter().map(|p| p.n).collect();
+    ns.sort_by(f64::total_cmp);
+    ns.dedup();
+    if ns.len() < holdout + 2 {
+        return Err(AnalysisError::TooFewPoints {
+            context: "extrapolation check".into(),
+            n: ns.len(),
+            needed: holdout + 2,
+            detail: format!("model sizes: {holdout} held out and at least 2 left to fit"),
+        });
+    }
+    // Hold out more sizes while they hold fewer than 10% of the runs and 2 sizes remain.
+    let mut k = holdout;
+    let held = |k: usize| points.iter().filter(|p| p.n >= ns[ns.len() - k]).count();
+    while 10 * held(k) < points.len() && ns.len() >= k + 3 {
+        k += 1;
+    }
+    let cut = ns[ns.len() - k];
+    let train: Vec<ScalingPoint> = points.iter().filter(|p| p.n < cut).cloned().collect();
+    let fit = ctx.run(Method::Approach3, &train, None, None)?;
+    let MethodDetail::Joint(j) = fit.detail else {
+        return Err(AnalysisError::FitFailed {
+            context: "extrapolation check".into(),
+            message: "not an approach-3 fit".into(),
+        });
+    };
+    let runs: Vec<HeldOutRun> = points
+        .iter()
+        .filter(|p| p.n >= cut)
+        .map(|p| {
+            let predicted = j.law.loss(p.n, p.d);
+            HeldOutRun {
+                run_id: p.run_id.clone(),
+                n: p.n,
+                d: p.d,
+                loss: p.loss,
+                predicted,
+                rel_error: (predicted - p.loss) / p.loss,
+            }
+        })
+        .collect();
+    let abs: Vec<f64> = runs.iter().map(|r| r.rel_error.abs()).collect();
+    Ok(ExtrapolationCheck {
+        held_out_from_n: cut,
+        fit_points: train.len(),
+        law: j.law,
+        mean_abs_rel_error: abs.iter().sum::<f64>() / abs.len() as f64,
+        max_abs_rel_error: abs.iter().fold(0.0, |m, v| m.max(*v)),
+        runs,
+    })
+}
