@@ -23,19 +23,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let n = 1e7 * 10f64.powf(3.0 * i as f64 / 15.0);
             let d = 1e9 * 10f64.powf(3.0 * j as f64 / 15.0);
             // Box–Muller normal draw for 1% multiplicative noise.
-            let (u1, u2): (f64, f64) = (
-                rng.random_range(f64::EPSILON..1.0),
-                rng.random_range(0.0..1.0),
-            );
+            let (u1, u2): (f64, f64) =
+                (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
             let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
             let loss = law.loss(n, d) * (0.01 * z).exp();
-            points.push(ScalingPoint {
-                run_id: format!("n{i}_d{j}"),
-                n,
-                d,
-                c: 6.0 * n * d,
-                loss,
-            });
+            points.push(ScalingPoint { run_id: format!("n{i}_d{j}"), n, d, c: 6.0 * n * d, loss });
         }
     }
     let data = ScalingData {
@@ -60,9 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let report = analyze(&data, &settings)?;
     let wall = t.elapsed().as_secs_f64();
-    let m = report
-        .method(Method::Approach3)
-        .ok_or("approach 3 missing")?;
+    let m = report.method(Method::Approach3).ok_or("approach 3 missing")?;
     let j = report.joint.as_ref().ok_or("approach 3 failed")?;
     println!(
         "{} points, {} starts, {} bootstrap resamples, {threads} threads",

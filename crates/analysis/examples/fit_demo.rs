@@ -18,10 +18,7 @@ use scalinglab_analysis::frontier::JointLaw;
 use scalinglab_analysis::{FitCommandOptions, ResultsWriter, RunRecord, RunStatus, fit_command};
 
 fn normal(rng: &mut StdRng) -> f64 {
-    let (u1, u2): (f64, f64) = (
-        rng.random_range(f64::EPSILON..1.0),
-        rng.random_range(0.0..1.0),
-    );
+    let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
@@ -79,10 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let report = fit_command(&dir, &opts, &dir.join("fit"))?;
-    println!(
-        "== quickstart-shaped results file ==\n{}",
-        report.summary_text()
-    );
+    println!("== quickstart-shaped results file ==\n{}", report.summary_text());
 
     // 2. A published-style CSV: IsoFLOP design at Chinchilla's scale.
     let law = JointLaw::CHINCHILLA;
@@ -106,10 +100,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let report = fit_command(&csv, &opts, &out.join("chinchilla_fit"))?;
     println!("== generic CSV (N, C, loss) ==\n{}", report.summary_text());
-    println!(
-        "truth: N_opt exponent {:.3}; outputs in {}",
-        law.n_opt_exponent(),
-        out.display()
-    );
+    println!("truth: N_opt exponent {:.3}; outputs in {}", law.n_opt_exponent(), out.display());
     Ok(())
 }

@@ -15,19 +15,10 @@ use scalinglab_analysis::{FitCommandOptions, ResultsWriter, RunRecord, RunStatus
 
 /// The law of most tests: `a = β/(α+β) = 0.4`, `b = 0.6`, `G = 0.5^(1/0.6) ≈ 0.315`, so
 /// `N_opt ≈ 0.146·D_opt^(2/3)`: tens of tokens per parameter at these scales.
-const LAW: JointLaw = JointLaw {
-    e: 1.8,
-    a: 100.0,
-    b: 300.0,
-    alpha: 0.36,
-    beta: 0.24,
-};
+const LAW: JointLaw = JointLaw { e: 1.8, a: 100.0, b: 300.0, alpha: 0.36, beta: 0.24 };
 
 fn normal(rng: &mut StdRng) -> f64 {
-    let (u1, u2): (f64, f64) = (
-        rng.random_range(f64::EPSILON..1.0),
-        rng.random_range(0.0..1.0),
-    );
+    let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
@@ -55,13 +46,7 @@ fn grid(law: &JointLaw, ns: &[f64], ds: &[f64], noise: f64, seed: u64) -> Vec<Sc
     for &n in ns {
         for &d in ds {
             let loss = law.loss(n, d) * (noise * normal(&mut rng)).exp();
-            out.push(ScalingPoint {
-                run_id: format!("n{n:e}_d{d:e}"),
-                n,
-                d,
-                c: 6.0 * n * d,
-                loss,
-            });
+            out.push(ScalingPoint { run_id: format!("n{n:e}_d{d:e}"), n, d, c: 6.0 * n * d, loss });
         }
     }
     out
@@ -72,10 +57,7 @@ fn settings(method: Method, bootstrap: usize) -> AnalysisSettings {
         methods: vec![method],
         bootstrap,
         seed: 5,
-        joint: JointFitOptions {
-            starts: 1000,
-            ..Default::default()
-        },
+        joint: JointFitOptions { starts: 1000, ..Default::default() },
         holdout_sizes: 0,
         windows: false,
         ..Default::default()
@@ -98,9 +80,7 @@ fn inside(name: &str, e: &Estimate, truth: f64) {
 
 fn allocation(r: &FitReport, m: Method) -> &scalinglab_analysis::frontier::Allocation {
     let rep = r.method(m).unwrap();
-    rep.allocation
-        .as_ref()
-        .unwrap_or_else(|| panic!("{m}: {:?}", rep.error))
+    rep.allocation.as_ref().unwrap_or_else(|| panic!("{m}: {:?}", rep.error))
 }
 
 #[test]
@@ -133,26 +113,15 @@ fn approach3_intervals_cover_the_truth_across_data_sets() {
     let trials = 10;
     let mut covered = [0; 3];
     for seed in 0..trials {
-        let pts = grid(
-            &LAW,
-            &geom(1e4, 2.5, 6),
-            &geom(1e8, 2.5, 6),
-            0.01,
-            100 + seed,
-        );
+        let pts = grid(&LAW, &geom(1e4, 2.5, 6), &geom(1e8, 2.5, 6), 0.01, 100 + seed);
         let mut set = settings(Method::Approach3, 100);
         set.seed = seed;
         set.joint.starts = 300;
         let r = analyze(&data(pts, vec![]), &set).unwrap();
         let j = r.joint.as_ref().unwrap();
         let a = allocation(&r, Method::Approach3);
-        for (k, (e, truth)) in [
-            (j.alpha, LAW.alpha),
-            (j.beta, LAW.beta),
-            (a.n_exponent, 0.4),
-        ]
-        .into_iter()
-        .enumerate()
+        for (k, (e, truth)) in
+            [(j.alpha, LAW.alpha), (j.beta, LAW.beta), (a.n_exponent, 0.4)].into_iter().enumerate()
         {
             let (lo, hi) = e.ci.unwrap();
             if lo <= truth && truth <= hi {
@@ -160,10 +129,7 @@ fn approach3_intervals_cover_the_truth_across_data_sets() {
             }
         }
     }
-    assert!(
-        covered.iter().all(|&c| c >= 8),
-        "α, β, a covered {covered:?} times of {trials}"
-    );
+    assert!(covered.iter().all(|&c| c >= 8), "α, β, a covered {covered:?} times of {trials}");
 }
 
 #[test]
@@ -176,13 +142,7 @@ fn approach2_and_surface_recover_the_exponent_on_an_isoflop_design() {
             let n = n0 * 10f64.powf(0.2 * k as f64 + 0.03);
             let d = c / (6.0 * n);
             let loss = LAW.loss(n, d) * (0.005 * normal(&mut rng)).exp();
-            pts.push(ScalingPoint {
-                run_id: format!("{c:e}_{k}"),
-                n,
-                d,
-                c,
-                loss,
-            });
+            pts.push(ScalingPoint { run_id: format!("{c:e}_{k}"), n, d, c, loss });
         }
     }
     let mut set = settings(Method::Approach2, 300);
@@ -198,16 +158,8 @@ fn approach2_and_surface_recover_the_exponent_on_an_isoflop_design() {
     }
     // Runs at common budgets are grouped; the surface is a spline over scattered runs.
     let notes = |m: Method| r.method(m).unwrap().notes.join(" ");
-    assert!(
-        notes(Method::Approach2).contains("grouped"),
-        "{}",
-        notes(Method::Approach2)
-    );
-    assert!(
-        notes(Method::Surface).contains("thin-plate"),
-        "{}",
-        notes(Method::Surface)
-    );
+    assert!(notes(Method::Approach2).contains("grouped"), "{}", notes(Method::Approach2));
+    assert!(notes(Method::Surface).contains("thin-plate"), "{}", notes(Method::Surface));
 }
 
 #[test]
@@ -229,27 +181,15 @@ fn approach1_recovers_the_exponent_from_training_curves() {
             });
         }
         let d = 1e7 * 1.25f64.powi(41);
-        pts.push(ScalingPoint {
-            run_id: id,
-            n,
-            d,
-            c: 6.0 * n * d,
-            loss: LAW.loss(n, d),
-        });
+        pts.push(ScalingPoint { run_id: id, n, d, c: 6.0 * n * d, loss: LAW.loss(n, d) });
     }
-    let r = analyze(
-        &data(pts.clone(), curves),
-        &settings(Method::Approach1, 300),
-    )
-    .unwrap();
+    let r = analyze(&data(pts.clone(), curves), &settings(Method::Approach1, 300)).unwrap();
     assert!(r.curves.contains("20 runs"), "{}", r.curves);
     let a = allocation(&r, Method::Approach1);
     inside("a", &a.n_exponent, 0.4);
     // Without curves approach 1 falls back to end-of-run points. Here every model saw the
     // same D, so the envelope just follows the largest model: a clear error, not a slope of 1.
-    let m = analyze(&data(pts, vec![]), &settings(Method::Approach1, 0))
-        .unwrap_err()
-        .to_string();
+    let m = analyze(&data(pts, vec![]), &settings(Method::Approach1, 0)).unwrap_err().to_string();
     assert!(m.contains("not bracketed"), "{m}");
     // On a grid of runs the fallback works, and says so.
     let pts = grid(&LAW, &geom(1e4, 2.0, 8), &geom(1e8, 2.0, 8), 0.003, 5);
@@ -317,44 +257,22 @@ fn all_four_methods_side_by_side_on_a_user_csv() {
     assert_eq!(r.source, "generic CSV");
     for m in Method::ALL {
         let a = allocation(&r, m);
-        assert!(
-            a.n_exponent.ci.is_some() && a.tokens_per_param.ci.is_some(),
-            "{m}: no intervals"
-        );
+        assert!(a.n_exponent.ci.is_some() && a.tokens_per_param.ci.is_some(), "{m}: no intervals");
         // Every method lands near the truth a = 0.4 (intervals checked in the per-method tests).
-        assert!(
-            (a.n_exponent.value - 0.4).abs() < 0.1,
-            "{m}: a = {}",
-            a.n_exponent.value
-        );
+        assert!((a.n_exponent.value - 0.4).abs() < 0.1, "{m}: a = {}", a.n_exponent.value);
     }
     check_outputs(&out, &r);
     let md = std::fs::read_to_string(out.join("fit.md")).unwrap();
     for m in Method::ALL {
-        assert!(
-            md.contains(&format!("| {} | ", m.title())),
-            "{m} row missing:\n{md}"
-        );
+        assert!(md.contains(&format!("| {} | ", m.title())), "{m} row missing:\n{md}");
     }
-    assert!(
-        md.contains("as given in the column `params`") && md.contains("C = 6·N·D"),
-        "{md}"
-    );
-    assert!(
-        md.contains("## Fit-window sweep") && md.contains("N ≥ "),
-        "{md}"
-    );
+    assert!(md.contains("as given in the column `params`") && md.contains("C = 6·N·D"), "{md}");
+    assert!(md.contains("## Fit-window sweep") && md.contains("N ≥ "), "{md}");
     let text = r.summary_text();
     for m in Method::ALL {
-        assert!(
-            text.contains(m.title()),
-            "{m} missing from the summary:\n{text}"
-        );
+        assert!(text.contains(m.title()), "{m} missing from the summary:\n{text}");
     }
-    assert!(
-        text.contains("D/N at C = ") && !text.contains("not available"),
-        "{text}"
-    );
+    assert!(text.contains("D/N at C = ") && !text.contains("not available"), "{text}");
     assert!(r.extrapolation.as_ref().unwrap().mean_abs_rel_error < 0.02);
 }
 
@@ -363,13 +281,7 @@ fn quickstart_results(dir: &Path, extra: impl Fn(&mut Vec<RunRecord>)) -> PathBu
     let path = dir.join("results.csv");
     let _ = std::fs::remove_file(&path);
     let mut rng = StdRng::seed_from_u64(9);
-    let law = JointLaw {
-        e: 2.2,
-        a: 50.0,
-        b: 30.0,
-        alpha: 0.5,
-        beta: 0.3,
-    };
+    let law = JointLaw { e: 2.2, a: 50.0, b: 30.0, alpha: 0.5, beta: 0.3 };
     let (layers, context, vocab) = (2usize, 50usize, 128usize);
     let mut records = Vec::new();
     for width in [16usize, 32, 64, 128] {
@@ -414,10 +326,8 @@ fn quickstart_results(dir: &Path, extra: impl Fn(&mut Vec<RunRecord>)) -> PathBu
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "scalinglab-frontier-it-{}-{name}",
-        std::process::id()
-    ));
+    let d =
+        std::env::temp_dir().join(format!("scalinglab-frontier-it-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -451,47 +361,27 @@ fn fit_command_on_a_quickstart_results_file() {
         seed.eval_loss += 0.05;
         rs.push(seed);
     });
-    let opts = FitCommandOptions {
-        bootstrap: 100,
-        starts: 500,
-        ..Default::default()
-    };
+    let opts = FitCommandOptions { bootstrap: 100, starts: 500, ..Default::default() };
     // A run directory is accepted as input.
     let r = fit_command(&dir, &opts, &dir.join("fit")).unwrap();
     assert_eq!(r.source, "scalinglab results");
     assert_eq!(r.points.len(), 16);
     assert!(
-        r.warnings
-            .iter()
-            .any(|w| w.contains("exploded") && w.contains("diverged")),
+        r.warnings.iter().any(|w| w.contains("exploded") && w.contains("diverged")),
         "{:?}",
         r.warnings
     );
-    assert!(
-        r.warnings
-            .iter()
-            .any(|w| w.contains("lowest loss per cell")),
-        "{:?}",
-        r.warnings
-    );
+    assert!(r.warnings.iter().any(|w| w.contains("lowest loss per cell")), "{:?}", r.warnings);
     assert!(r.conventions.params.contains("embeddings out") && r.conventions.compute_is_6nd);
     // On a 4 × 4 grid with N ×4 and D ×2 per step no budget has three model sizes:
     // approach 2 says so instead of inventing a parabola.
-    let e2 = r
-        .method(Method::Approach2)
-        .unwrap()
-        .error
-        .as_deref()
-        .unwrap();
+    let e2 = r.method(Method::Approach2).unwrap().error.as_deref().unwrap();
     assert!(e2.contains("3 or more model sizes"), "{e2}");
     assert!(r.method(Method::Approach3).unwrap().allocation.is_some());
     assert!(r.method(Method::Approach1).unwrap().allocation.is_some());
     check_outputs(&dir.join("fit"), &r);
     let text = r.summary_text();
-    assert!(
-        text.contains("not available") && text.contains("approach 3: E = "),
-        "{text}"
-    );
+    assert!(text.contains("not available") && text.contains("approach 3: E = "), "{text}");
 
     // Counting conventions: embeddings in; recorded FLOPs with and without the unembedding.
     let records = scalinglab_analysis::read_results(&dir.join("results.csv")).unwrap();
@@ -500,12 +390,8 @@ fn fit_command_on_a_quickstart_results_file() {
     assert!(
         total.points[0].n > r.points[0].n && total.conventions.params.contains("embeddings in")
     );
-    let rec = points_from_records(
-        &records,
-        ParamCounting::NonEmbedding,
-        ComputeCounting::Recorded,
-    )
-    .unwrap();
+    let rec = points_from_records(&records, ParamCounting::NonEmbedding, ComputeCounting::Recorded)
+        .unwrap();
     let kap = points_from_records(
         &records,
         ParamCounting::NonEmbedding,
@@ -527,11 +413,7 @@ fn fit_command_on_a_quickstart_results_file() {
         ..Default::default()
     };
     let r2 = fit_command(&dir, &opts, &dir.join("fit-recorded")).unwrap();
-    assert!(
-        r2.warnings.iter().any(|w| w.contains("k(N)")),
-        "{:?}",
-        r2.warnings
-    );
+    assert!(r2.warnings.iter().any(|w| w.contains("k(N)")), "{:?}", r2.warnings);
     assert_eq!(r2.methods.len(), 2);
     assert!(r2.method(Method::Approach3).unwrap().allocation.is_some());
 }
@@ -548,16 +430,11 @@ fn degenerate_inputs_are_clear_errors() {
             methods: parse_methods(methods).unwrap(),
             ..Default::default()
         };
-        fit_command(&csv, &opts, &dir.join("out"))
-            .unwrap_err()
-            .to_string()
+        fit_command(&csv, &opts, &dir.join("out")).unwrap_err().to_string()
     };
     let run = |text: &str| run_with(text, "all");
     // Fewer points than parameters.
-    let m = run_with(
-        "N,D,loss\n1e6,1e8,3.0\n2e6,1e8,2.9\n4e6,2e8,2.7\n",
-        "approach3",
-    );
+    let m = run_with("N,D,loss\n1e6,1e8,3.0\n2e6,1e8,2.9\n4e6,2e8,2.7\n", "approach3");
     assert!(m.contains("3 points but 5 are needed"), "{m}");
     // Two points: every method says why.
     let m = run("N,D,loss\n1e6,1e8,3.0\n4e6,2e8,2.7\n");
@@ -582,10 +459,7 @@ fn degenerate_inputs_are_clear_errors() {
     assert!(m.contains("do not fall"), "{m}");
     // A non-finite value: file, line and column.
     let m = run("N,D,loss\n1e6,1e8,3.0\n2e6,1e8,inf\n");
-    assert!(
-        m.contains("runs.csv") && m.contains("line 3") && m.contains("`loss` = inf"),
-        "{m}"
-    );
+    assert!(m.contains("runs.csv") && m.contains("line 3") && m.contains("`loss` = inf"), "{m}");
     // A single model size.
     let mut one = String::from("N,D,loss\n");
     for d in geom(1e7, 2.0, 8) {
@@ -595,12 +469,7 @@ fn degenerate_inputs_are_clear_errors() {
     assert!(m.contains("single model size"), "{m}");
     assert!(!m.contains("exponent = 0"), "{m}");
     // Unknown method name.
-    assert!(
-        parse_methods("approach9")
-            .unwrap_err()
-            .to_string()
-            .contains("approach9")
-    );
+    assert!(parse_methods("approach9").unwrap_err().to_string().contains("approach9"));
 }
 
 #[test]
@@ -611,18 +480,12 @@ fn extrapolation_check_sees_a_break_in_the_largest_model() {
     let set = AnalysisSettings {
         methods: vec![Method::Approach3],
         bootstrap: 0,
-        joint: JointFitOptions {
-            starts: 500,
-            ..Default::default()
-        },
+        joint: JointFitOptions { starts: 500, ..Default::default() },
         holdout_sizes: 1,
         windows: false,
         ..Default::default()
     };
-    let x = analyze(&data(clean.clone(), vec![]), &set)
-        .unwrap()
-        .extrapolation
-        .unwrap();
+    let x = analyze(&data(clean.clone(), vec![]), &set).unwrap().extrapolation.unwrap();
     assert_eq!(x.runs.len(), 6);
     assert!(x.mean_abs_rel_error < 1e-4, "{x:?}");
     // The largest model is 5% worse than the law predicts: the check reports it.
@@ -635,15 +498,9 @@ fn extrapolation_check_sees_a_break_in_the_largest_model() {
             p
         })
         .collect();
-    let x = analyze(&data(broken, vec![]), &set)
-        .unwrap()
-        .extrapolation
-        .unwrap();
+    let x = analyze(&data(broken, vec![]), &set).unwrap().extrapolation.unwrap();
     assert!((x.mean_abs_rel_error - 0.05 / 1.05).abs() < 2e-3, "{x:?}");
-    assert!(
-        x.runs.iter().all(|r| r.rel_error < 0.0),
-        "predictions below the measured losses"
-    );
+    assert!(x.runs.iter().all(|r| r.rel_error < 0.0), "predictions below the measured losses");
 }
 
 #[test]
@@ -652,10 +509,7 @@ fn window_sweep_is_reported_apart_from_the_bootstrap() {
     let set = AnalysisSettings {
         methods: vec![Method::Approach3, Method::Surface],
         bootstrap: 0,
-        joint: JointFitOptions {
-            starts: 500,
-            ..Default::default()
-        },
+        joint: JointFitOptions { starts: 500, ..Default::default() },
         holdout_sizes: 0,
         windows: true,
         ..Default::default()
@@ -668,16 +522,10 @@ fn window_sweep_is_reported_apart_from_the_bootstrap() {
         "{:?}",
         r.windows.iter().map(|w| &w.window).collect::<Vec<_>>()
     );
-    let all = r
-        .windows
-        .iter()
-        .find(|w| w.method == Method::Approach3 && w.window == "all runs")
-        .unwrap();
+    let all =
+        r.windows.iter().find(|w| w.method == Method::Approach3 && w.window == "all runs").unwrap();
     let main = allocation(&r, Method::Approach3).n_exponent.value;
-    assert!(
-        (all.n_exponent.unwrap() - main).abs() < 1e-6,
-        "the full window repeats the main fit"
-    );
+    assert!((all.n_exponent.unwrap() - main).abs() < 1e-6, "the full window repeats the main fit");
     let narrow = r
         .windows
         .iter()
@@ -685,9 +533,9 @@ fn window_sweep_is_reported_apart_from_the_bootstrap() {
         .count();
     assert_eq!(narrow, 4);
     // No bootstrap was asked for: no intervals anywhere.
-    assert!(r.methods.iter().all(|m| {
-        m.allocation
-            .as_ref()
-            .is_none_or(|a| a.n_exponent.ci.is_none())
-    }));
+    assert!(
+        r.methods
+            .iter()
+            .all(|m| { m.allocation.as_ref().is_none_or(|a| a.n_exponent.ci.is_none()) })
+    );
 }

@@ -51,6 +51,53 @@ enum Command {
         /// A run directory written by `scalinglab run`.
         dir: PathBuf,
     },
+    /// Compute-optimal analysis of a sweep or any CSV: Chinchilla's approaches 1-3 and the
+    /// interpolated-surface frontier side by side, with bootstrap intervals.
+    Fit {
+        /// A results.csv (or run directory) written by `scalinglab run`, or any CSV with
+        /// columns for N, D (or C) and loss.
+        input: PathBuf,
+        /// Methods: approach1, approach2, approach3, surface, or all (comma-separated list).
+        #[arg(long, default_value = "all")]
+        method: String,
+        /// Output directory for fit.json, fit.md and plots. Default: beside the input.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Parameter column of a generic CSV.
+        #[arg(long, default_value = "N")]
+        n_column: String,
+        /// Token column of a generic CSV.
+        #[arg(long, default_value = "D")]
+        d_column: String,
+        /// Compute column of a generic CSV (instead of, or with, D).
+        #[arg(long)]
+        c_column: Option<String>,
+        /// Loss column of a generic CSV.
+        #[arg(long, default_value = "loss")]
+        loss_column: String,
+        /// Bootstrap resamples per method (0: no intervals).
+        #[arg(long, default_value_t = 1000)]
+        bootstrap: usize,
+        /// L-BFGS starts of approach 3 (4,500 is Chinchilla's grid).
+        #[arg(long, default_value_t = 4500)]
+        starts: usize,
+        /// Huber δ of approach 3.
+        #[arg(long, default_value_t = 1e-3)]
+        huber_delta: f64,
+        /// For results files: N without embeddings (non-embedding) or with them (total).
+        #[arg(long, default_value = "non-embedding")]
+        params: scalinglab_analysis::frontier::ParamCounting,
+        /// For results files: C = 6ND (6nd), the recorded FLOPs (recorded), or the recorded FLOPs
+        /// without the unembedding (recorded-without-unembedding).
+        #[arg(long, default_value = "6nd")]
+        compute: scalinglab_analysis::frontier::ComputeCounting,
+        /// Training curves (run_id,tokens_seen,flops_so_far,loss) for approach 1.
+        #[arg(long)]
+        curves: Option<PathBuf>,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Check an experiment file and print what it would run, without training.
     Check {
         /// Experiment file (TOML); without one, the built-in quickstart.
@@ -98,6 +145,50 @@ fn main() -> Result<()> {
             let outcome =
                 reanalyze(&dir).with_context(|| format!("cannot analyse {}", dir.display()))?;
             print_outcome(&outcome);
+        }
+        Command::Fit {
+            input,
+            method,
+            out,
+            n_column,
+            d_column,
+            c_column,
+            loss_column,
+            bootstrap,
+            starts,
+            huber_delta,
+            params,
+            compute,
+            curves,
+            seed,
+        } => {
+            let opts = scalinglab_analysis::FitCommandOptions {
+                methods: scalinglab_analysis::frontier::parse_methods(&method)?,
+                n_column,
+                d_column,
+                c_column,
+                loss_column,
+                bootstrap,
+                starts,
+                huber_delta,
+                params,
+                compute,
+                curves,
+                seed,
+                ..Default::default()
+            };
+            let out = out.unwrap_or_else(|| {
+                let base = if input.is_dir() {
+                    input.clone()
+                } else {
+                    input.parent().map(PathBuf::from).unwrap_or_default()
+                };
+                base.join("fit")
+            });
+            let report = scalinglab_analysis::fit_command(&input, &opts, &out)
+                .with_context(|| format!("cannot fit {}", input.display()))?;
+            println!("{}", report.summary_text());
+            println!("written to {}", out.display());
         }
         Command::Check { config } => {
             let cfg = load(config.as_ref())?;

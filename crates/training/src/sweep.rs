@@ -221,13 +221,16 @@ pub fn run_experiment(
     let total_work: f64 = todo.iter().map(|r| r.flops_per_token * r.tokens as f64).sum();
     let scale = 1e6; // progress in MFLOP
     let bar = progress_bar(total_work / scale, opts.progress);
-    say(&bar, format!(
-        "scalinglab: {} runs ({} already done) on {description}; data: {} nodes, entropy rate {:.4} nats",
-        runs.len(),
-        runs.len() - todo.len(),
-        chain.num_states(),
-        entropy_rate
-    ));
+    say(
+        &bar,
+        format!(
+            "scalinglab: {} runs ({} already done) on {description}; data: {} nodes, entropy rate {:.4} nats",
+            runs.len(),
+            runs.len() - todo.len(),
+            chain.num_states(),
+            entropy_rate
+        ),
+    );
     let mut writer = ResultsWriter::open(&results_path)?;
     let cores = available_cores();
     let jobs = match (opts.jobs, choice) {
@@ -297,17 +300,20 @@ pub fn run_experiment(
                 queue.lock().expect("queue lock").clear();
                 continue;
             }
-            say(&bar, format!(
-                "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}",
-                run.id,
-                record.params_non_embedding,
-                run.tokens,
-                outcome.steps,
-                outcome.train_loss,
-                outcome.eval_loss,
-                outcome.wall_seconds,
-                if outcome.diverged { "  DIVERGED" } else { "" }
-            ));
+            say(
+                &bar,
+                format!(
+                    "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}",
+                    run.id,
+                    record.params_non_embedding,
+                    run.tokens,
+                    outcome.steps,
+                    outcome.train_loss,
+                    outcome.eval_loss,
+                    outcome.wall_seconds,
+                    if outcome.diverged { "  DIVERGED" } else { "" }
+                ),
+            );
         }
     });
     write_result?;

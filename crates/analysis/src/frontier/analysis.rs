@@ -307,17 +307,11 @@ impl Ctx<'_> {
         Ok(match method {
             Method::Approach1 => {
                 let f = envelope_of(points, curves, &self.cm)?;
-                Outcome {
-                    frontier: f.frontier.clone(),
-                    detail: MethodDetail::Envelope(f),
-                }
+                Outcome { frontier: f.frontier.clone(), detail: MethodDetail::Envelope(f) }
             }
             Method::Approach2 => {
                 let f = fit_isoflop(points, &self.cm, &s.isoflop)?;
-                Outcome {
-                    frontier: f.frontier.clone(),
-                    detail: MethodDetail::IsoFlop(f),
-                }
+                Outcome { frontier: f.frontier.clone(), detail: MethodDetail::IsoFlop(f) }
             }
             Method::Approach3 => {
                 let f = match warm {
@@ -325,17 +319,11 @@ impl Ctx<'_> {
                     _ => fit_joint_law(points, &s.joint)?,
                 };
                 let frontier = f.law.frontier(&self.cm, self.c_range.0, self.c_range.1)?;
-                Outcome {
-                    frontier,
-                    detail: MethodDetail::Joint(f),
-                }
+                Outcome { frontier, detail: MethodDetail::Joint(f) }
             }
             Method::Surface => {
                 let f = fit_surface(points, &self.cm, &s.surface)?;
-                Outcome {
-                    frontier: f.frontier.clone(),
-                    detail: MethodDetail::Surface(f),
-                }
+                Outcome { frontier: f.frontier.clone(), detail: MethodDetail::Surface(f) }
             }
         })
     }
@@ -349,10 +337,8 @@ impl Ctx<'_> {
         warm: Option<&[[f64; 5]]>,
     ) -> Result<Outcome, AnalysisError> {
         let pts: Vec<ScalingPoint> = idx.iter().map(|&i| all[i].clone()).collect();
-        let curves: Option<Vec<Vec<(f64, f64)>>> = self
-            .curves
-            .as_ref()
-            .map(|c| idx.iter().map(|&i| c[i].clone()).collect());
+        let curves: Option<Vec<Vec<(f64, f64)>>> =
+            self.curves.as_ref().map(|c| idx.iter().map(|&i| c[i].clone()).collect());
         self.run(method, &pts, curves.as_deref(), warm)
     }
 }
@@ -360,9 +346,7 @@ impl Ctx<'_> {
 /// Seed of bootstrap resample `i`.
 fn resample_seed(seed: u64, i: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (i as u64)
-            .wrapping_mul(0xD1B5_4A32_D192_ED03)
-            .rotate_left(17)
+        ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(17)
 }
 
 fn estimate(value: f64, mut draws: Vec<f64>, ok: bool) -> Estimate {
@@ -371,10 +355,7 @@ fn estimate(value: f64, mut draws: Vec<f64>, ok: bool) -> Estimate {
         return Estimate { value, ci: None };
     }
     draws.sort_by(f64::total_cmp);
-    Estimate {
-        value,
-        ci: Some((quantile(&draws, 0.025), quantile(&draws, 0.975))),
-    }
+    Estimate { value, ci: Some((quantile(&draws, 0.025), quantile(&draws, 0.975))) }
 }
 
 /// Runs the chosen methods on `data` side by side (see the [module docs](self)).
@@ -394,10 +375,7 @@ pub fn analyze(
         return Err(AnalysisError::NoData("the data set has no points".into()));
     }
     if settings.methods.is_empty() {
-        return Err(AnalysisError::invalid(
-            "scalinglab fit: methods",
-            "no method was selected",
-        ));
+        return Err(AnalysisError::invalid("scalinglab fit: methods", "no method was selected"));
     }
     if let Some(c) = settings.reference_compute
         && !(c.is_finite() && c > 0.0)
@@ -420,12 +398,7 @@ pub fn analyze(
                 .into(),
         );
     }
-    let ctx = Ctx {
-        settings,
-        cm,
-        c_range: (c_lo, c_hi),
-        curves,
-    };
+    let ctx = Ctx { settings, cm, c_range: (c_lo, c_hi), curves };
     let curves_text = match &ctx.curves {
         Some(c) => format!(
             "{} training-curve points from {} runs",
@@ -601,13 +574,7 @@ fn run_with_bootstrap(
             };
             let (n_lo, n_hi) = q(col(&|x| x.n_opt(c)));
             let (d_lo, d_hi) = q(col(&|x| x.d_opt(c)));
-            report.band.push(BandPoint {
-                c,
-                n_lo,
-                n_hi,
-                d_lo,
-                d_hi,
-            });
+            report.band.push(BandPoint { c, n_lo, n_hi, d_lo, d_hi });
         }
     }
     report.notes.extend(method_notes(&main.detail));
@@ -634,11 +601,7 @@ fn run_with_bootstrap(
 
 /// Smallest and largest budget among a frontier's optima.
 pub(crate) fn c_span(f: &Frontier) -> (f64, f64) {
-    f.points
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.c), b.max(p.c))
-        })
+    f.points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.c), b.max(p.c)))
 }
 
 /// The three most frequent failure messages, with counts.
@@ -651,11 +614,7 @@ fn failure_summary<T>(draws: &[Result<T, String>]) -> Vec<String> {
         }
     }
     counts.sort_by_key(|c| std::cmp::Reverse(c.1));
-    counts
-        .into_iter()
-        .take(3)
-        .map(|(m, k)| format!("{k}×: {m}"))
-        .collect()
+    counts.into_iter().take(3).map(|(m, k)| format!("{k}×: {m}")).collect()
 }
 
 fn method_notes(detail: &MethodDetail) -> Vec<String> {
@@ -690,10 +649,7 @@ fn method_notes(detail: &MethodDetail) -> Vec<String> {
                     "profiles interpolated along D for each model size"
                 }
             };
-            vec![format!(
-                "{used} of {} profiles bracket their minimum ({mode})",
-                f.profiles.len()
-            )]
+            vec![format!("{used} of {} profiles bracket their minimum ({mode})", f.profiles.len())]
         }
         MethodDetail::Joint(j) => vec![format!(
             "{} L-BFGS starts, {} converged, {} reached the best objective {:.4e} (Σ Huber, δ = {}); RMS log residual {:.2e}",
@@ -775,25 +731,16 @@ fn window_sweep(
     ds.dedup();
     let mut windows: Vec<(String, Vec<usize>)> =
         vec![("all runs".into(), (0..points.len()).collect())];
-    for (name, vals, get) in [
-        (
-            "N",
-            &ns,
-            (|p: &ScalingPoint| p.n) as fn(&ScalingPoint) -> f64,
-        ),
-        ("D", &ds, |p| p.d),
-    ] {
+    for (name, vals, get) in
+        [("N", &ns, (|p: &ScalingPoint| p.n) as fn(&ScalingPoint) -> f64), ("D", &ds, |p| p.d)]
+    {
         for &lo in vals.iter().skip(1).take(vals.len().saturating_sub(2)) {
-            let idx: Vec<usize> = (0..points.len())
-                .filter(|&i| get(&points[i]) >= lo)
-                .collect();
+            let idx: Vec<usize> = (0..points.len()).filter(|&i| get(&points[i]) >= lo).collect();
             windows.push((format!("{name} ≥ {}", crate::format::sci(lo, 2)), idx));
         }
     }
-    let jobs: Vec<(Method, &(String, Vec<usize>))> = methods
-        .iter()
-        .flat_map(|&m| windows.iter().map(move |w| (m, w)))
-        .collect();
+    let jobs: Vec<(Method, &(String, Vec<usize>))> =
+        methods.iter().flat_map(|&m| windows.iter().map(move |w| (m, w))).collect();
     jobs.par_iter()
         .map(|(method, (name, idx))| {
             let r = ctx.run_subset(*method, points, idx, warm);

@@ -132,11 +132,7 @@ pub fn fit_command(
     opts: &FitCommandOptions,
     out_dir: &Path,
 ) -> Result<FitReport, AnalysisError> {
-    let file = if input.is_dir() {
-        input.join("results.csv")
-    } else {
-        input.to_path_buf()
-    };
+    let file = if input.is_dir() { input.join("results.csv") } else { input.to_path_buf() };
     let mut data = if is_results_csv(&file)? {
         let records = read_results(&file)?;
         let mut d = points_from_records(&records, opts.params, opts.compute)?;
@@ -173,10 +169,8 @@ pub fn fit_command(
     };
     let mut report = analyze(&data, &settings)?;
     report.input = file.display().to_string();
-    report.title = opts
-        .title
-        .clone()
-        .unwrap_or_else(|| format!("Compute-optimal fits of {}", file.display()));
+    report.title =
+        opts.title.clone().unwrap_or_else(|| format!("Compute-optimal fits of {}", file.display()));
 
     std::fs::create_dir_all(out_dir)
         .map_err(|e| AnalysisError::io("cannot create output directory", out_dir, e))?;
@@ -188,10 +182,8 @@ pub fn fit_command(
     std::fs::write(&md_path, report.markdown())
         .map_err(|e| AnalysisError::io("cannot write", &md_path, e))?;
     let json_path = out_dir.join("fit.json");
-    let json = serde_json::to_string_pretty(&report).map_err(|e| AnalysisError::Json {
-        path: json_path.clone(),
-        source: e,
-    })?;
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| AnalysisError::Json { path: json_path.clone(), source: e })?;
     std::fs::write(&json_path, json)
         .map_err(|e| AnalysisError::io("cannot write", &json_path, e))?;
     Ok(report)

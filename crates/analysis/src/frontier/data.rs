@@ -140,19 +140,10 @@ pub fn points_from_records(
         if !positive(c) {
             return Err(AnalysisError::invalid(
                 format!("run {}: compute", r.run_id),
-                format!(
-                    "C = {c} under {compute:?} must be finite and > 0 (flops = {})",
-                    r.flops
-                ),
+                format!("C = {c} under {compute:?} must be finite and > 0 (flops = {})", r.flops),
             ));
         }
-        points.push(ScalingPoint {
-            run_id: r.run_id.clone(),
-            n,
-            d,
-            c,
-            loss: r.eval_loss,
-        });
+        points.push(ScalingPoint { run_id: r.run_id.clone(), n, d, c, loss: r.eval_loss });
     }
     if points.is_empty() {
         return Err(AnalysisError::NoData(format!(
@@ -284,19 +275,14 @@ impl Default for CsvColumns {
 }
 
 fn csv_err(path: &Path, line: u64, message: String) -> AnalysisError {
-    AnalysisError::Csv {
-        path: path.to_path_buf(),
-        line,
-        message,
-    }
+    AnalysisError::Csv { path: path.to_path_buf(), line, message }
 }
 
 fn find_column(headers: &csv::StringRecord, name: &str) -> Option<usize> {
-    headers.iter().position(|h| h == name).or_else(|| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name.trim()))
-    })
+    headers
+        .iter()
+        .position(|h| h == name)
+        .or_else(|| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name.trim())))
 }
 
 fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), AnalysisError> {
@@ -329,11 +315,7 @@ fn require_column(
             1,
             format!(
                 "no {role} column `{name}`; the header has: {}",
-                headers
-                    .iter()
-                    .map(|h| format!("`{h}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                headers.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
             ),
         )
     })
@@ -348,19 +330,12 @@ fn parse_positive(
 ) -> Result<f64, AnalysisError> {
     let line = rec.position().map(|p| p.line()).unwrap_or(0);
     let raw = rec.get(idx).unwrap_or("");
-    let v: f64 = raw.trim().parse().map_err(|_| {
-        csv_err(
-            path,
-            line,
-            format!("column `{name}` = `{raw}` is not a number"),
-        )
-    })?;
+    let v: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| csv_err(path, line, format!("column `{name}` = `{raw}` is not a number")))?;
     if !positive(v) {
-        return Err(csv_err(
-            path,
-            line,
-            format!("column `{name}` = {v} must be finite and > 0"),
-        ));
+        return Err(csv_err(path, line, format!("column `{name}` = {v} must be finite and > 0")));
     }
     Ok(v)
 }
@@ -413,9 +388,7 @@ pub fn read_points_csv(path: &Path, cols: &CsvColumns) -> Result<ScalingData, An
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => {
+                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
                         format!("row has {len} fields but the header has {expected_len}")
                     }
                     _ => e.to_string(),
@@ -444,20 +417,10 @@ pub fn read_points_csv(path: &Path, cols: &CsvColumns) -> Result<ScalingData, An
             Some(i) => rec.get(i).unwrap_or("").trim().to_string(),
             None => format!("line{line}"),
         };
-        points.push(ScalingPoint {
-            run_id,
-            n,
-            d,
-            c,
-            loss,
-        });
+        points.push(ScalingPoint { run_id, n, d, c, loss });
     }
     if points.is_empty() {
-        return Err(csv_err(
-            path,
-            0,
-            "the file has a header but no data rows".into(),
-        ));
+        return Err(csv_err(path, 0, "the file has a header but no data rows".into()));
     }
     let mut warnings = notes;
     let points = best_per_cell(points, &mut warnings);
@@ -481,11 +444,7 @@ pub fn read_points_csv(path: &Path, cols: &CsvColumns) -> Result<ScalingData, An
 }
 
 fn unreachable_columns(path: &Path) -> Result<(f64, f64), AnalysisError> {
-    Err(csv_err(
-        path,
-        0,
-        "neither a D nor a C column is available".into(),
-    ))
+    Err(csv_err(path, 0, "neither a D nor a C column is available".into()))
 }
 
 /// Reads training curves from a CSV with columns `run_id`, `tokens_seen`, `flops_so_far`,
@@ -530,15 +489,9 @@ pub fn is_results_csv(path: &Path) -> Result<bool, AnalysisError> {
     if joined == csv_header() {
         return Ok(true);
     }
-    Ok([
-        "run_id",
-        "params_non_embedding",
-        "tokens",
-        "eval_loss",
-        "status",
-    ]
-    .iter()
-    .all(|c| headers.iter().any(|h| h == *c)))
+    Ok(["run_id", "params_non_embedding", "tokens", "eval_loss", "status"]
+        .iter()
+        .all(|c| headers.iter().any(|h| h == *c)))
 }
 
 /// Validates points for a fit: every field finite and positive, naming the index and run.
@@ -579,10 +532,7 @@ pub struct ComputeModel {
 impl ComputeModel {
     /// `C = 6·N·D`.
     pub fn six_nd() -> Self {
-        ComputeModel {
-            ln_n: vec![0.0],
-            ln_k: vec![6f64.ln()],
-        }
+        ComputeModel { ln_n: vec![0.0], ln_k: vec![6f64.ln()] }
     }
 
     /// The model implied by `points` (see the type's docs). Points must be valid.
@@ -596,10 +546,8 @@ impl ComputeModel {
             e.1 += (p.c / (p.n * p.d)).ln();
             e.2 += 1;
         }
-        let mut pairs: Vec<(f64, f64)> = by_n
-            .into_values()
-            .map(|(ln_n, s, k)| (ln_n, s / k as f64))
-            .collect();
+        let mut pairs: Vec<(f64, f64)> =
+            by_n.into_values().map(|(ln_n, s, k)| (ln_n, s / k as f64)).collect();
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
         if pairs.is_empty() {
             return Self::six_nd();
@@ -634,10 +582,7 @@ impl ComputeModel {
     /// The constant `k` when it does not depend on `N` (e.g. 6), else `None`.
     pub fn constant(&self) -> Option<f64> {
         let k0 = self.ln_k[0];
-        self.ln_k
-            .iter()
-            .all(|k| (k - k0).abs() < 1e-12)
-            .then(|| k0.exp())
+        self.ln_k.iter().all(|k| (k - k0).abs() < 1e-12).then(|| k0.exp())
     }
 }
 
@@ -646,10 +591,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "scalinglab-frontier-data-{}-{name}",
-            std::process::id()
-        ));
+        let d = std::env::temp_dir()
+            .join(format!("scalinglab-frontier-data-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -659,11 +602,8 @@ mod tests {
     fn generic_csv_with_d_or_c_and_clear_errors() {
         let dir = temp_dir("csv");
         let p = dir.join("a.csv");
-        std::fs::write(
-            &p,
-            "# published data\nN,D,loss\n1e6,2e7,3.5\n1e6,2e7,3.4\n2e6,2e7,3.2\n",
-        )
-        .unwrap();
+        std::fs::write(&p, "# published data\nN,D,loss\n1e6,2e7,3.5\n1e6,2e7,3.4\n2e6,2e7,3.2\n")
+            .unwrap();
         let data = read_points_csv(&p, &CsvColumns::default()).unwrap();
         assert_eq!(data.points.len(), 2, "duplicate cell merged");
         assert_eq!(data.points[0].loss, 3.4);
@@ -687,10 +627,7 @@ mod tests {
             std::fs::write(&p, text).unwrap();
             read_points_csv(&p, cols).unwrap_err().to_string()
         };
-        let m = err(
-            "N,D,loss\n1e6,2e7,3.5\n2e6,2e7,nan\n",
-            &CsvColumns::default(),
-        );
+        let m = err("N,D,loss\n1e6,2e7,3.5\n2e6,2e7,nan\n", &CsvColumns::default());
         assert!(
             m.contains("a.csv")
                 && m.contains("line 3")
@@ -703,10 +640,7 @@ mod tests {
         let m = err("N,D,loss\n1e6,-1,3.5\n", &CsvColumns::default());
         assert!(m.contains("`D` = -1"), "{m}");
         let m = err("N,tokens,loss\n1e6,2e7,3.5\n", &CsvColumns::default());
-        assert!(
-            m.contains("no D column `D`") && m.contains("`tokens`"),
-            "{m}"
-        );
+        assert!(m.contains("no D column `D`") && m.contains("`tokens`"), "{m}");
         let m = err("N,D\n1e6,2e7\n", &CsvColumns::default());
         assert!(m.contains("no loss column"), "{m}");
         let m = err("N,D,loss\n1e6,2e7\n", &CsvColumns::default());
@@ -720,27 +654,12 @@ mod tests {
     #[test]
     fn compute_model_interpolates_k_in_log_n() {
         let pts = vec![
-            ScalingPoint {
-                run_id: "a".into(),
-                n: 1e4,
-                d: 1e6,
-                c: 12.0 * 1e4 * 1e6,
-                loss: 3.0,
-            },
-            ScalingPoint {
-                run_id: "b".into(),
-                n: 1e6,
-                d: 1e6,
-                c: 8.0 * 1e6 * 1e6,
-                loss: 2.0,
-            },
+            ScalingPoint { run_id: "a".into(), n: 1e4, d: 1e6, c: 12.0 * 1e4 * 1e6, loss: 3.0 },
+            ScalingPoint { run_id: "b".into(), n: 1e6, d: 1e6, c: 8.0 * 1e6 * 1e6, loss: 2.0 },
         ];
         let m = ComputeModel::from_points(&pts);
         assert!((m.k(1e4) - 12.0).abs() < 1e-9 && (m.k(1e6) - 8.0).abs() < 1e-9);
-        assert!(
-            (m.k(1e5) - (12f64 * 8.0).sqrt()).abs() < 1e-9,
-            "geometric midpoint"
-        );
+        assert!((m.k(1e5) - (12f64 * 8.0).sqrt()).abs() < 1e-9, "geometric midpoint");
         assert!((m.k(1e2) - 12.0).abs() < 1e-9 && (m.k(1e9) - 8.0).abs() < 1e-9);
         assert_eq!(m.constant(), None);
         assert_eq!(ComputeModel::six_nd().constant(), Some(6.0));

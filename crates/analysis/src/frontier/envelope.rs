@@ -149,26 +149,14 @@ fn from_end_points(points: &[ScalingPoint]) -> Result<EnvelopeFit, AnalysisError
             let cheaper =
                 |f: &dyn Fn(f64) -> bool| points.iter().any(|q| q.c <= c * (1.0 + 1e-9) && f(q.n));
             let bracketed = cheaper(&|n| n < p.n) && cheaper(&|n| n > p.n);
-            Some(EnvelopePoint {
-                run_id: p.run_id.clone(),
-                c,
-                n: p.n,
-                d: p.d,
-                loss: l,
-                bracketed,
-            })
+            Some(EnvelopePoint { run_id: p.run_id.clone(), c, n: p.n, d: p.d, loss: l, bracketed })
         })
         .collect();
     let frontier = fit_bracketed(
         &envelope,
         "run on the envelope has no smaller or no larger model trained with at most its compute",
     )?;
-    Ok(EnvelopeFit {
-        frontier,
-        from_curves: false,
-        runs_with_curves: 0,
-        envelope,
-    })
+    Ok(EnvelopeFit { frontier, from_curves: false, runs_with_curves: 0, envelope })
 }
 
 /// Fits the frontier to the bracketed envelope points; errors with fewer than three.
@@ -176,12 +164,7 @@ fn fit_bracketed(envelope: &[EnvelopePoint], why: &str) -> Result<Frontier, Anal
     let inside: Vec<FrontierPoint> = envelope
         .iter()
         .filter(|e| e.bracketed)
-        .map(|e| FrontierPoint {
-            c: e.c,
-            n_opt: e.n,
-            d_opt: e.d,
-            loss: e.loss,
-        })
+        .map(|e| FrontierPoint { c: e.c, n_opt: e.n, d_opt: e.d, loss: e.loss })
         .collect();
     if inside.len() < 3 {
         return Err(AnalysisError::FitFailed {
@@ -193,11 +176,7 @@ fn fit_bracketed(envelope: &[EnvelopePoint], why: &str) -> Result<Frontier, Anal
                 envelope.len() - inside.len(),
                 envelope.len(),
                 inside.len(),
-                if envelope.iter().all(|e| e.bracketed) {
-                    ""
-                } else {
-                    " or training curves"
-                }
+                if envelope.iter().all(|e| e.bracketed) { "" } else { " or training curves" }
             ),
         });
     }
@@ -214,10 +193,8 @@ fn from_curves(
     let mut runs: Vec<(usize, LogCurve)> = Vec::new();
     for (i, curve) in curves.iter().enumerate() {
         let k = cm.k(points[i].n) * points[i].n;
-        let mut c: Vec<(f64, f64, f64)> = curve
-            .iter()
-            .map(|&(t, l)| ((k * t).ln(), l.ln(), t.ln()))
-            .collect();
+        let mut c: Vec<(f64, f64, f64)> =
+            curve.iter().map(|&(t, l)| ((k * t).ln(), l.ln(), t.ln())).collect();
         c.sort_by(|a, b| a.0.total_cmp(&b.0));
         c.dedup_by(|a, b| a.0 == b.0);
         if c.len() >= 2 {
@@ -231,10 +208,7 @@ fn from_curves(
         ));
     }
     let lo = runs.iter().map(|r| r.1[0].0).fold(f64::INFINITY, f64::min);
-    let hi = runs
-        .iter()
-        .map(|r| r.1[r.1.len() - 1].0)
-        .fold(f64::NEG_INFINITY, f64::max);
+    let hi = runs.iter().map(|r| r.1[r.1.len() - 1].0).fold(f64::NEG_INFINITY, f64::max);
     let mut envelope = Vec::new();
     for c in logspace(lo.exp(), hi.exp(), BUDGETS) {
         let lc = c.ln().clamp(lo, hi);
@@ -247,9 +221,7 @@ fn from_curves(
             }
             n_min = n_min.min(points[*i].n);
             n_max = n_max.max(points[*i].n);
-            let j = curve
-                .partition_point(|p| p.0 <= lc)
-                .clamp(1, curve.len() - 1);
+            let j = curve.partition_point(|p| p.0 <= lc).clamp(1, curve.len() - 1);
             let (a, b) = (curve[j - 1], curve[j]);
             let t = ((lc - a.0) / (b.0 - a.0)).clamp(0.0, 1.0);
             let ll = a.1 + t * (b.1 - a.1);
@@ -274,12 +246,7 @@ fn from_curves(
         &envelope,
         "run at a budget is the smallest or largest model whose curve reaches it",
     )?;
-    Ok(EnvelopeFit {
-        frontier,
-        from_curves: true,
-        runs_with_curves: runs.len(),
-        envelope,
-    })
+    Ok(EnvelopeFit { frontier, from_curves: true, runs_with_curves: runs.len(), envelope })
 }
 
 #[cfg(test)]
@@ -287,13 +254,7 @@ mod tests {
     use super::*;
 
     fn point(id: &str, n: f64, d: f64, loss: f64) -> ScalingPoint {
-        ScalingPoint {
-            run_id: id.into(),
-            n,
-            d,
-            c: 6.0 * n * d,
-            loss,
-        }
+        ScalingPoint { run_id: id.into(), n, d, c: 6.0 * n * d, loss }
     }
 
     #[test]
@@ -309,10 +270,7 @@ mod tests {
         let f = fit_envelope(&pts, &[], &ComputeModel::six_nd());
         // a: no smaller model; c: no larger model with C <= 6e15; f: no larger model at all.
         let m = f.unwrap_err().to_string();
-        assert!(
-            m.contains("3 of 4 envelope points are not bracketed"),
-            "{m}"
-        );
+        assert!(m.contains("3 of 4 envelope points are not bracketed"), "{m}");
         // A grid from a known law: the bracketed points are exactly those with a smaller and a
         // larger model among the runs with at most their compute.
         let law = |n: f64, d: f64| 1.7 + 400.0 * n.powf(-0.34) + 410.0 * d.powf(-0.28);
@@ -332,44 +290,20 @@ mod tests {
             // Nothing cheaper beats an envelope point.
             assert!(grid.iter().all(|q| q.c > e.c || q.loss >= e.loss), "{e:?}");
         }
-        assert_eq!(
-            f.frontier.points.len(),
-            f.envelope.iter().filter(|e| e.bracketed).count()
-        );
+        assert_eq!(f.frontier.points.len(), f.envelope.iter().filter(|e| e.bracketed).count());
         // The staircase follows the law's exponent β/(α+β) = 0.45 roughly.
-        assert!(
-            (f.frontier.n_exponent - 0.45).abs() < 0.2,
-            "{:?}",
-            f.frontier
-        );
+        assert!((f.frontier.n_exponent - 0.45).abs() < 0.2, "{:?}", f.frontier);
         // Every model trained on the same D: the envelope follows N ∝ C and nothing is
         // bracketed, so no exponent (1.0 would be silently wrong).
         let same_d: Vec<ScalingPoint> = (0..5)
-            .map(|i| {
-                point(
-                    &format!("r{i}"),
-                    1e6 * 10f64.powi(i),
-                    1e9,
-                    3.0 - 0.2 * i as f64,
-                )
-            })
+            .map(|i| point(&format!("r{i}"), 1e6 * 10f64.powi(i), 1e9, 3.0 - 0.2 * i as f64))
             .collect();
-        let m = fit_envelope(&same_d, &[], &ComputeModel::six_nd())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            m.contains("5 of 5 envelope points are not bracketed"),
-            "{m}"
-        );
+        let m = fit_envelope(&same_d, &[], &ComputeModel::six_nd()).unwrap_err().to_string();
+        assert!(m.contains("5 of 5 envelope points are not bracketed"), "{m}");
         // A single model size: nothing bracketed either.
-        let one = vec![
-            point("a", 1e6, 1e8, 3.0),
-            point("b", 1e6, 1e9, 2.9),
-            point("c", 1e6, 1e10, 2.8),
-        ];
-        let m = fit_envelope(&one, &[], &ComputeModel::six_nd())
-            .unwrap_err()
-            .to_string();
+        let one =
+            vec![point("a", 1e6, 1e8, 3.0), point("b", 1e6, 1e9, 2.9), point("c", 1e6, 1e10, 2.8)];
+        let m = fit_envelope(&one, &[], &ComputeModel::six_nd()).unwrap_err().to_string();
         assert!(m.contains("not bracketed"), "{m}");
     }
 
@@ -403,10 +337,7 @@ mod tests {
             for &other in &sizes {
                 let t_other = e.c / (6.0 * other);
                 if (1e7..=1e11).contains(&t_other) {
-                    assert!(
-                        law(other, t_other) >= e.loss * (1.0 - 2e-3),
-                        "{e:?} vs N = {other:e}"
-                    );
+                    assert!(law(other, t_other) >= e.loss * (1.0 - 2e-3), "{e:?} vs N = {other:e}");
                 }
             }
             assert!((e.d - e.c / (6.0 * e.n)).abs() < 1e-6 * e.d);
@@ -414,11 +345,7 @@ mod tests {
         // The first budgets are reached by the smallest model only: not bracketed, not fitted.
         assert!(!f.envelope[0].bracketed);
         assert!(f.frontier.points.len() < f.envelope.len());
-        assert!(
-            f.frontier.n_exponent > 0.2 && f.frontier.n_exponent < 0.8,
-            "{:?}",
-            f.frontier
-        );
+        assert!(f.frontier.n_exponent > 0.2 && f.frontier.n_exponent < 0.8, "{:?}", f.frontier);
         // Unknown run and bad values are errors naming them.
         let bad = vec![CurvePoint {
             run_id: "ghost".into(),
@@ -426,9 +353,7 @@ mod tests {
             flops_so_far: 1.0,
             loss: 1.0,
         }];
-        let m = fit_envelope(&pts, &bad, &ComputeModel::six_nd())
-            .unwrap_err()
-            .to_string();
+        let m = fit_envelope(&pts, &bad, &ComputeModel::six_nd()).unwrap_err().to_string();
         assert!(m.contains("ghost"), "{m}");
         let bad = vec![CurvePoint {
             run_id: "r5".into(),
@@ -436,9 +361,7 @@ mod tests {
             flops_so_far: 1.0,
             loss: f64::INFINITY,
         }];
-        let m = fit_envelope(&pts, &bad, &ComputeModel::six_nd())
-            .unwrap_err()
-            .to_string();
+        let m = fit_envelope(&pts, &bad, &ComputeModel::six_nd()).unwrap_err().to_string();
         assert!(m.contains("loss = inf"), "{m}");
     }
 }

@@ -98,15 +98,9 @@ pub(crate) struct LossSurface {
 impl LossSurface {
     /// Builds the surface; runs of one `(N, D)` cell keep their lowest loss.
     pub(crate) fn new(points: &[ScalingPoint]) -> Self {
-        let mut pts: Vec<(f64, f64, f64)> = points
-            .iter()
-            .map(|p| (p.n, p.d.ln(), p.loss.ln()))
-            .collect();
-        pts.sort_by(|a, b| {
-            a.0.total_cmp(&b.0)
-                .then(a.1.total_cmp(&b.1))
-                .then(a.2.total_cmp(&b.2))
-        });
+        let mut pts: Vec<(f64, f64, f64)> =
+            points.iter().map(|p| (p.n, p.d.ln(), p.loss.ln())).collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)));
         let mut sizes = Vec::new();
         let mut single_d = Vec::new();
         let mut i = 0;
@@ -236,14 +230,10 @@ impl ThinPlate {
     /// Fits the spline; runs of one `(N, D)` cell keep their lowest loss. `None` with fewer
     /// than three distinct cells, cells on one line, or a singular system.
     pub(crate) fn new(points: &[ScalingPoint]) -> Option<Self> {
-        let mut cells: Vec<(f64, f64, f64)> = points
-            .iter()
-            .map(|p| (p.n.ln(), p.d.ln(), p.loss.ln()))
-            .collect();
+        let mut cells: Vec<(f64, f64, f64)> =
+            points.iter().map(|p| (p.n.ln(), p.d.ln(), p.loss.ln())).collect();
         cells.sort_by(|a, b| {
-            a.0.total_cmp(&b.0)
-                .then(a.1.total_cmp(&b.1))
-                .then(a.2.total_cmp(&b.2))
+            a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2))
         });
         cells.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         let n = cells.len();
@@ -253,17 +243,12 @@ impl ThinPlate {
         let mean =
             |f: &dyn Fn(&(f64, f64, f64)) -> f64| cells.iter().map(f).sum::<f64>() / n as f64;
         let (mu, mv) = (mean(&|c| c.0), mean(&|c| c.1));
-        let (su, sv) = (
-            mean(&|c| (c.0 - mu).powi(2)).sqrt(),
-            mean(&|c| (c.1 - mv).powi(2)).sqrt(),
-        );
+        let (su, sv) = (mean(&|c| (c.0 - mu).powi(2)).sqrt(), mean(&|c| (c.1 - mv).powi(2)).sqrt());
         if !(su > 0.0 && sv > 0.0) {
             return None;
         }
-        let centers: Vec<(f64, f64)> = cells
-            .iter()
-            .map(|c| ((c.0 - mu) / su, (c.1 - mv) / sv))
-            .collect();
+        let centers: Vec<(f64, f64)> =
+            cells.iter().map(|c| ((c.0 - mu) / su, (c.1 - mv) / sv)).collect();
         let hull = convex_hull(centers.clone());
         if hull.len() < 3 {
             return None;
@@ -295,10 +280,7 @@ impl ThinPlate {
 
     /// `ln L` at `(ln N, ln D)`, or `None` outside the runs' convex hull.
     pub(crate) fn eval(&self, u: f64, v: f64) -> Option<f64> {
-        let p = (
-            (u - self.scale[0]) / self.scale[1],
-            (v - self.scale[2]) / self.scale[3],
-        );
+        let p = ((u - self.scale[0]) / self.scale[1], (v - self.scale[2]) / self.scale[3]);
         let k = self.hull.len();
         for i in 0..k {
             if cross(self.hull[i], self.hull[(i + 1) % k], p) < -1e-9 {
@@ -340,12 +322,7 @@ mod tests {
         assert!((p.eval(2.0).unwrap() - 5.0).abs() < 1e-12);
         // Two points: a line. Bad input: None.
         assert!(
-            (Pchip::new(vec![0.0, 2.0], vec![1.0, 2.0])
-                .unwrap()
-                .eval(1.0)
-                .unwrap()
-                - 1.5)
-                .abs()
+            (Pchip::new(vec![0.0, 2.0], vec![1.0, 2.0]).unwrap().eval(1.0).unwrap() - 1.5).abs()
                 < 1e-15
         );
         assert!(Pchip::new(vec![0.0, 0.0], vec![1.0, 2.0]).is_none());
@@ -359,22 +336,10 @@ mod tests {
         for &n in &[1e4, 1e5, 1e6] {
             for &d in &[1e6, 1e7, 1e8] {
                 let loss = (2.0 - 0.3 * f64::ln(n) - 0.2 * f64::ln(d)).exp();
-                pts.push(ScalingPoint {
-                    run_id: String::new(),
-                    n,
-                    d,
-                    c: 6.0 * n * d,
-                    loss,
-                });
+                pts.push(ScalingPoint { run_id: String::new(), n, d, c: 6.0 * n * d, loss });
             }
         }
-        pts.push(ScalingPoint {
-            run_id: String::new(),
-            n: 1e7,
-            d: 1e6,
-            c: 6e13,
-            loss: 1.0,
-        });
+        pts.push(ScalingPoint { run_id: String::new(), n: 1e7, d: 1e6, c: 6e13, loss: 1.0 });
         let s = LossSurface::new(&pts);
         assert_eq!(s.sizes.len(), 3);
         assert_eq!(s.single_d, vec![1e7]);
@@ -388,25 +353,12 @@ mod tests {
     fn thin_plate_reproduces_planes_and_data_and_stays_in_the_hull() {
         // Scattered points on a plane ln L = 1 − 0.2 u − 0.1 v: the spline is exactly that plane.
         let mut pts = Vec::new();
-        for (k, &(n, d)) in [
-            (1e4, 1e7),
-            (3e5, 2e6),
-            (1e6, 1e9),
-            (2e4, 5e8),
-            (7e5, 3e7),
-            (1e5, 1e8),
-        ]
-        .iter()
-        .enumerate()
+        for (k, &(n, d)) in [(1e4, 1e7), (3e5, 2e6), (1e6, 1e9), (2e4, 5e8), (7e5, 3e7), (1e5, 1e8)]
+            .iter()
+            .enumerate()
         {
             let loss = (1.0 - 0.2 * f64::ln(n) - 0.1 * f64::ln(d)).exp();
-            pts.push(ScalingPoint {
-                run_id: format!("{k}"),
-                n,
-                d,
-                c: 6.0 * n * d,
-                loss,
-            });
+            pts.push(ScalingPoint { run_id: format!("{k}"), n, d, c: 6.0 * n * d, loss });
         }
         let t = ThinPlate::new(&pts).unwrap();
         let (u, v) = (2e5f64.ln(), 5e7f64.ln());
@@ -417,10 +369,7 @@ mod tests {
         }
         let t = ThinPlate::new(&pts).unwrap();
         for p in &pts {
-            assert!(
-                (t.eval(p.n.ln(), p.d.ln()).unwrap() - p.loss.ln()).abs() < 1e-9,
-                "{p:?}"
-            );
+            assert!((t.eval(p.n.ln(), p.d.ln()).unwrap() - p.loss.ln()).abs() < 1e-9, "{p:?}");
         }
         // Outside the convex hull: undefined.
         assert_eq!(t.eval(1e3f64.ln(), 1e7f64.ln()), None);

@@ -37,10 +37,7 @@ pub struct IsoFlopOptions {
 impl Default for IsoFlopOptions {
     /// 8 budgets, 5% grouping tolerance.
     fn default() -> Self {
-        IsoFlopOptions {
-            budgets: 8,
-            group_tolerance: 0.05,
-        }
+        IsoFlopOptions { budgets: 8, group_tolerance: 0.05 }
     }
 }
 
@@ -142,11 +139,7 @@ pub fn fit_isoflop(
         });
     }
     let frontier = Frontier::fit(CTX, optima)?;
-    Ok(IsoFlopFit {
-        frontier,
-        mode,
-        profiles,
-    })
+    Ok(IsoFlopFit { frontier, mode, profiles })
 }
 
 /// Groups runs at common budgets; keeps groups with three or more model sizes.
@@ -212,15 +205,8 @@ fn interpolated_profiles(
     }
     let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
     let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
-    let cover = |lc: f64| {
-        ranges
-            .iter()
-            .filter(|r| lc >= r.0 - 1e-9 && lc <= r.1 + 1e-9)
-            .count()
-    };
-    let fine: Vec<f64> = (0..=400)
-        .map(|i| lo + (hi - lo) * i as f64 / 400.0)
-        .collect();
+    let cover = |lc: f64| ranges.iter().filter(|r| lc >= r.0 - 1e-9 && lc <= r.1 + 1e-9).count();
+    let fine: Vec<f64> = (0..=400).map(|i| lo + (hi - lo) * i as f64 / 400.0).collect();
     let max_cover = fine.iter().map(|&lc| cover(lc)).max().unwrap_or(0);
     let covered: Vec<f64> = fine.iter().copied().filter(|&lc| cover(lc) >= 3).collect();
     if covered.is_empty() {
@@ -275,18 +261,13 @@ fn fit_profile(p: &mut IsoFlopProfile, cm: &ComputeModel) {
     };
     p.parabola = Some(coef);
     if coef[2] <= 0.0 {
-        p.note = Some(format!(
-            "the parabola opens downwards (curvature {:.3e}): no minimum",
-            coef[2]
-        ));
+        p.note =
+            Some(format!("the parabola opens downwards (curvature {:.3e}): no minimum", coef[2]));
         return;
     }
     let xv = -coef[1] / (2.0 * coef[2]);
-    let (xmin, xmax) = x
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
+    let (xmin, xmax) =
+        x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
     if xv < xmin || xv > xmax {
         let side = if xv < xmin { "smallest" } else { "largest" };
         p.note = Some(format!(
@@ -297,12 +278,7 @@ fn fit_profile(p: &mut IsoFlopProfile, cm: &ComputeModel) {
     }
     let n = (xv + p.center).exp();
     let loss = coef[0] + coef[1] * xv + coef[2] * xv * xv;
-    p.optimum = Some(FrontierPoint {
-        c: p.c,
-        n_opt: n,
-        d_opt: cm.d_for(n, p.c),
-        loss,
-    });
+    p.optimum = Some(FrontierPoint { c: p.c, n_opt: n, d_opt: cm.d_for(n, p.c), loss });
 }
 
 /// Least-squares `y = c₀ + c₁ x + c₂ x²`, by Gaussian elimination with partial pivoting.
@@ -319,11 +295,7 @@ pub(crate) fn quadratic_fit(x: &[f64], y: &[f64]) -> Option<[f64; 3]> {
             p *= xi;
         }
     }
-    let mut m = [
-        [s[0], s[1], s[2], t[0]],
-        [s[1], s[2], s[3], t[1]],
-        [s[2], s[3], s[4], t[2]],
-    ];
+    let mut m = [[s[0], s[1], s[2], t[0]], [s[1], s[2], s[3], t[1]], [s[2], s[3], s[4], t[2]]];
     for col in 0..3 {
         let piv = (col..3).max_by(|a, b| m[*a][col].abs().total_cmp(&m[*b][col].abs()))?;
         m.swap(col, piv);
@@ -387,18 +359,9 @@ mod tests {
         for p in &f.profiles {
             let o = p.optimum.unwrap();
             let (n_true, _) = law.optimum_closed_form(p.c, 6.0).unwrap();
-            assert!(
-                (o.n_opt / n_true - 1.0).abs() < 0.1,
-                "C {:e}: {} vs {n_true}",
-                p.c,
-                o.n_opt
-            );
+            assert!((o.n_opt / n_true - 1.0).abs() < 0.1, "C {:e}: {} vs {n_true}", p.c, o.n_opt);
         }
-        assert!(
-            (f.frontier.n_exponent - law.n_opt_exponent()).abs() < 0.02,
-            "{:?}",
-            f.frontier
-        );
+        assert!((f.frontier.n_exponent - law.n_opt_exponent()).abs() < 0.02, "{:?}", f.frontier);
         assert!(
             (f.frontier.n_exponent + f.frontier.d_exponent - 1.0).abs() < 1e-9,
             "C = 6ND ⇒ a + b = 1"
@@ -408,13 +371,7 @@ mod tests {
     #[test]
     fn grid_without_three_sizes_per_budget_is_a_clear_error() {
         // The quickstart's shape: N ×4 per step, D over a factor 8: two sizes per budget at most.
-        let law = JointLaw {
-            e: 1.9,
-            a: 30.0,
-            b: 200.0,
-            alpha: 0.3,
-            beta: 0.3,
-        };
+        let law = JointLaw { e: 1.9, a: 30.0, b: 200.0, alpha: 0.3, beta: 0.3 };
         let mut pts = Vec::new();
         for &n in &[6e3, 2.5e4, 1e5, 4e5] {
             for &d in &[5.12e4, 1.024e5, 2.048e5, 4.096e5] {
@@ -430,21 +387,12 @@ mod tests {
         let m = fit_isoflop(&pts, &ComputeModel::six_nd(), &IsoFlopOptions::default())
             .unwrap_err()
             .to_string();
-        assert!(
-            m.contains("at most 2 share one") && m.contains("needs 3"),
-            "{m}"
-        );
+        assert!(m.contains("at most 2 share one") && m.contains("needs 3"), "{m}");
     }
 
     #[test]
     fn interpolated_profiles_on_a_wide_grid() {
-        let law = JointLaw {
-            e: 1.9,
-            a: 30.0,
-            b: 200.0,
-            alpha: 0.3,
-            beta: 0.3,
-        };
+        let law = JointLaw { e: 1.9, a: 30.0, b: 200.0, alpha: 0.3, beta: 0.3 };
         let ns: Vec<f64> = (0..8).map(|i| 1e5 * 2f64.powi(i)).collect();
         // D ×3 per step and N ×2: no two runs share a budget, so profiles are interpolated.
         let ds: Vec<f64> = (0..7).map(|i| 1e6 * 3f64.powi(i)).collect();
@@ -462,16 +410,8 @@ mod tests {
         }
         let f = fit_isoflop(&pts, &ComputeModel::six_nd(), &IsoFlopOptions::default()).unwrap();
         assert_eq!(f.mode, IsoFlopMode::Interpolated);
-        assert!(
-            (f.frontier.n_exponent - 0.5).abs() < 0.05,
-            "{:?}",
-            f.frontier
-        );
+        assert!((f.frontier.n_exponent - 0.5).abs() < 0.05, "{:?}", f.frontier);
         // A profile whose minimum lies beyond the grid is reported, not used.
-        assert!(
-            f.profiles
-                .iter()
-                .all(|p| p.optimum.is_some() || p.note.is_some())
-        );
+        assert!(f.profiles.iter().all(|p| p.optimum.is_some() || p.note.is_some()));
     }
 }

@@ -50,13 +50,8 @@ pub struct JointLaw {
 impl JointLaw {
     /// Hoffmann et al. 2022's published fit: `E = 1.69, A = 406.4, B = 410.7, α = 0.34,
     /// β = 0.28`.
-    pub const CHINCHILLA: JointLaw = JointLaw {
-        e: 1.69,
-        a: 406.4,
-        b: 410.7,
-        alpha: 0.34,
-        beta: 0.28,
-    };
+    pub const CHINCHILLA: JointLaw =
+        JointLaw { e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28 };
 
     /// `L(N, D)`.
     pub fn loss(&self, n: f64, d: f64) -> f64 {
@@ -110,9 +105,7 @@ impl JointLaw {
             self.loss(n, cm.d_for(n, c))
         };
         let u0 = n0.ln();
-        let grid: Vec<f64> = (0..=160)
-            .map(|i| u0 - 4.0 + 8.0 * i as f64 / 160.0)
-            .collect();
+        let grid: Vec<f64> = (0..=160).map(|i| u0 - 4.0 + 8.0 * i as f64 / 160.0).collect();
         let vals: Vec<f64> = grid.iter().map(|&u| f(u)).collect();
         let (i, _) = vals.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?;
         if i == 0 || i == grid.len() - 1 {
@@ -133,33 +126,20 @@ impl JointLaw {
     ) -> Result<Frontier, AnalysisError> {
         let mut pts = Vec::new();
         for c in logspace(c_lo, c_hi.max(c_lo * 1.0001), 16) {
-            let (n, d) = self
-                .optimum(c, cm)
-                .ok_or_else(|| AnalysisError::FitFailed {
-                    context: "approach 3: compute-optimal allocation".into(),
-                    message: format!(
-                        "no optimum at C = {c:.3e} for α = {}, β = {} (both must be > 0)",
-                        self.alpha, self.beta
-                    ),
-                })?;
-            pts.push(FrontierPoint {
-                c,
-                n_opt: n,
-                d_opt: d,
-                loss: self.loss(n, d),
-            });
+            let (n, d) = self.optimum(c, cm).ok_or_else(|| AnalysisError::FitFailed {
+                context: "approach 3: compute-optimal allocation".into(),
+                message: format!(
+                    "no optimum at C = {c:.3e} for α = {}, β = {} (both must be > 0)",
+                    self.alpha, self.beta
+                ),
+            })?;
+            pts.push(FrontierPoint { c, n_opt: n, d_opt: d, loss: self.loss(n, d) });
         }
         Frontier::fit("approach 3", pts)
     }
 
     fn from_theta(t: &[f64; 5]) -> Self {
-        JointLaw {
-            a: t[0].exp(),
-            b: t[1].exp(),
-            e: t[2].exp(),
-            alpha: t[3],
-            beta: t[4],
-        }
+        JointLaw { a: t[0].exp(), b: t[1].exp(), e: t[2].exp(), alpha: t[3], beta: t[4] }
     }
 }
 
@@ -207,12 +187,7 @@ pub struct JointFitOptions {
 impl Default for JointFitOptions {
     /// δ = 1e-3, 4,500 starts, seed 0, 500 iterations.
     fn default() -> Self {
-        JointFitOptions {
-            huber_delta: 1e-3,
-            starts: 4500,
-            seed: 0,
-            max_iters: 500,
-        }
+        JointFitOptions { huber_delta: 1e-3, starts: 4500, seed: 0, max_iters: 500 }
     }
 }
 
@@ -333,13 +308,7 @@ impl JointProblem {
         let d = self.delta;
         self.residuals(t)
             .iter()
-            .map(|r| {
-                if r.abs() <= d {
-                    0.5 * r * r
-                } else {
-                    d * (r.abs() - 0.5 * d)
-                }
-            })
+            .map(|r| if r.abs() <= d { 0.5 * r * r } else { d * (r.abs() - 0.5 * d) })
             .sum()
     }
 
@@ -409,16 +378,10 @@ fn validate(points: &[ScalingPoint], opts: &JointFitOptions) -> Result<(), Analy
             detail: "L(N, D) = E + A/N^α + B/D^β has 5 free parameters".into(),
         });
     }
-    let (dn, dd) = (
-        distinct(points.iter().map(|p| p.n)),
-        distinct(points.iter().map(|p| p.d)),
-    );
+    let (dn, dd) = (distinct(points.iter().map(|p| p.n)), distinct(points.iter().map(|p| p.d)));
     if dn < 2 || dd < 2 {
-        let (which, v) = if dn < 2 {
-            ("model size N", points[0].n)
-        } else {
-            ("token count D", points[0].d)
-        };
+        let (which, v) =
+            if dn < 2 { ("model size N", points[0].n) } else { ("token count D", points[0].d) };
         return Err(AnalysisError::TooFewPoints {
             context: CTX.into(),
             n: dn.min(dd),
@@ -476,12 +439,7 @@ fn fit_from(
     opts: &JointFitOptions,
 ) -> Result<JointFit, AnalysisError> {
     let prob = JointProblem::new(points, opts.huber_delta);
-    let lb = LbfgsOptions {
-        max_iters: opts.max_iters,
-        history: 10,
-        grad_tol: 1e-9,
-        f_tol: 1e-13,
-    };
+    let lb = LbfgsOptions { max_iters: opts.max_iters, history: 10, grad_tol: 1e-9, f_tol: 1e-13 };
     let mut results: Vec<(f64, [f64; 5], bool)> = starts
         .par_iter()
         .map(|s| {
@@ -504,19 +462,14 @@ fn fit_from(
             message: format!("none of {} starts gave a finite objective", starts.len()),
         });
     }
-    let starts_at_best = results
-        .iter()
-        .filter(|r| r.0 <= best_f + 1e-6 * best_f.abs() + 1e-15)
-        .count();
+    let starts_at_best =
+        results.iter().filter(|r| r.0 <= best_f + 1e-6 * best_f.abs() + 1e-15).count();
     let mut warm_starts: Vec<[f64; 5]> = Vec::new();
     for (f, x, _) in &results {
         if warm_starts.len() >= 8 || !f.is_finite() {
             break;
         }
-        if warm_starts
-            .iter()
-            .all(|w| w.iter().zip(x).any(|(a, b)| (a - b).abs() > 1e-3))
-        {
+        if warm_starts.iter().all(|w| w.iter().zip(x).any(|(a, b)| (a - b).abs() > 1e-3)) {
             warm_starts.push(*x);
         }
     }
@@ -540,12 +493,8 @@ fn fit_from(
 
 /// Rejects laws whose exponents say the loss does not fall with `N` or `D`.
 fn check_law(law: &JointLaw, points: &[ScalingPoint]) -> Result<(), AnalysisError> {
-    let fail = |message: String| {
-        Err(AnalysisError::FitFailed {
-            context: "approach 3".into(),
-            message,
-        })
-    };
+    let fail =
+        |message: String| Err(AnalysisError::FitFailed { context: "approach 3".into(), message });
     if !(law.e.is_finite() && law.a.is_finite() && law.b.is_finite()) {
         return fail(format!("non-finite parameters {law:?}"));
     }
@@ -556,10 +505,9 @@ fn check_law(law: &JointLaw, points: &[ScalingPoint]) -> Result<(), AnalysisErro
     };
     let (l_lo, l_hi) = range(|p| p.loss);
     let spread = l_hi - l_lo;
-    for (name, var, amp, exp, (lo, hi)) in [
-        ("α", "N", law.a, law.alpha, range(|p| p.n)),
-        ("β", "D", law.b, law.beta, range(|p| p.d)),
-    ] {
+    for (name, var, amp, exp, (lo, hi)) in
+        [("α", "N", law.a, law.alpha, range(|p| p.n)), ("β", "D", law.b, law.beta, range(|p| p.d))]
+    {
         if exp <= 0.0 {
             return fail(format!(
                 "fitted {name} = {exp:.4} ≤ 0: the loss does not fall with {var} over {lo:.3e}–{hi:.3e}; no \
@@ -601,13 +549,7 @@ mod tests {
 
     #[test]
     fn gradient_matches_central_differences() {
-        let law = JointLaw {
-            e: 1.8,
-            a: 300.0,
-            b: 500.0,
-            alpha: 0.3,
-            beta: 0.3,
-        };
+        let law = JointLaw { e: 1.8, a: 300.0, b: 500.0, alpha: 0.3, beta: 0.3 };
         let p = pts(&law, &[1e6, 1e7, 1e8], &[1e8, 1e9, 1e10], 0.02, 1);
         for delta in [1e-3, 0.05, 10.0] {
             let prob = JointProblem::new(&p, delta);
@@ -656,11 +598,7 @@ mod tests {
                 best = (l, nn);
             }
         }
-        assert!(
-            (best.1 / n - 1.0).abs() < 1e-3,
-            "scan {} vs closed form {n}",
-            best.1
-        );
+        assert!((best.1 / n - 1.0).abs() < 1e-3, "scan {} vs closed form {n}", best.1);
         // The published fit puts Gopher's budget at ~40B parameters (Hoffmann et al. table 3 area).
         assert!(n > 2e10 && n < 6e10, "N_opt = {n:e}");
         // Numeric path with a k that varies, then with a constant k, agree with the closed form at k = 6.
@@ -677,13 +615,7 @@ mod tests {
                 c: 6.0 * 1e15 * (1.0 + 1e-6),
                 loss: 3.0,
             },
-            ScalingPoint {
-                run_id: String::new(),
-                n: 1e9,
-                d: 1e9,
-                c: 6.0 * 1e18,
-                loss: 2.0,
-            },
+            ScalingPoint { run_id: String::new(), n: 1e9, d: 1e9, c: 6.0 * 1e18, loss: 2.0 },
         ]);
         assert!(varying.constant().is_none());
         let (n2, _) = law.optimum(c, &varying).unwrap();
@@ -692,33 +624,12 @@ mod tests {
 
     #[test]
     fn recovers_parameters_without_noise_from_subset_of_grid() {
-        let law = JointLaw {
-            e: 2.0,
-            a: 60.0,
-            b: 300.0,
-            alpha: 0.35,
-            beta: 0.3,
-        };
-        let p = pts(
-            &law,
-            &[2e4, 6e4, 2e5, 6e5, 2e6],
-            &[1e6, 4e6, 1.6e7, 6.4e7],
-            0.0,
-            0,
-        );
-        let fit = fit_joint_law(
-            &p,
-            &JointFitOptions {
-                starts: 500,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let law = JointLaw { e: 2.0, a: 60.0, b: 300.0, alpha: 0.35, beta: 0.3 };
+        let p = pts(&law, &[2e4, 6e4, 2e5, 6e5, 2e6], &[1e6, 4e6, 1.6e7, 6.4e7], 0.0, 0);
+        let fit =
+            fit_joint_law(&p, &JointFitOptions { starts: 500, ..Default::default() }).unwrap();
         let l = fit.law;
-        assert!(
-            (l.alpha - 0.35).abs() < 1e-4 && (l.beta - 0.3).abs() < 1e-4,
-            "{l:?}"
-        );
+        assert!((l.alpha - 0.35).abs() < 1e-4 && (l.beta - 0.3).abs() < 1e-4, "{l:?}");
         assert!(
             (l.e - 2.0).abs() < 1e-4
                 && (l.a / 60.0 - 1.0).abs() < 1e-3
@@ -767,11 +678,7 @@ mod tests {
                 } else if r.1 < simplex[4].1 {
                     simplex[5] = r;
                 } else {
-                    let c = if r.1 < simplex[5].1 {
-                        along(-0.5)
-                    } else {
-                        along(0.5)
-                    };
+                    let c = if r.1 < simplex[5].1 { along(-0.5) } else { along(0.5) };
                     if c.1 < simplex[5].1.min(r.1) {
                         simplex[5] = c;
                     } else {
@@ -798,13 +705,7 @@ mod tests {
     #[test]
     fn optimiser_reaches_the_brute_force_objective() {
         // A small noisy problem: 12 points, Huber δ = 1e-3 (non-smooth enough to matter).
-        let law = JointLaw {
-            e: 1.5,
-            a: 40.0,
-            b: 80.0,
-            alpha: 0.4,
-            beta: 0.3,
-        };
+        let law = JointLaw { e: 1.5, a: 40.0, b: 80.0, alpha: 0.4, beta: 0.3 };
         let p = pts(&law, &[1e4, 1e5, 1e6], &[1e5, 1e6, 1e7, 1e8], 0.02, 7);
         let prob = JointProblem::new(&p, 1e-3);
         let f = |t: &[f64; 5]| prob.huber_sum(t);
@@ -831,39 +732,22 @@ mod tests {
             }
         }
         all.sort_by(|x, y| x.0.total_cmp(&y.0));
-        let brute = all[..10]
-            .iter()
-            .map(|(_, t)| nelder_mead(&f, *t, 0.2).1)
-            .fold(f64::INFINITY, f64::min);
+        let brute =
+            all[..10].iter().map(|(_, t)| nelder_mead(&f, *t, 0.2).1).fold(f64::INFINITY, f64::min);
         let fit = fit_joint_law(&p, &JointFitOptions::default()).unwrap();
-        eprintln!(
-            "grid best {}, Nelder–Mead {brute}, L-BFGS {}",
-            all[0].0, fit.objective
-        );
+        eprintln!("grid best {}, Nelder–Mead {brute}, L-BFGS {}", all[0].0, fit.objective);
         assert!(
             (fit.objective - brute).abs() <= 1e-6 * brute,
             "L-BFGS objective {} differs from the brute-force minimum {brute}",
             fit.objective
         );
-        assert!(
-            brute < 0.5 * all[0].0,
-            "refinement should improve on the raw grid"
-        );
+        assert!(brute < 0.5 * all[0].0, "refinement should improve on the raw grid");
     }
 
     #[test]
     fn degenerate_inputs_are_clear_errors() {
-        let law = JointLaw {
-            e: 2.0,
-            a: 60.0,
-            b: 300.0,
-            alpha: 0.35,
-            beta: 0.3,
-        };
-        let o = JointFitOptions {
-            starts: 200,
-            ..Default::default()
-        };
+        let law = JointLaw { e: 2.0, a: 60.0, b: 300.0, alpha: 0.35, beta: 0.3 };
+        let o = JointFitOptions { starts: 200, ..Default::default() };
         let err = |p: &[ScalingPoint]| fit_joint_law(p, &o).unwrap_err().to_string();
         // Fewer points than parameters.
         let p = pts(&law, &[1e5, 1e6], &[1e6, 1e7], 0.0, 0);
@@ -899,19 +783,11 @@ mod tests {
         assert!(m.contains("does not fall with N") || m.contains("α"), "{m}");
         // Bad options.
         let p = pts(&law, &[1e5, 1e6, 1e7], &[1e6, 1e7], 0.0, 0);
-        let m = fit_joint_law(
-            &p,
-            &JointFitOptions {
-                huber_delta: 0.0,
-                ..o.clone()
-            },
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(m.contains("Huber"), "{m}");
-        let m = fit_joint_law(&p, &JointFitOptions { starts: 0, ..o })
+        let m = fit_joint_law(&p, &JointFitOptions { huber_delta: 0.0, ..o.clone() })
             .unwrap_err()
             .to_string();
+        assert!(m.contains("Huber"), "{m}");
+        let m = fit_joint_law(&p, &JointFitOptions { starts: 0, ..o }).unwrap_err().to_string();
         assert!(m.contains("start"), "{m}");
     }
 
@@ -928,9 +804,7 @@ mod tests {
         let x = initial_points(5000, 3);
         assert_eq!(&x[..4500], &g[..]);
         assert!(
-            x[4500..]
-                .iter()
-                .all(|p| (0.0..=25.0).contains(&p[0]) && (0.0..=2.0).contains(&p[4]))
+            x[4500..].iter().all(|p| (0.0..=25.0).contains(&p[0]) && (0.0..=2.0).contains(&p[4]))
         );
     }
 }

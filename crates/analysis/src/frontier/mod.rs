@@ -76,12 +76,8 @@ pub enum Method {
 
 impl Method {
     /// All methods, in report order.
-    pub const ALL: [Method; 4] = [
-        Method::Approach1,
-        Method::Approach2,
-        Method::Approach3,
-        Method::Surface,
-    ];
+    pub const ALL: [Method; 4] =
+        [Method::Approach1, Method::Approach2, Method::Approach3, Method::Surface];
 
     /// The command-line name: `approach1`, `approach2`, `approach3`, `surface`.
     pub fn name(self) -> &'static str {
@@ -269,9 +265,7 @@ pub(crate) fn logspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     if n == 1 {
         return vec![(0.5 * (a + b)).exp()];
     }
-    (0..n)
-        .map(|i| (a + (b - a) * i as f64 / (n - 1) as f64).exp())
-        .collect()
+    (0..n).map(|i| (a + (b - a) * i as f64 / (n - 1) as f64).exp()).collect()
 }
 
 /// Linear-interpolated quantile of sorted, non-empty data.
@@ -308,11 +302,7 @@ pub(crate) fn spearman(x: &[f64], y: &[f64]) -> f64 {
     let sxy: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
     let sxx: f64 = rx.iter().map(|a| (a - mx) * (a - mx)).sum();
     let syy: f64 = ry.iter().map(|b| (b - my) * (b - my)).sum();
-    if sxx <= 0.0 || syy <= 0.0 {
-        0.0
-    } else {
-        sxy / (sxx * syy).sqrt()
-    }
+    if sxx <= 0.0 || syy <= 0.0 { 0.0 } else { sxy / (sxx * syy).sqrt() }
 }
 
 /// Threshold of [`check_losses_fall`]: the loss must fall with compute at least this strongly
@@ -359,15 +349,11 @@ mod tests {
         let f = Frontier::fit("t", pts.clone()).unwrap();
         assert!((f.n_exponent - 0.5).abs() < 1e-12 && (f.d_exponent - 0.5).abs() < 1e-12);
         assert!((f.tokens_per_param(1e20) - 1e20 / 6.0 / 1e-2 / 1e20).abs() < 1e-6);
-        let same_n: Vec<FrontierPoint> = pts
-            .iter()
-            .map(|p| FrontierPoint { n_opt: 1e6, ..*p })
-            .collect();
+        let same_n: Vec<FrontierPoint> =
+            pts.iter().map(|p| FrontierPoint { n_opt: 1e6, ..*p }).collect();
         let m = Frontier::fit("t", same_n).unwrap_err().to_string();
         assert!(m.contains("same model size"), "{m}");
-        let m = Frontier::fit("t", pts[..2].to_vec())
-            .unwrap_err()
-            .to_string();
+        let m = Frontier::fit("t", pts[..2].to_vec()).unwrap_err().to_string();
         assert!(m.contains("2 points but 3 are needed"), "{m}");
     }
 

@@ -34,22 +34,14 @@ impl FitReport {
         let _ = writeln!(
             s,
             "{}: {} points ({} model sizes × {} token counts), C from {} to {}",
-            if self.input.is_empty() {
-                self.source.as_str()
-            } else {
-                self.input.as_str()
-            },
+            if self.input.is_empty() { self.source.as_str() } else { self.input.as_str() },
             self.points.len(),
             self.n_sizes,
             self.n_token_counts,
             sci(self.compute_range.0, 2),
             sci(self.compute_range.1, 2)
         );
-        let _ = writeln!(
-            s,
-            "N: {}; {}",
-            self.conventions.params, self.conventions.compute
-        );
+        let _ = writeln!(s, "N: {}; {}", self.conventions.params, self.conventions.compute);
         let _ = writeln!(s, "training curves: {}", self.curves);
         let _ = writeln!(
             s,
@@ -129,11 +121,7 @@ impl FitReport {
         let _ = writeln!(
             md,
             "# {}\n",
-            if self.title.is_empty() {
-                "Compute-optimal fits"
-            } else {
-                &self.title
-            }
+            if self.title.is_empty() { "Compute-optimal fits" } else { &self.title }
         );
         let _ = writeln!(
             md,
@@ -151,10 +139,7 @@ impl FitReport {
         let _ = writeln!(md, "- C: {}", self.conventions.compute);
         let _ = writeln!(md, "- training curves: {}\n", self.curves);
 
-        let _ = writeln!(
-            md,
-            "## Compute-optimal allocation, four methods side by side\n"
-        );
+        let _ = writeln!(md, "## Compute-optimal allocation, four methods side by side\n");
         let _ = writeln!(
             md,
             "`N_opt ∝ C^a`, `D_opt ∝ C^b`; `N_opt`, `D_opt` and tokens per parameter at the reference budget C = {}. \
@@ -169,12 +154,7 @@ impl FitReport {
         );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
         for m in &self.methods {
-            let notes = m
-                .notes
-                .iter()
-                .map(|n| esc(n))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let notes = m.notes.iter().map(|n| esc(n)).collect::<Vec<_>>().join("; ");
             match &m.allocation {
                 Some(a) => {
                     let _ = writeln!(
@@ -214,10 +194,9 @@ impl FitReport {
         }
         md.push('\n');
 
-        if let (Some(j), Some(fit)) = (
-            &self.joint,
-            self.method(Method::Approach3).and_then(joint_fit),
-        ) {
+        if let (Some(j), Some(fit)) =
+            (&self.joint, self.method(Method::Approach3).and_then(joint_fit))
+        {
             let _ = writeln!(md, "## Approach 3: L(N, D) = E + A/N^α + B/D^β\n");
             let _ = writeln!(
                 md,
@@ -233,20 +212,10 @@ impl FitReport {
             );
             let _ = writeln!(md, "| parameter | value | 95% CI |");
             let _ = writeln!(md, "|---|---|---|");
-            for (name, e) in [
-                ("E", j.e),
-                ("A", j.a),
-                ("B", j.b),
-                ("α", j.alpha),
-                ("β", j.beta),
-                ("G", j.g),
-            ] {
-                let _ = writeln!(
-                    md,
-                    "| {name} | {} | {} |",
-                    sig(e.value, 4),
-                    interval(e.ci, 4)
-                );
+            for (name, e) in
+                [("E", j.e), ("A", j.a), ("B", j.b), ("α", j.alpha), ("β", j.beta), ("G", j.g)]
+            {
+                let _ = writeln!(md, "| {name} | {} | {} |", sig(e.value, 4), interval(e.ci, 4));
             }
             md.push('\n');
             let _ = writeln!(
@@ -379,11 +348,7 @@ fn joint_fit(m: &MethodReport) -> Option<&super::JointFit> {
 /// curve by its index modulo the palette, so index `i + 8k` shares the colour of `i`.
 fn place(curves: &mut Vec<Curve>, index: usize, curve: Curve) {
     while curves.len() < index {
-        curves.push(Curve {
-            label: String::new(),
-            points: Vec::new(),
-            style: CurveStyle::Markers,
-        });
+        curves.push(Curve { label: String::new(), points: Vec::new(), style: CurveStyle::Markers });
     }
     if curves.len() == index {
         curves.push(curve);
@@ -410,9 +375,8 @@ fn groups(values: &[f64]) -> Vec<(f64, Vec<usize>)> {
     let bins = 6;
     let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (i, v) in values.iter().enumerate() {
-        let b = (((v.ln() - lo) / (hi - lo)) * bins as f64)
-            .floor()
-            .clamp(0.0, (bins - 1) as f64) as usize;
+        let b = (((v.ln() - lo) / (hi - lo)) * bins as f64).floor().clamp(0.0, (bins - 1) as f64)
+            as usize;
         members.entry(b).or_default().push(i);
     }
     members
@@ -427,10 +391,7 @@ fn groups(values: &[f64]) -> Vec<(f64, Vec<usize>)> {
 /// Writes the plots into `dir`; returns their file names.
 pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, AnalysisError> {
     let mut files = Vec::new();
-    let law = r
-        .method(Method::Approach3)
-        .and_then(joint_fit)
-        .map(|j| j.law);
+    let law = r.method(Method::Approach3).and_then(joint_fit).map(|j| j.law);
     let cm = super::ComputeModel::from_points(&r.points);
     let pts = &r.points;
     let binned = |v: &[f64]| {
@@ -473,36 +434,19 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
             if let Some(law) = law {
                 let line: Vec<(f64, f64)> = logspace(x_lo / 1.5, x_hi * 1.5, 60)
                     .into_iter()
-                    .map(|x| {
-                        (
-                            x,
-                            if g_name == "D" {
-                                law.loss(x, g)
-                            } else {
-                                law.loss(g, x)
-                            },
-                        )
-                    })
+                    .map(|x| (x, if g_name == "D" { law.loss(x, g) } else { law.loss(g, x) }))
                     .collect();
                 place(
                     &mut curves,
                     P + k,
-                    Curve {
-                        label: String::new(),
-                        points: line,
-                        style: CurveStyle::Line,
-                    },
+                    Curve { label: String::new(), points: line, style: CurveStyle::Line },
                 );
             }
         }
         let title = format!(
             "loss vs {}{}",
             &x_name[x_name.len() - 1..],
-            if law.is_some() {
-                " (lines: approach 3)"
-            } else {
-                ""
-            }
+            if law.is_some() { " (lines: approach 3)" } else { "" }
         );
         plot_svg(
             &dir.join(file),
@@ -545,11 +489,7 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
                 place(
                     &mut curves,
                     P + k,
-                    Curve {
-                        label: String::new(),
-                        points: line,
-                        style: CurveStyle::Line,
-                    },
+                    Curve { label: String::new(), points: line, style: CurveStyle::Line },
                 );
             }
         }
@@ -605,9 +545,7 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
         let shown: Vec<&super::IsoFlopProfile> = if f.profiles.len() <= P {
             f.profiles.iter().collect()
         } else {
-            (0..P)
-                .map(|k| &f.profiles[k * (f.profiles.len() - 1) / (P - 1)])
-                .collect()
+            (0..P).map(|k| &f.profiles[k * (f.profiles.len() - 1) / (P - 1)]).collect()
         };
         let mut curves = Vec::new();
         let mut vertices = Vec::new();
@@ -625,9 +563,7 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
                 let (lo, hi) = p
                     .points
                     .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), q| {
-                        (a.min(q.0), b.max(q.0))
-                    });
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), q| (a.min(q.0), b.max(q.0)));
                 let line = logspace(lo, hi, 40)
                     .into_iter()
                     .filter_map(|n| p.parabola_at(n).map(|l| (n, l)))
@@ -635,11 +571,7 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
                 place(
                     &mut curves,
                     P + k,
-                    Curve {
-                        label: String::new(),
-                        points: line,
-                        style: CurveStyle::Line,
-                    },
+                    Curve { label: String::new(), points: line, style: CurveStyle::Line },
                 );
             }
             if let Some(o) = p.optimum {
@@ -649,11 +581,7 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
         place(
             &mut curves,
             3 * P + 6,
-            Curve {
-                label: "vertex (N_opt)".into(),
-                points: vertices,
-                style: CurveStyle::Markers,
-            },
+            Curve { label: "vertex (N_opt)".into(), points: vertices, style: CurveStyle::Markers },
         );
         plot_svg(
             &dir.join("isoflop.svg"),
@@ -679,13 +607,7 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
             (|b: &super::BandPoint| b.n_lo) as fn(&super::BandPoint) -> f64,
             (|b: &super::BandPoint| b.n_hi) as fn(&super::BandPoint) -> f64,
         ),
-        (
-            "frontier_d.svg",
-            "D_opt",
-            |p| p.d_opt,
-            |b| b.d_lo,
-            |b| b.d_hi,
-        ),
+        ("frontier_d.svg", "D_opt", |p| p.d_opt, |b| b.d_lo, |b| b.d_hi),
     ] {
         let mut curves = Vec::new();
         for m in &r.methods {
@@ -693,24 +615,11 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
                 continue;
             };
             let k = Method::ALL.iter().position(|x| *x == m.method).unwrap_or(0);
-            let exp = if what == "N_opt" {
-                &a.n_exponent
-            } else {
-                &a.d_exponent
-            };
+            let exp = if what == "N_opt" { &a.n_exponent } else { &a.d_exponent };
             let (lo, hi) = super::analysis::c_span(f);
             let line: Vec<(f64, f64)> = logspace(lo, hi, 40)
                 .into_iter()
-                .map(|c| {
-                    (
-                        c,
-                        if what == "N_opt" {
-                            f.n_opt(c)
-                        } else {
-                            f.d_opt(c)
-                        },
-                    )
-                })
+                .map(|c| (c, if what == "N_opt" { f.n_opt(c) } else { f.d_opt(c) }))
                 .collect();
             place(
                 &mut curves,
@@ -726,11 +635,7 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
                 place(
                     &mut curves,
                     P + k,
-                    Curve {
-                        label: String::new(),
-                        points: pts,
-                        style: CurveStyle::Markers,
-                    },
+                    Curve { label: String::new(), points: pts, style: CurveStyle::Markers },
                 );
             }
             if !m.band.is_empty() {
@@ -739,20 +644,12 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
                 place(
                     &mut curves,
                     2 * P + k,
-                    Curve {
-                        label: String::new(),
-                        points: lo,
-                        style: CurveStyle::Dashed,
-                    },
+                    Curve { label: String::new(), points: lo, style: CurveStyle::Dashed },
                 );
                 place(
                     &mut curves,
                     3 * P + k,
-                    Curve {
-                        label: String::new(),
-                        points: hi,
-                        style: CurveStyle::Dashed,
-                    },
+                    Curve { label: String::new(), points: hi, style: CurveStyle::Dashed },
                 );
             }
         }

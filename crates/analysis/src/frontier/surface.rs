@@ -30,10 +30,7 @@ pub struct SurfaceOptions {
 impl Default for SurfaceOptions {
     /// 24 budgets, 96 samples per line.
     fn default() -> Self {
-        SurfaceOptions {
-            budgets: 24,
-            samples: 96,
-        }
+        SurfaceOptions { budgets: 24, samples: 96 }
     }
 }
 
@@ -90,10 +87,7 @@ impl Interp {
 /// and they hold three quarters of the runs; else a thin-plate spline over the scattered runs.
 fn build_surface(points: &[ScalingPoint]) -> Result<(Interp, SurfaceKind), AnalysisError> {
     let grid = LossSurface::new(points);
-    let on_grid = points
-        .iter()
-        .filter(|p| !grid.single_d.contains(&p.n))
-        .count();
+    let on_grid = points.iter().filter(|p| !grid.single_d.contains(&p.n)).count();
     if grid.sizes.len() >= 2 && 4 * on_grid >= 3 * points.len() {
         return Ok((Interp::Grid(grid), SurfaceKind::Grid));
     }
@@ -147,11 +141,9 @@ pub fn fit_surface(
         }
         Interp::Scattered(_) => {
             let lo_hi = |f: fn(&ScalingPoint) -> f64| {
-                points
-                    .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-                        (a.min(f(p).ln()), b.max(f(p).ln()))
-                    })
+                points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                    (a.min(f(p).ln()), b.max(f(p).ln()))
+                })
             };
             let ((u_lo, u_hi), (c_lo, c_hi)) = (lo_hi(|p| p.n), lo_hi(|p| p.c));
             (u_lo, u_hi, c_lo, c_hi)
@@ -163,10 +155,8 @@ pub fn fit_surface(
     };
     let mut minima = Vec::new();
     // Skip the two extreme budgets, where the line only touches a corner of the surface.
-    for c in logspace(c_lo.exp(), c_hi.exp(), opts.budgets + 2)
-        .into_iter()
-        .skip(1)
-        .take(opts.budgets)
+    for c in
+        logspace(c_lo.exp(), c_hi.exp(), opts.budgets + 2).into_iter().skip(1).take(opts.budgets)
     {
         let us: Vec<f64> = (0..opts.samples)
             .map(|i| u_lo + (u_hi - u_lo) * i as f64 / (opts.samples - 1) as f64)
@@ -185,31 +175,19 @@ pub fn fit_surface(
         }
         let bracketed = i > 0 && i + 1 < us.len() && vals[i - 1].is_some() && vals[i + 1].is_some();
         let u = if bracketed {
-            golden_min(
-                |u| line(c, u).unwrap_or(f64::INFINITY),
-                us[i - 1],
-                us[i + 1],
-            )
+            golden_min(|u| line(c, u).unwrap_or(f64::INFINITY), us[i - 1], us[i + 1])
         } else {
             us[i]
         };
         let Some(ll) = line(c, u) else { continue };
         let n = u.exp();
         minima.push(SurfacePoint {
-            point: FrontierPoint {
-                c,
-                n_opt: n,
-                d_opt: cm.d_for(n, c),
-                loss: ll.exp(),
-            },
+            point: FrontierPoint { c, n_opt: n, d_opt: cm.d_for(n, c), loss: ll.exp() },
             bracketed,
         });
     }
-    let inside: Vec<FrontierPoint> = minima
-        .iter()
-        .filter(|m| m.bracketed)
-        .map(|m| m.point)
-        .collect();
+    let inside: Vec<FrontierPoint> =
+        minima.iter().filter(|m| m.bracketed).map(|m| m.point).collect();
     if inside.len() < 3 {
         return Err(AnalysisError::FitFailed {
             context: CTX.into(),
@@ -229,12 +207,7 @@ pub fn fit_surface(
         Interp::Grid(g) => g.single_d,
         Interp::Scattered(_) => Vec::new(),
     };
-    Ok(SurfaceFit {
-        frontier,
-        minima,
-        interpolation: kind,
-        single_d_sizes,
-    })
+    Ok(SurfaceFit { frontier, minima, interpolation: kind, single_d_sizes })
 }
 
 #[cfg(test)]
@@ -244,13 +217,7 @@ mod tests {
 
     #[test]
     fn surface_frontier_follows_the_law_on_a_grid() {
-        let law = JointLaw {
-            e: 1.9,
-            a: 30.0,
-            b: 200.0,
-            alpha: 0.3,
-            beta: 0.3,
-        };
+        let law = JointLaw { e: 1.9, a: 30.0, b: 200.0, alpha: 0.3, beta: 0.3 };
         let ns: Vec<f64> = (0..10).map(|i| 1e4 * 2f64.powi(i)).collect();
         let ds: Vec<f64> = (0..12).map(|i| 1e6 * 2f64.powi(i)).collect();
         let mut pts = Vec::new();
@@ -269,28 +236,15 @@ mod tests {
         // Bracketed minima close to the law's optimum.
         for m in f.minima.iter().filter(|m| m.bracketed) {
             let (n_true, _) = law.optimum_closed_form(m.point.c, 6.0).unwrap();
-            assert!(
-                (m.point.n_opt / n_true - 1.0).abs() < 0.25,
-                "{m:?} vs {n_true:e}"
-            );
+            assert!((m.point.n_opt / n_true - 1.0).abs() < 0.25, "{m:?} vs {n_true:e}");
         }
-        assert!(
-            (f.frontier.n_exponent - 0.5).abs() < 0.05,
-            "{:?}",
-            f.frontier
-        );
+        assert!((f.frontier.n_exponent - 0.5).abs() < 0.05, "{:?}", f.frontier);
     }
 
     #[test]
     fn minimum_on_the_edge_of_the_grid_is_an_error() {
         // The loss keeps falling with N across the whole grid at every budget: no bracket.
-        let law = JointLaw {
-            e: 1.0,
-            a: 1e4,
-            b: 1.0,
-            alpha: 0.6,
-            beta: 0.2,
-        };
+        let law = JointLaw { e: 1.0, a: 1e4, b: 1.0, alpha: 0.6, beta: 0.2 };
         let mut pts = Vec::new();
         for &n in &[1e4, 1e5, 1e6] {
             for &d in &[1e6, 1e7, 1e8] {
@@ -312,50 +266,28 @@ mod tests {
         let m = fit_surface(&one, &ComputeModel::six_nd(), &SurfaceOptions::default())
             .unwrap_err()
             .to_string();
-        assert!(
-            m.contains("neither form a grid") && m.contains("one line"),
-            "{m}"
-        );
+        assert!(m.contains("neither form a grid") && m.contains("one line"), "{m}");
     }
 
     #[test]
     fn scattered_isoflop_runs_use_a_thin_plate_surface() {
         // Chinchilla-style design: 9 model sizes around the optimum at each of 5 budgets.
-        let law = JointLaw {
-            e: 1.8,
-            a: 100.0,
-            b: 300.0,
-            alpha: 0.36,
-            beta: 0.24,
-        };
+        let law = JointLaw { e: 1.8, a: 100.0, b: 300.0, alpha: 0.36, beta: 0.24 };
         let mut pts = Vec::new();
         for c in [1e16, 4e16, 1.6e17, 6.4e17, 2.56e18] {
             let (n0, _) = law.optimum_closed_form(c, 6.0).unwrap();
             for k in -4..=4 {
                 let n = n0 * 10f64.powf(0.2 * k as f64 + 0.05);
                 let d = c / (6.0 * n);
-                pts.push(ScalingPoint {
-                    run_id: String::new(),
-                    n,
-                    d,
-                    c,
-                    loss: law.loss(n, d),
-                });
+                pts.push(ScalingPoint { run_id: String::new(), n, d, c, loss: law.loss(n, d) });
             }
         }
         let f = fit_surface(&pts, &ComputeModel::six_nd(), &SurfaceOptions::default()).unwrap();
         assert_eq!(f.interpolation, SurfaceKind::Scattered);
         for m in f.minima.iter().filter(|m| m.bracketed) {
             let (n_true, _) = law.optimum_closed_form(m.point.c, 6.0).unwrap();
-            assert!(
-                (m.point.n_opt / n_true - 1.0).abs() < 0.15,
-                "{m:?} vs {n_true:e}"
-            );
+            assert!((m.point.n_opt / n_true - 1.0).abs() < 0.15, "{m:?} vs {n_true:e}");
         }
-        assert!(
-            (f.frontier.n_exponent - 0.4).abs() < 0.03,
-            "{:?}",
-            f.frontier
-        );
+        assert!((f.frontier.n_exponent - 0.4).abs() < 0.03, "{:?}", f.frontier);
     }
 }
