@@ -32,6 +32,9 @@ fn embedded_quickstart_is_the_file_in_configs() {
     assert!(q.sweep.widths.len() >= 4 && q.sweep.tokens.len() >= 4);
     assert_eq!(q.model.n_layers, 2);
     assert_eq!(q.model.context, 50);
+    // The 1/width learning-rate rule: 3e-2 at the base width 16, 3.75e-3 at width 128.
+    assert!((q.lr_for_width(16) - 3e-2).abs() < 1e-15);
+    assert!((q.lr_for_width(128) - 3.75e-3).abs() < 1e-15);
 }
 
 #[test]

@@ -98,6 +98,22 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Training throughput (tokens/s, FLOP/s) of the quickstart's model family on each backend,
+    /// measured in one process, with ratios against the first backend listed.
+    Bench {
+        /// Backends to compare, comma-separated.
+        #[arg(long, default_value = "flex,ndarray")]
+        devices: String,
+        /// Model widths (2 layers, context 50, vocabulary 256, head width 16).
+        #[arg(long, default_value = "32,64,128,256")]
+        widths: String,
+        /// Sequences per batch.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Timed steps per cell (after 3 warmup steps).
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+    },
     /// Check an experiment file and print what it would run, without training.
     Check {
         /// Experiment file (TOML); without one, the built-in quickstart.
@@ -190,6 +206,36 @@ fn main() -> Result<()> {
             println!("{}", report.summary_text());
             println!("written to {}", out.display());
         }
+        Command::Bench { devices, widths, batch, steps } => {
+            let devices: Vec<DeviceChoice> =
+                devices.split(',').map(|d| d.trim().parse()).collect::<Result<_, _>>()?;
+            let widths: Vec<usize> = widths
+                .split(',')
+                .map(|w| w.trim().parse().with_context(|| format!("--widths: bad width {w:?}")))
+                .collect::<Result<_>>()?;
+            let family = ExperimentConfig::quickstart();
+            println!(
+                "{:<44} {:>6} {:>12} {:>12} {:>10} {:>8}",
+                "backend", "width", "tokens/s", "GFLOP/s", "ms/step", "ratio"
+            );
+            for &w in &widths {
+                let mut reference = None;
+                for &d in &devices {
+                    let model = family.run_model(w)?;
+                    let r = scalinglab_training::bench_training(d, &model, batch, 3, steps)?;
+                    let base = *reference.get_or_insert(r.tokens_per_s);
+                    println!(
+                        "{:<44} {:>6} {:>12.0} {:>12.2} {:>10.1} {:>7.2}x",
+                        r.device,
+                        w,
+                        r.tokens_per_s,
+                        r.flops_per_s / 1e9,
+                        r.step_seconds * 1e3,
+                        r.tokens_per_s / base
+                    );
+                }
+            }
+        }
         Command::Check { config } => {
             let cfg = load(config.as_ref())?;
             println!("{}: valid", cfg.name);
@@ -197,8 +243,9 @@ fn main() -> Result<()> {
                 let m = cfg.run_model(w)?;
                 let c = m.param_counts();
                 println!(
-                    "  width {w:>5}: {} heads, N = {} ({} without embeddings), {:.3e} FLOPs/token",
+                    "  width {w:>5}: {} heads, peak lr {:.3e}, N = {} ({} without embeddings), {:.3e} FLOPs/token",
                     m.n_heads,
+                    cfg.lr_for_width(w),
                     c.total,
                     c.non_embedding,
                     m.flops_per_token(scalinglab_model::FlopCounting::WithUnembedding)

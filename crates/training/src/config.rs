@@ -118,8 +118,13 @@ impl Default for SweepConfig {
 pub struct TrainConfig {
     /// Sequences per batch. Default: 16.
     pub batch_size: usize,
-    /// Peak learning rate. Default: 3e-3.
+    /// Peak learning rate (of a `lr_base_width`-wide model when that is set). Default: 3e-3.
     pub lr: f64,
+    /// When set, a width-d model's peak learning rate is `lr × lr_base_width / d`: the 1/width
+    /// rule that maximal-update parameterization gives Adam's hidden matrices, so that one
+    /// learning rate serves a whole width sweep in standard parameterization. Default: none
+    /// (the same `lr` for every width).
+    pub lr_base_width: Option<usize>,
     /// Warmup as a fraction of the run's steps. Default: 0.02 (2%, as Barkeshli et al.).
     pub warmup_frac: f64,
     /// Final learning rate as a fraction of the peak. Default: 0.1.
@@ -148,6 +153,7 @@ impl Default for TrainConfig {
         Self {
             batch_size: 16,
             lr: 3e-3,
+            lr_base_width: None,
             warmup_frac: 0.02,
             min_lr_ratio: 0.1,
             weight_decay: 0.01,
@@ -254,6 +260,9 @@ impl ExperimentConfig {
         if !(t.lr > 0.0 && t.lr.is_finite()) {
             return Err(invalid("train.lr", t.lr, "must be positive and finite"));
         }
+        if t.lr_base_width == Some(0) {
+            return Err(invalid("train.lr_base_width", 0, "must be at least 1 (or left out)"));
+        }
         if !(0.0..1.0).contains(&t.warmup_frac) {
             return Err(invalid("train.warmup_frac", t.warmup_frac, "must lie in [0, 1)"));
         }
@@ -312,6 +321,14 @@ impl ExperimentConfig {
         };
         m.validate()?;
         Ok(m)
+    }
+
+    /// The peak learning rate of a width-`width` model (see [`TrainConfig::lr_base_width`]).
+    pub fn lr_for_width(&self, width: usize) -> f64 {
+        match self.train.lr_base_width {
+            Some(base) => self.train.lr * base as f64 / width as f64,
+            None => self.train.lr,
+        }
     }
 
     /// Number of training sequences for a token budget (rounded up to whole sequences).

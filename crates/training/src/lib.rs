@@ -8,6 +8,7 @@
 //! - [`run_experiment`]: the whole grid, resumable (finished runs are skipped, each result is
 //!   appended to `results.csv` as soon as it exists), then fits, plots and `report.md`.
 
+mod bench;
 mod config;
 mod device;
 mod error;
@@ -15,6 +16,7 @@ mod run;
 mod schedule;
 mod sweep;
 
+pub use bench::{BenchResult, bench_training};
 pub use config::{
     AnalysisConfig, DataConfig, ExperimentConfig, ModelFamily, QUICKSTART_TOML, SweepConfig,
     TrainConfig,

@@ -17,7 +17,7 @@ use scalinglab_model::{FlopCounting, ModelConfig};
 
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
 use crate::run::{RunOutcome, train_run};
-use crate::{ExperimentConfig, TrainingError};
+use crate::{ExperimentConfig, TrainConfig, TrainingError};
 
 /// File names inside a run directory.
 pub mod files {
@@ -97,6 +97,7 @@ struct PlannedRun {
     sequences: usize,
     tokens: u64,
     flops_per_token: f64,
+    lr: f64,
 }
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainingError + '_ {
@@ -156,6 +157,7 @@ fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
                 sequences,
                 tokens: (sequences * cfg.model.context) as u64,
                 flops_per_token,
+                lr: cfg.lr_for_width(width),
             });
         }
     }
@@ -221,16 +223,6 @@ pub fn run_experiment(
     let total_work: f64 = todo.iter().map(|r| r.flops_per_token * r.tokens as f64).sum();
     let scale = 1e6; // progress in MFLOP
     let bar = progress_bar(total_work / scale, opts.progress);
-    say(
-        &bar,
-        format!(
-            "scalinglab: {} runs ({} already done) on {description}; data: {} nodes, entropy rate {:.4} nats",
-            runs.len(),
-            runs.len() - todo.len(),
-            chain.num_states(),
-            entropy_rate
-        ),
-    );
     let mut writer = ResultsWriter::open(&results_path)?;
     let cores = available_cores();
     let jobs = match (opts.jobs, choice) {
@@ -246,6 +238,16 @@ pub fn run_experiment(
         }
         _ => description,
     };
+    say(
+        &bar,
+        format!(
+            "scalinglab: {} runs ({} already done) on {description}; data: {} nodes, entropy rate {:.4} nats",
+            runs.len(),
+            runs.len() - todo.len(),
+            chain.num_states(),
+            entropy_rate
+        ),
+    );
     // Longest runs first: with several workers this keeps the last one from finishing alone.
     let mut queue: Vec<&PlannedRun> = todo.clone();
     queue.sort_by(|a, b| {
@@ -273,8 +275,9 @@ pub fn run_experiment(
                         };
                         let train = train_pool.take(run.sequences);
                         let mut reported = 0u64;
+                        let train_cfg = TrainConfig { lr: run.lr, ..cfg.train.clone() };
                         let (_, outcome) =
-                            train_run(&run.model, &cfg.train, &train, eval, device, |t, loss| {
+                            train_run(&run.model, &train_cfg, &train, eval, device, |t, loss| {
                                 let now = (run.flops_per_token * t as f64 / scale) as u64;
                                 work_done.fetch_add(now - reported, Ordering::Relaxed);
                                 reported = now;
@@ -357,7 +360,7 @@ fn record_of(
         tokens: run.tokens,
         steps: outcome.steps,
         batch_size: cfg.train.batch_size,
-        lr: cfg.train.lr,
+        lr: run.lr,
         flops_per_token: run.flops_per_token,
         flops: run.flops_per_token * run.tokens as f64,
         train_loss: outcome.train_loss,
@@ -379,7 +382,7 @@ fn analysis_options(cfg: &ExperimentConfig, chain: &MarkovChain, oracle: f64) ->
          (the irreducible loss); the best context-free (unigram) loss is {:.4} nats; the true \
          transition probabilities score {:.4} nats on the {} held-out sequences.\n\n\
          **Models.** {} decoders, {} layers, context {}, head width {}, widths {:?}. \
-         **Training.** One epoch over D ∈ {:?} tokens, AdamW (lr {}, β = ({}, {}), weight decay {}), \
+         **Training.** One epoch over D ∈ {:?} tokens, AdamW (peak lr {}, β = ({}, {}), weight decay {}), \
          batch {} sequences, {}% linear warmup then cosine decay to {}× the peak. \
          The experiment as run is in `config.toml`; every run is a row of `results.csv`.",
         cfg.description.trim(),
@@ -396,7 +399,10 @@ fn analysis_options(cfg: &ExperimentConfig, chain: &MarkovChain, oracle: f64) ->
         cfg.sweep.head_dim,
         cfg.sweep.widths,
         cfg.sweep.tokens,
-        cfg.train.lr,
+        match cfg.train.lr_base_width {
+            Some(b) => format!("{} × {b}/d_model", cfg.train.lr),
+            None => cfg.train.lr.to_string(),
+        },
         cfg.train.beta1,
         cfg.train.beta2,
         cfg.train.weight_decay,
