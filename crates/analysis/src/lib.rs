@@ -11,6 +11,8 @@
 //! * [`plot`] — log-log SVG plots via `plotters` ([`plot_svg`]).
 //! * [`report`] — the whole analysis of one sweep: fits, plots and a markdown report
 //!   ([`fit_sweep`], [`write_report`], [`summary_text`]).
+//! * [`stats`] — statistics of the data that predict exponents before training: correlation
+//!   and conditional-entropy decay, intrinsic dimension, predictions ([`stats_command`]).
 //!
 //! Conventions: losses are in nats per token; `N` is the non-embedding parameter count
 //! unless a field says otherwise (Kaplan et al. 2020); training FLOPs per token are
@@ -24,6 +26,7 @@ pub mod plot;
 pub mod powerlaw;
 pub mod records;
 pub mod report;
+pub mod stats;
 
 pub use error::AnalysisError;
 pub use optim::{LbfgsOptions, Minimum, lbfgs};
@@ -31,3 +34,4 @@ pub use plot::{Curve, CurveStyle, PlotSpec, plot_svg};
 pub use powerlaw::{FitLoss, FitOptions, Offset, PowerLawFit, fit_power_law};
 pub use records::{ResultsWriter, RunRecord, RunStatus, read_results};
 pub use report::{AnalysisOptions, ScalingFits, fit_sweep, summary_text, write_report};
+pub use stats::{StatsCommandOptions, StatsReport, stats_command};

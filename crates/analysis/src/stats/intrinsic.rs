@@ -1,0 +1,680 @@
+//! Intrinsic dimension of a point cloud: Levina–Bickel maximum likelihood (with MacKay and
+//! Ghahramani's averaging) and TwoNN, from exact nearest neighbours, batched as in Havrilla &
+//! Liao (SCIENCE.md §2).
+//!
+//! # Estimators
+//!
+//! With `T_j(x)` the distance from `x` to its `j`-th nearest neighbour:
+//!
+//! * Levina–Bickel: `m̂_k(x) = [ (1/(k−1)) Σ_{j<k} ln(T_k(x)/T_j(x)) ]^(−1)`; the batch estimate
+//!   averages the *inverses* and inverts (MacKay & Ghahramani 2005): `m̂ = 1 / mean_x m̂_k(x)^(−1)`.
+//! * TwoNN (Facco et al. 2017): `μ = T_2/T_1` is Pareto(d), so `d̂ = n / Σ_x ln μ(x)` (the
+//!   maximum-likelihood form).
+//!
+//! Points whose nearest neighbour is at distance 0 (duplicates) are skipped and counted.
+//!
+//! # Distances
+//!
+//! * [`Metric::Euclidean`].
+//! * [`Metric::Cosine`]: the chord distance between the normalised vectors,
+//!   `‖x/‖x‖ − y/‖y‖‖ = sqrt(2 (1 − cos θ))`, a metric that is locally proportional to the
+//!   angle. (The cosine *dissimilarity* `1 − cos θ` is the square of it up to a factor, and
+//!   plugging it into these ratio estimators would halve every estimate.)
+//!
+//! # Batches
+//!
+//! Points are shuffled (seeded) and split into batches of about `batch_size` (default 3600,
+//! as in the paper); each batch gets its own exact k-NN search and estimates; the mean and
+//! spread over batches are reported. `batch_size ≥ n` gives a single batch over all points.
+//!
+//! # Nearest neighbours
+//!
+//! Exact, by brute force, parallel over query tiles (rayon): squared distances are computed
+//! as `‖x‖² + ‖y‖² − 2 x·y` in `f32` with a register-blocked dot-product kernel over tiles that
+//! stay in cache, candidates (`k + 4` per point) are kept in small sorted arrays, and the
+//! final `k` distances are recomputed exactly in `f64` from the coordinates, which removes
+//! the cancellation error of the dot-product form.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+
+use crate::error::AnalysisError;
+
+/// Distance used for nearest neighbours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Euclidean distance.
+    Euclidean,
+    /// Chord distance between normalised vectors (see the module documentation).
+    Cosine,
+}
+
+impl Metric {
+    /// `euclidean` or `cosine`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Euclidean => "euclidean",
+            Metric::Cosine => "cosine",
+        }
+    }
+
+    /// Parses [`Metric::name`] (case-insensitive).
+    pub fn parse(s: &str) -> Result<Metric, AnalysisError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "euclidean" | "l2" => Ok(Metric::Euclidean),
+            "cosine" => Ok(Metric::Cosine),
+            other => Err(AnalysisError::invalid(
+                "metric",
+                format!("unknown metric {other:?} (expected euclidean or cosine)"),
+            )),
+        }
+    }
+}
+
+/// The `k` nearest neighbours of every point (excluding the point itself).
+#[derive(Clone, Debug)]
+pub struct Neighbours {
+    /// Neighbours per point.
+    pub k: usize,
+    /// Number of points.
+    pub n: usize,
+    /// Distances, `n × k` row-major, ascending within each row.
+    pub dist: Vec<f64>,
+    /// Indices of the neighbours, aligned with `dist`.
+    pub index: Vec<u32>,
+}
+
+impl Neighbours {
+    /// Distances of point `i` to its `k` neighbours, ascending.
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.dist[i * self.k..(i + 1) * self.k]
+    }
+}
+
+fn validate_points(points: &[f32], dim: usize, ctx: &str) -> Result<usize, AnalysisError> {
+    if dim == 0 {
+        return Err(AnalysisError::invalid(
+            ctx,
+            "dim = 0: points need at least one coordinate",
+        ));
+    }
+    if points.len() % dim != 0 {
+        return Err(AnalysisError::invalid(
+            ctx,
+            format!(
+                "{} values are not a whole number of points of dimension {dim}",
+                points.len()
+            ),
+        ));
+    }
+    if let Some(i) = points.iter().position(|v| !v.is_finite()) {
+        return Err(AnalysisError::invalid(
+            ctx,
+            format!(
+                "point {} coordinate {} is {} (all coordinates must be finite)",
+                i / dim,
+                i % dim,
+                points[i]
+            ),
+        ));
+    }
+    Ok(points.len() / dim)
+}
+
+/// Exact `k` nearest neighbours of each of the `n = points.len() / dim` points (row-major
+/// `f32`), by `metric` (see the module documentation).
+///
+/// Errors on `dim = 0`, a length that is not a multiple of `dim`, non-finite coordinates,
+/// `k = 0`, `n ≤ k`, or (cosine) a zero vector.
+pub fn knn(
+    points: &[f32],
+    dim: usize,
+    k: usize,
+    metric: Metric,
+) -> Result<Neighbours, AnalysisError> {
+    const CTX: &str = "knn";
+    let n = validate_points(points, dim, CTX)?;
+    if k == 0 {
+        return Err(AnalysisError::invalid(CTX, "k = 0 neighbours"));
+    }
+    if n <= k {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("{n} points are too few for k = {k} neighbours (need at least k + 1)"),
+        ));
+    }
+    let normalised;
+    let data: &[f32] = match metric {
+        Metric::Euclidean => points,
+        Metric::Cosine => {
+            let mut v = points.to_vec();
+            for (i, row) in v.chunks_exact_mut(dim).enumerate() {
+                let norm = row
+                    .iter()
+                    .map(|x| f64::from(*x) * f64::from(*x))
+                    .sum::<f64>()
+                    .sqrt();
+                if norm == 0.0 {
+                    return Err(AnalysisError::invalid(
+                        CTX,
+                        format!("point {i} is the zero vector, which has no cosine distance"),
+                    ));
+                }
+                row.iter_mut()
+                    .for_each(|x| *x = (f64::from(*x) / norm) as f32);
+            }
+            normalised = v;
+            &normalised
+        }
+    };
+    Ok(knn_rows(data, dim, n, k))
+}
+
+const QT: usize = 64; // queries per tile (a multiple of 4)
+const RT: usize = 256; // references per tile
+const MARGIN: usize = 4;
+
+fn knn_rows(data: &[f32], dim: usize, n: usize, k: usize) -> Neighbours {
+    let norms: Vec<f32> = data
+        .chunks_exact(dim)
+        .map(|r| r.iter().map(|x| x * x).sum())
+        .collect();
+    let cap = (k + MARGIN).min(n - 1);
+    let tiles: Vec<(usize, usize)> = (0..n).step_by(QT).map(|s| (s, (s + QT).min(n))).collect();
+    let per_tile: Vec<(Vec<f64>, Vec<u32>)> = tiles
+        .par_iter()
+        .map(|&(qs, qe)| {
+            let nq = qe - qs;
+            // Candidate lists: (squared distance, index), sorted ascending, at most `cap`.
+            let mut cand: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(cap + 1); nq];
+            let mut dots = vec![0f32; 4];
+            for rs in (0..n).step_by(RT) {
+                let re = (rs + RT).min(n);
+                let mut qi = qs;
+                while qi < qe {
+                    let g = (qe - qi).min(4);
+                    let q: [&[f32]; 4] = std::array::from_fn(|t| {
+                        let row = qi + t.min(g - 1);
+                        &data[row * dim..(row + 1) * dim]
+                    });
+                    for r in rs..re {
+                        let rr = &data[r * dim..(r + 1) * dim];
+                        dots4(q, rr, &mut dots);
+                        for t in 0..g {
+                            let qrow = qi + t;
+                            if qrow == r {
+                                continue;
+                            }
+                            let d2 = (norms[qrow] + norms[r] - 2.0 * dots[t]).max(0.0);
+                            insert(&mut cand[qrow - qs], cap, d2, r as u32);
+                        }
+                    }
+                    qi += g;
+                }
+            }
+            // Exact distances for the candidates, then the best k.
+            let mut dist = Vec::with_capacity(nq * k);
+            let mut index = Vec::with_capacity(nq * k);
+            for (t, c) in cand.iter().enumerate() {
+                let q = &data[(qs + t) * dim..(qs + t + 1) * dim];
+                let mut exact: Vec<(f64, u32)> = c
+                    .iter()
+                    .map(|&(_, j)| {
+                        let r = &data[j as usize * dim..(j as usize + 1) * dim];
+                        let d2: f64 = q
+                            .iter()
+                            .zip(r)
+                            .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+                            .sum();
+                        (d2.sqrt(), j)
+                    })
+                    .collect();
+                exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                for &(d, j) in exact.iter().take(k) {
+                    dist.push(d);
+                    index.push(j);
+                }
+            }
+            (dist, index)
+        })
+        .collect();
+    let mut dist = Vec::with_capacity(n * k);
+    let mut index = Vec::with_capacity(n * k);
+    for (d, i) in per_tile {
+        dist.extend(d);
+        index.extend(i);
+    }
+    Neighbours { k, n, dist, index }
+}
+
+#[inline]
+fn insert(c: &mut Vec<(f32, u32)>, cap: usize, d2: f32, j: u32) {
+    if c.len() == cap {
+        if d2 >= c[cap - 1].0 {
+            return;
+        }
+        c.pop();
+    }
+    let pos = c.partition_point(|e| e.0 <= d2);
+    c.insert(pos, (d2, j));
+}
+
+/// Dot products of four query rows with one reference row (8 lanes per accumulator, which
+/// the compiler vectorises).
+#[inline]
+fn dots4(q: [&[f32]; 4], r: &[f32], out: &mut [f32]) {
+    let mut a = [[0f32; 8]; 4];
+    let chunks = r.len() / 8;
+    let (rc, rt) = r.split_at(chunks * 8);
+    let qs: [(&[f32], &[f32]); 4] = std::array::from_fn(|t| q[t].split_at(chunks * 8));
+    for (c, rv) in rc.chunks_exact(8).enumerate() {
+        for (t, acc) in a.iter_mut().enumerate() {
+            let qv = &qs[t].0[c * 8..c * 8 + 8];
+            for l in 0..8 {
+                acc[l] += qv[l] * rv[l];
+            }
+        }
+    }
+    for (t, acc) in a.iter().enumerate() {
+        let mut s: f32 = acc.iter().sum();
+        for (x, y) in qs[t].1.iter().zip(rt) {
+            s += x * y;
+        }
+        out[t] = s;
+    }
+}
+
+/// A local-estimate average and how many points it used.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DimensionEstimate {
+    /// The estimate.
+    pub value: f64,
+    /// Points used.
+    pub used: usize,
+    /// Points skipped (a zero nearest-neighbour distance).
+    pub skipped: usize,
+}
+
+/// Levina–Bickel with MacKay–Ghahramani averaging over the first `k` neighbours of each point
+/// (`2 ≤ k ≤ nb.k`). Errors when `k` is out of range or no point is usable.
+pub fn levina_bickel(nb: &Neighbours, k: usize) -> Result<DimensionEstimate, AnalysisError> {
+    if k < 2 || k > nb.k {
+        return Err(AnalysisError::invalid(
+            "levina_bickel",
+            format!("k = {k} must be in 2..={}", nb.k),
+        ));
+    }
+    let (mut sum_inv, mut used, mut skipped) = (0.0, 0usize, 0usize);
+    for i in 0..nb.n {
+        let t = &nb.row(i)[..k];
+        if !(t[0] > 0.0) {
+            skipped += 1;
+            continue;
+        }
+        let lk = t[k - 1].ln();
+        let s: f64 = t[..k - 1].iter().map(|tj| lk - tj.ln()).sum();
+        sum_inv += s / (k - 1) as f64;
+        used += 1;
+    }
+    if used == 0 || !(sum_inv > 0.0) {
+        return Err(AnalysisError::invalid(
+            "levina_bickel",
+            format!(
+                "no usable point ({skipped} of {} have a duplicate at distance 0, or all distances are equal)",
+                nb.n
+            ),
+        ));
+    }
+    Ok(DimensionEstimate {
+        value: used as f64 / sum_inv,
+        used,
+        skipped,
+    })
+}
+
+/// TwoNN maximum likelihood `d̂ = n / Σ ln(T_2/T_1)`. Errors when no point is usable.
+pub fn two_nn(nb: &Neighbours) -> Result<DimensionEstimate, AnalysisError> {
+    if nb.k < 2 {
+        return Err(AnalysisError::invalid(
+            "two_nn",
+            "needs at least 2 neighbours per point",
+        ));
+    }
+    let (mut s, mut used, mut skipped) = (0.0, 0usize, 0usize);
+    for i in 0..nb.n {
+        let t = nb.row(i);
+        if !(t[0] > 0.0) {
+            skipped += 1;
+            continue;
+        }
+        s += (t[1] / t[0]).ln();
+        used += 1;
+    }
+    if used == 0 || !(s > 0.0) {
+        return Err(AnalysisError::invalid(
+            "two_nn",
+            format!("no usable point ({skipped} of {} are duplicates)", nb.n),
+        ));
+    }
+    Ok(DimensionEstimate {
+        value: used as f64 / s,
+        used,
+        skipped,
+    })
+}
+
+/// Settings of [`intrinsic_dimension`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IdOptions {
+    /// Neighbours of the Levina–Bickel estimate (default 20, as in the paper).
+    pub k: usize,
+    /// Distance (default Euclidean; the paper uses cosine on hidden states).
+    pub metric: Metric,
+    /// Points per batch (default 3600, as in the paper).
+    pub batch_size: usize,
+    /// Use at most this many points, drawn at random (default: all).
+    pub max_points: Option<usize>,
+    /// Seed of the shuffle.
+    pub seed: u64,
+}
+
+impl Default for IdOptions {
+    fn default() -> Self {
+        IdOptions {
+            k: 20,
+            metric: Metric::Euclidean,
+            batch_size: 3600,
+            max_points: None,
+            seed: 0,
+        }
+    }
+}
+
+/// Estimates of one batch.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BatchEstimate {
+    /// Points in the batch.
+    pub points: usize,
+    /// Levina–Bickel (MacKay–Ghahramani) estimate.
+    pub mle: DimensionEstimate,
+    /// TwoNN estimate.
+    pub two_nn: DimensionEstimate,
+}
+
+/// Mean and spread of per-batch values.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Spread {
+    /// Mean over batches.
+    pub mean: f64,
+    /// Sample standard deviation over batches (0 for one batch).
+    pub std: f64,
+    /// Standard error of the mean, `std / sqrt(batches)`.
+    pub se: f64,
+    /// Smallest batch value.
+    pub min: f64,
+    /// Largest batch value.
+    pub max: f64,
+}
+
+impl Spread {
+    /// Summary of `v` (non-empty).
+    pub fn of(v: &[f64]) -> Spread {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let std = if v.len() > 1 {
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Spread {
+            mean,
+            std,
+            se: std / n.sqrt(),
+            min: v.iter().copied().fold(f64::INFINITY, f64::min),
+            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
+/// The intrinsic dimension of a point cloud, batched.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct IdEstimate {
+    /// Distance used.
+    pub metric: Metric,
+    /// Neighbours of the Levina–Bickel estimate.
+    pub k: usize,
+    /// Points used (after `max_points`).
+    pub n_points: usize,
+    /// Ambient dimension.
+    pub dim: usize,
+    /// Per-batch estimates.
+    pub batches: Vec<BatchEstimate>,
+    /// Levina–Bickel over batches.
+    pub mle: Spread,
+    /// TwoNN over batches.
+    pub two_nn: Spread,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Batched Levina–Bickel and TwoNN estimates (see the module documentation) of the points
+/// `points` (row-major, `dim` coordinates each): raw manifold samples or a model's hidden
+/// states.
+///
+/// Errors on malformed points (see [`knn`]), `k < 2`, `batch_size ≤ k`, or fewer than
+/// `k + 1` points.
+pub fn intrinsic_dimension(
+    points: &[f32],
+    dim: usize,
+    opts: &IdOptions,
+) -> Result<IdEstimate, AnalysisError> {
+    const CTX: &str = "intrinsic_dimension";
+    let start = std::time::Instant::now();
+    let n_all = validate_points(points, dim, CTX)?;
+    if opts.k < 2 {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("k = {} must be at least 2", opts.k),
+        ));
+    }
+    if opts.batch_size <= opts.k {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!(
+                "batch_size = {} must exceed k = {}",
+                opts.batch_size, opts.k
+            ),
+        ));
+    }
+    let mut order: Vec<usize> = (0..n_all).collect();
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    order.shuffle(&mut rng);
+    let n = opts.max_points.map_or(n_all, |m| m.min(n_all));
+    order.truncate(n);
+    if n <= opts.k {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("{n} points are too few for k = {} neighbours", opts.k),
+        ));
+    }
+    let n_batches = (n / opts.batch_size).max(1);
+    let mut batches = Vec::with_capacity(n_batches);
+    let mut buf: Vec<f32> = Vec::new();
+    for b in 0..n_batches {
+        let (s, e) = (b * n / n_batches, (b + 1) * n / n_batches);
+        buf.clear();
+        for &i in &order[s..e] {
+            buf.extend_from_slice(&points[i * dim..(i + 1) * dim]);
+        }
+        let nb = knn(&buf, dim, opts.k, opts.metric)
+            .map_err(|err| AnalysisError::invalid(CTX, format!("batch {b}: {err}")))?;
+        let mle = levina_bickel(&nb, opts.k)
+            .map_err(|err| AnalysisError::invalid(CTX, format!("batch {b}: {err}")))?;
+        let tnn =
+            two_nn(&nb).map_err(|err| AnalysisError::invalid(CTX, format!("batch {b}: {err}")))?;
+        batches.push(BatchEstimate {
+            points: e - s,
+            mle,
+            two_nn: tnn,
+        });
+    }
+    let mle = Spread::of(&batches.iter().map(|b| b.mle.value).collect::<Vec<_>>());
+    let two = Spread::of(&batches.iter().map(|b| b.two_nn.value).collect::<Vec<_>>());
+    Ok(IdEstimate {
+        metric: opts.metric,
+        k: opts.k,
+        n_points: n,
+        dim,
+        batches,
+        mle,
+        two_nn: two,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    fn random_points(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n * dim)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect()
+    }
+
+    fn brute_knn(p: &[f32], dim: usize, k: usize) -> Vec<Vec<(f64, usize)>> {
+        let n = p.len() / dim;
+        (0..n)
+            .map(|i| {
+                let mut d: Vec<(f64, usize)> = (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| {
+                        let s: f64 = (0..dim)
+                            .map(|c| {
+                                (f64::from(p[i * dim + c]) - f64::from(p[j * dim + c])).powi(2)
+                            })
+                            .sum();
+                        (s.sqrt(), j)
+                    })
+                    .collect();
+                d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                d.truncate(k);
+                d
+            })
+            .collect()
+    }
+
+    #[test]
+    fn knn_matches_brute_force() {
+        for (n, dim, k) in [(300, 13, 5), (130, 64, 20), (67, 3, 2)] {
+            let p = random_points(n, dim, n as u64);
+            let nb = knn(&p, dim, k, Metric::Euclidean).unwrap();
+            let reference = brute_knn(&p, dim, k);
+            for i in 0..n {
+                for j in 0..k {
+                    assert!(
+                        (nb.row(i)[j] - reference[i][j].0).abs() < 1e-9,
+                        "point {i} neighbour {j}"
+                    );
+                }
+                assert_eq!(nb.index[i * k] as usize, reference[i][0].1);
+            }
+        }
+    }
+
+    #[test]
+    fn cosine_is_scale_invariant_chord_distance() {
+        let p = random_points(200, 8, 4);
+        let scaled: Vec<f32> = p
+            .chunks(8)
+            .enumerate()
+            .flat_map(|(i, r)| r.iter().map(move |x| x * (1.0 + i as f32)))
+            .collect();
+        let a = knn(&p, 8, 6, Metric::Cosine).unwrap();
+        let b = knn(&scaled, 8, 6, Metric::Cosine).unwrap();
+        for (x, y) in a.dist.iter().zip(&b.dist) {
+            assert!((x - y).abs() < 1e-5);
+        }
+        assert!(a.dist.iter().all(|d| *d <= 2.0 + 1e-9));
+        let zero = [0.0f32, 0.0, 1.0, 0.0, 0.0, 1.0];
+        assert!(
+            knn(&zero, 2, 1, Metric::Cosine)
+                .unwrap_err()
+                .to_string()
+                .contains("point 0 is the zero vector")
+        );
+    }
+
+    #[test]
+    fn bad_points_are_errors() {
+        assert!(
+            knn(&[1.0, 2.0, 3.0], 2, 1, Metric::Euclidean)
+                .unwrap_err()
+                .to_string()
+                .contains("whole number")
+        );
+        assert!(
+            knn(&[1.0, f32::NAN, 3.0, 4.0], 2, 1, Metric::Euclidean)
+                .unwrap_err()
+                .to_string()
+                .contains("point 0 coordinate 1")
+        );
+        assert!(
+            knn(&[1.0, 2.0], 1, 2, Metric::Euclidean)
+                .unwrap_err()
+                .to_string()
+                .contains("too few")
+        );
+        assert!(
+            knn(&[1.0, 2.0], 0, 1, Metric::Euclidean)
+                .unwrap_err()
+                .to_string()
+                .contains("dim = 0")
+        );
+        // All duplicates: no usable point.
+        let dup = vec![1.0f32; 20];
+        let nb = knn(&dup, 2, 3, Metric::Euclidean).unwrap();
+        assert!(
+            levina_bickel(&nb, 3)
+                .unwrap_err()
+                .to_string()
+                .contains("duplicate")
+        );
+        assert!(two_nn(&nb).is_err());
+        let o = IdOptions {
+            batch_size: 10,
+            k: 20,
+            ..Default::default()
+        };
+        assert!(
+            intrinsic_dimension(&random_points(100, 2, 1), 2, &o)
+                .unwrap_err()
+                .to_string()
+                .contains("batch_size")
+        );
+    }
+
+    #[test]
+    fn uniform_cube_dimension() {
+        // 4000 points uniform in [−1, 1]^3: both estimators near 3 (boundary effects are mild
+        // at this density).
+        let p = random_points(4000, 3, 8);
+        let est = intrinsic_dimension(
+            &p,
+            3,
+            &IdOptions {
+                batch_size: 2000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(est.batches.len(), 2);
+        assert!((est.mle.mean - 3.0).abs() < 0.3, "{est:?}");
+        assert!((est.two_nn.mean - 3.0).abs() < 0.3, "{est:?}");
+    }
+}
