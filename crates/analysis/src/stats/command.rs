@@ -137,11 +137,13 @@ pub struct StatsCommandOptions {
     pub smoothness: f64,
     /// Data sizes `P` for the context horizon; empty = the stream's length and 1e6..1e9.
     pub data_sizes: Vec<f64>,
-    /// `β` to use when no token stream is given (collapse, predictions).
+    /// `β` for the prediction and the collapse when no token stream is given.
     pub beta: Option<f64>,
-    /// `γ` to use when no entropy fit is available.
+    /// `γ` for the collapse (overrides the fitted one there), and for the prediction when no
+    /// entropy fit is available.
     pub gamma: Option<f64>,
-    /// `H∞` for the collapse (default: from the entropy fit, preferring model losses).
+    /// `H∞` for the collapse (default: from the entropy fit, preferring model losses, else
+    /// from a fit of the largest-P loss curve).
     pub h_inf: Option<f64>,
 }
 
@@ -490,7 +492,7 @@ pub fn compute_stats(
     if let Some(curves) = inputs.loss_curves {
         let from_fit = r.model_fit.as_ref().or(r.ngram_fit.as_ref());
         let mut h_inf = opts.h_inf.or(from_fit.map(|f| f.h_inf));
-        let mut gamma = from_fit.map(|f| f.gamma).or(opts.gamma);
+        let mut gamma = opts.gamma.or(from_fit.map(|f| f.gamma));
         if (h_inf.is_none() || gamma.is_none())
             && let Some(largest) = curves.iter().max_by(|a, b| a.tokens.total_cmp(&b.tokens))
         {

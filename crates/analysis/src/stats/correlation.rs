@@ -412,42 +412,73 @@ fn count_group(index: &TokenIndex<'_>, lags: &[usize]) -> Vec<LagCovariance> {
     let p = tokens.len();
     let g = lags.len();
     let max_lag = lags.iter().copied().max().unwrap_or(0);
-    let mut bufs = vec![vec![0u32; vocab]; g];
-    let mut touched: Vec<Vec<u32>> = vec![Vec::new(); g];
+    // Dense per-lag row buffers and lists of touched columns, flat; the inner loop is
+    // branch-free so that the (cache-missing) loads of successive positions overlap.
+    let mut buf = vec![0u32; g * vocab];
+    let stride = vocab + 1;
+    let mut touched = vec![0u32; g * stride];
+    let mut tlen = vec![0usize; g];
+    const GATHER: usize = 1024;
+    let mut local = vec![0u32; GATHER * g];
     let mut row_ptr: Vec<Vec<usize>> = vec![vec![0]; g];
     let mut cols: Vec<Vec<u32>> = vec![Vec::new(); g];
     let mut counts: Vec<Vec<u32>> = vec![Vec::new(); g];
+    #[inline(always)]
+    fn bump(
+        buf: &mut [u32],
+        touched: &mut [u32],
+        tlen: &mut [usize],
+        vocab: usize,
+        k: usize,
+        c: usize,
+    ) {
+        let b = &mut buf[k * vocab + c];
+        let l = tlen[k];
+        touched[k * (vocab + 1) + l] = c as u32;
+        tlen[k] = l + usize::from(*b == 0);
+        *b += 1;
+    }
     for mu in 0..vocab {
         let pos = &index.positions[index.row_start[mu]..index.row_start[mu + 1]];
         let cut = pos.partition_point(|&i| (i as usize) + max_lag < p);
-        for &i in &pos[..cut] {
-            let i = i as usize;
-            for ((lag, buf), t) in lags.iter().zip(bufs.iter_mut()).zip(touched.iter_mut()) {
-                let c = tokens[i + lag] as usize;
-                if buf[c] == 0 {
-                    t.push(c as u32);
+        // Gather the successors of a chunk of positions first (a tight loop of independent
+        // loads, many of them cache misses in flight at once), then count from the chunk.
+        for chunk in pos[..cut].chunks(GATHER) {
+            for (j, &i) in chunk.iter().enumerate() {
+                let succ = &tokens[i as usize..=i as usize + max_lag];
+                for (d, &lag) in local[j * g..(j + 1) * g].iter_mut().zip(lags) {
+                    *d = succ[lag];
                 }
-                buf[c] += 1;
+            }
+            for succ in local[..chunk.len() * g].chunks_exact(g) {
+                for (k, &c) in succ.iter().enumerate() {
+                    bump(&mut buf, &mut touched, &mut tlen, vocab, k, c as usize);
+                }
             }
         }
         for &i in &pos[cut..] {
             let i = i as usize;
-            for ((lag, buf), t) in lags.iter().zip(bufs.iter_mut()).zip(touched.iter_mut()) {
+            for (k, &lag) in lags.iter().enumerate() {
                 if i + lag < p {
-                    let c = tokens[i + lag] as usize;
-                    if buf[c] == 0 {
-                        t.push(c as u32);
-                    }
-                    buf[c] += 1;
+                    bump(
+                        &mut buf,
+                        &mut touched,
+                        &mut tlen,
+                        vocab,
+                        k,
+                        tokens[i + lag] as usize,
+                    );
                 }
             }
         }
         for k in 0..g {
-            for c in touched[k].drain(..) {
+            for &c in &touched[k * stride..k * stride + tlen[k]] {
+                let b = &mut buf[k * vocab + c as usize];
                 cols[k].push(c);
-                counts[k].push(bufs[k][c as usize]);
-                bufs[k][c as usize] = 0;
+                counts[k].push(*b);
+                *b = 0;
             }
+            tlen[k] = 0;
             row_ptr[k].push(cols[k].len());
         }
     }
@@ -859,7 +890,7 @@ pub fn fit_correlation_decay(
         .iter()
         .filter(|s| s.lag >= window.0 && s.lag <= window.1)
     {
-        if !s.resolved || !(s.op_norm > 0.0) {
+        if !s.resolved || s.op_norm.is_nan() || s.op_norm <= 0.0 {
             first_unresolved = Some(s.lag);
             break;
         }
@@ -1080,7 +1111,7 @@ fn lstsq3(x: &[f64], h: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
         shy += b * c;
     }
     let det = sxx * shh - sxh * sxh;
-    if !(det.abs() > 1e-12 * (sxx * shh).max(f64::MIN_POSITIVE)) {
+    if det.is_nan() || det.abs() <= 1e-12 * (sxx * shh).max(f64::MIN_POSITIVE) {
         return None;
     }
     let s = (sxy * shh - shy * sxh) / det;

@@ -366,8 +366,11 @@ fn position(path: &Path, line: u64, v: f64) -> Result<usize, AnalysisError> {
     }
 }
 
+/// `(position, loss, line)` of one CSV row.
+type Row = (usize, f64, u64);
+
 /// Losses ordered by position; positions must be exactly `0..n`.
-fn contiguous(path: &Path, mut pairs: Vec<(usize, f64, u64)>) -> Result<Vec<f64>, AnalysisError> {
+fn contiguous(path: &Path, mut pairs: Vec<Row>) -> Result<Vec<f64>, AnalysisError> {
     pairs.sort_by_key(|p| p.0);
     for (i, p) in pairs.iter().enumerate() {
         if p.0 != i {
@@ -388,7 +391,7 @@ fn contiguous(path: &Path, mut pairs: Vec<(usize, f64, u64)>) -> Result<Vec<f64>
 /// size.
 pub fn read_loss_table(path: &Path) -> Result<Vec<LossCurve>, AnalysisError> {
     let rows = read_numeric_csv(path)?;
-    let mut groups: Vec<(f64, Vec<(usize, f64, u64)>)> = Vec::new();
+    let mut groups: Vec<(f64, Vec<Row>)> = Vec::new();
     for (line, r) in &rows {
         if r.len() != 3 {
             return Err(csv_error(

@@ -57,7 +57,7 @@ pub(crate) fn ln_gamma(x: f64) -> f64 {
 /// Grassberger's (2003) `G(n) = ψ(n) + ½ (−1)^n [ψ((n+1)/2) − ψ(n/2)]` for a count `n ≥ 1`.
 pub(crate) fn grassberger_g(n: u64) -> f64 {
     let x = n as f64;
-    let sign = if n % 2 == 0 { 1.0 } else { -1.0 };
+    let sign = if n.is_multiple_of(2) { 1.0 } else { -1.0 };
     digamma(x) + 0.5 * sign * (digamma(0.5 * (x + 1.0)) - digamma(0.5 * x))
 }
 

@@ -16,7 +16,8 @@
 //! `(d + ½)/D` of a Kumaraswamy(`shape`, `beta`) law (in a random document order), whose
 //! moments `E ρ^n = β B(1 + n/shape, β) ∝ n^(−β)` for `n ≫ shape`: the correlations decay as a
 //! power law with exponent `beta`. Stratified quantiles remove the document-level sampling
-//! noise of the mixture.
+//! noise of the mixture; `ρ_d` is capped at `1 − 1/max_mean_run` so that no document is a
+//! handful of runs.
 //!
 //! # Points on a sphere ([`sphere_points`])
 //!
@@ -44,6 +45,10 @@ pub struct PowerLawSource {
     pub shape: f64,
     /// Tokens per document (default 20 000).
     pub doc_len: usize,
+    /// Cap on the mean run length `1/(1 − ρ_d)` (default 2000). Documents made of a few very
+    /// long runs carry large sampling noise; the cap bends `r(n)` down only for lags of the
+    /// order of the cap, and [`SyntheticStream::correlation_factor`] accounts for it exactly.
+    pub max_mean_run: f64,
 }
 
 impl Default for PowerLawSource {
@@ -54,6 +59,7 @@ impl Default for PowerLawSource {
             beta: 0.5,
             shape: 0.02,
             doc_len: 20_000,
+            max_mean_run: 2000.0,
         }
     }
 }
@@ -112,6 +118,12 @@ impl PowerLawSource {
                 format!("zipf = {} must be finite and >= 0", self.zipf),
             ));
         }
+        if self.max_mean_run.is_nan() || self.max_mean_run < 1.0 {
+            return Err(AnalysisError::invalid(
+                ctx,
+                format!("max_mean_run = {} must be >= 1", self.max_mean_run),
+            ));
+        }
         if self.doc_len < 2 {
             return Err(AnalysisError::invalid(
                 ctx,
@@ -145,7 +157,9 @@ impl PowerLawSource {
             .map(|d| {
                 let u = (d as f64 + 0.5) / docs as f64;
                 // Kumaraswamy(a, b) quantile: (1 − (1 − u)^(1/b))^(1/a).
-                (1.0 - (1.0 - u).powf(1.0 / self.beta)).powf(1.0 / self.shape)
+                (1.0 - (1.0 - u).powf(1.0 / self.beta))
+                    .powf(1.0 / self.shape)
+                    .min(1.0 - 1.0 / self.max_mean_run)
             })
             .collect();
         let mut rng = StdRng::seed_from_u64(seed);
