@@ -11,7 +11,7 @@
 //!                                  .bin/.u16/.u32 are binary, anything else text)
 //!   [--lags 1..200 | 1..200@40 | 1,2,4]  correlation.lags = parse_lags(..)
 //!                                  (default 40 log-spaced lags in 1..=200)
-//!   [--fit-lags LO..HI]            correlation.fit_window = Some((LO, HI))    (default: all)
+//!   [--fit-lags LO..HI]            correlation.fit_window = Some(parse_window(..))  (default: all)
 //!   [--max-n N]                    entropy.max_n                               (default 6)
 //!   [--estimator miller_madow|grassberger|plugin]  entropy.estimator          (default MM)
 //!   --points FILE [--dim D]        points = Some(PointSource { path, dim, .. })

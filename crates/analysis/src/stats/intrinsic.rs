@@ -686,9 +686,17 @@ mod tests {
         // Point 0: T = (1, 2, 4) → Σ_{j<3} ln(T_3/T_j) = 3 ln 2; point 1: T = (1, 1, e²) → 4.
         // MacKay–Ghahramani: 1 / mean(S/(k − 1)) = 1 / ((1.5 ln 2 + 2) / 2).
         let e2 = 2f64.exp();
-        let nb = Neighbours { k: 3, n: 2, dist: vec![1.0, 2.0, 4.0, 1.0, 1.0, e2], index: vec![1, 0, 0, 0, 0, 0] };
+        let nb = Neighbours {
+            k: 3,
+            n: 2,
+            dist: vec![1.0, 2.0, 4.0, 1.0, 1.0, e2],
+            index: vec![1, 0, 0, 0, 0, 0],
+        };
         let lb = levina_bickel(&nb, 3).unwrap();
-        assert!((lb.value - 2.0 / (1.5 * 2f64.ln() + 2.0)).abs() < 1e-12, "{lb:?}");
+        assert!(
+            (lb.value - 2.0 / (1.5 * 2f64.ln() + 2.0)).abs() < 1e-12,
+            "{lb:?}"
+        );
         // With k = 2 only T_1, T_2: S = ln 2 and 0 → inverse mean (ln 2 + 0)/2.
         let lb2 = levina_bickel(&nb, 2).unwrap();
         assert!((lb2.value - 2.0 / 2f64.ln()).abs() < 1e-12, "{lb2:?}");
@@ -696,11 +704,21 @@ mod tests {
         let tn = two_nn(&nb).unwrap();
         assert!((tn.value - 2.0 / 2f64.ln()).abs() < 1e-12, "{tn:?}");
         // A duplicate (T_1 = 0) is skipped and counted.
-        let dup = Neighbours { k: 2, n: 2, dist: vec![0.0, 1.0, 1.0, 3.0], index: vec![1, 0, 0, 1] };
+        let dup = Neighbours {
+            k: 2,
+            n: 2,
+            dist: vec![0.0, 1.0, 1.0, 3.0],
+            index: vec![1, 0, 0, 1],
+        };
         let tn = two_nn(&dup).unwrap();
         assert_eq!((tn.used, tn.skipped), (1, 1));
         assert!((tn.value - 1.0 / 3f64.ln()).abs() < 1e-12);
-        assert!(levina_bickel(&nb, 4).unwrap_err().to_string().contains("2..=3"));
+        assert!(
+            levina_bickel(&nb, 4)
+                .unwrap_err()
+                .to_string()
+                .contains("2..=3")
+        );
     }
 
     #[test]

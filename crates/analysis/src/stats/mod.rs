@@ -32,7 +32,7 @@ pub mod synth;
 pub use command::{PointSource, StatsCommandOptions, StatsReport, TokenSource, stats_command};
 pub use correlation::{
     CorrelationFit, CorrelationOptions, CorrelationStats, LagCovariance, LagStat, NoiseFloor,
-    correlation_decay, fit_correlation_decay, log_spaced_lags, parse_lags,
+    correlation_decay, fit_correlation_decay, log_spaced_lags, parse_lags, parse_window,
 };
 pub use entropy::{
     ConditionalEntropy, EntropyEstimator, EntropyFit, EntropyOptions, fit_entropy_decay,
