@@ -431,8 +431,16 @@ pub fn compute_stats(
 
     if let Some((points, dim)) = inputs.points {
         let t = Instant::now();
-        r.intrinsic = Some(intrinsic_dimension(points, dim, &opts.id)?);
+        let id = intrinsic_dimension(points, dim, &opts.id)?;
         time(&mut r, "intrinsic dimension", t);
+        if id.batches.len() < 2 {
+            r.warnings.push(format!(
+                "intrinsic dimension: a single batch of {} points has no spread, so its ± is 0; \
+                 use a batch size of at most half the points for an interval",
+                id.n_points
+            ));
+        }
+        r.intrinsic = Some(id);
     }
 
     // Predictions: correlation and entropy route.

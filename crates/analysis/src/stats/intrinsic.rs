@@ -29,8 +29,9 @@
 //!
 //! # Nearest neighbours
 //!
-//! Exact, by brute force, parallel over query tiles (rayon): squared distances are computed
-//! as `‖x‖² + ‖y‖² − 2 x·y` in `f32` with a register-blocked dot-product kernel over tiles that
+//! Exact, by brute force over each unordered pair once (tiles of 64 points against the tiles
+//! after them, in parallel with rayon): squared distances are computed as
+//! `‖x‖² + ‖y‖² − 2 x·y` in `f32` with a register-blocked dot-product kernel over tiles that
 //! stay in cache, candidates (`k + 4` per point) are kept in small sorted arrays, and the
 //! final `k` distances are recomputed exactly in `f64` from the coordinates, which removes
 //! the cancellation error of the dot-product form.
@@ -173,9 +174,95 @@ pub fn knn(
     Ok(knn_rows(data, dim, n, k))
 }
 
-const QT: usize = 64; // queries per tile (a multiple of 4)
-const RT: usize = 256; // references per tile
+const TILE: usize = 64; // points per tile (a multiple of 4)
 const MARGIN: usize = 4;
+
+/// Candidate neighbour lists of every point: `(squared distance, index)`, ascending, at most
+/// `cap` each, in one flat array.
+struct Candidates {
+    cap: usize,
+    len: Vec<u32>,
+    items: Vec<(f32, u32)>,
+}
+
+impl Candidates {
+    fn new(n: usize, cap: usize) -> Self {
+        Candidates {
+            cap,
+            len: vec![0; n],
+            items: vec![(f32::INFINITY, u32::MAX); n * cap],
+        }
+    }
+
+    fn list(&self, p: usize) -> &[(f32, u32)] {
+        &self.items[p * self.cap..p * self.cap + self.len[p] as usize]
+    }
+
+    /// Inserts `(d2, j)` into the list of point `p` if it is among the `cap` best.
+    #[inline]
+    fn insert(&mut self, p: usize, d2: f32, j: u32) {
+        let cap = self.cap;
+        let len = self.len[p] as usize;
+        let list = &mut self.items[p * cap..(p + 1) * cap];
+        if len == cap && d2 >= list[cap - 1].0 {
+            return;
+        }
+        let pos = list[..len].partition_point(|e| e.0 <= d2);
+        let end = len.min(cap - 1);
+        list.copy_within(pos..end, pos + 1);
+        list[pos] = (d2, j);
+        self.len[p] = (len + 1).min(cap) as u32;
+    }
+}
+
+/// Squared distances of every pair `(q, r)` with `q` in tile `[qs, qe)` and `r` in tile
+/// `[rs, re)`, pushed into the candidates of `q` and, off the diagonal, of `r` too (each
+/// unordered pair is computed once).
+fn tile_pair(
+    data: &[f32],
+    dim: usize,
+    norms: &[f32],
+    (qs, qe): (usize, usize),
+    (rs, re): (usize, usize),
+    acc: &mut Candidates,
+) {
+    let diagonal = qs == rs;
+    let mut dots = [[0f32; 2]; 4];
+    let mut qi = qs;
+    while qi < qe {
+        let g = (qe - qi).min(4);
+        let q: [&[f32]; 4] = std::array::from_fn(|t| {
+            let row = qi + t.min(g - 1);
+            &data[row * dim..(row + 1) * dim]
+        });
+        let mut r = rs;
+        while r < re {
+            // Two references at a time (the second repeats the first at an odd end).
+            let r1 = (r + 1).min(re - 1);
+            dots4x2(
+                q,
+                &data[r * dim..(r + 1) * dim],
+                &data[r1 * dim..(r1 + 1) * dim],
+                &mut dots,
+            );
+            for (j, rj) in [r, r1].into_iter().enumerate().take(r1 + 1 - r) {
+                for (t, dt) in dots.iter().enumerate().take(g) {
+                    let qrow = qi + t;
+                    if qrow == rj {
+                        continue;
+                    }
+                    let d2 = (norms[qrow] + norms[rj] - 2.0 * dt[j]).max(0.0);
+                    acc.insert(qrow, d2, rj as u32);
+                    if !diagonal {
+                        acc.insert(rj, d2, qrow as u32);
+                    }
+                }
+            }
+            r += 2;
+        }
+        qi += g;
+    }
+}
 
 fn knn_rows(data: &[f32], dim: usize, n: usize, k: usize) -> Neighbours {
     let norms: Vec<f32> = data
@@ -183,93 +270,64 @@ fn knn_rows(data: &[f32], dim: usize, n: usize, k: usize) -> Neighbours {
         .map(|r| r.iter().map(|x| x * x).sum())
         .collect();
     let cap = (k + MARGIN).min(n - 1);
-    let tiles: Vec<(usize, usize)> = (0..n).step_by(QT).map(|s| (s, (s + QT).min(n))).collect();
-    let per_tile: Vec<(Vec<f64>, Vec<u32>)> = tiles
-        .par_iter()
-        .map(|&(qs, qe)| {
-            let nq = qe - qs;
-            // Candidate lists: (squared distance, index), sorted ascending, at most `cap`.
-            let mut cand: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(cap + 1); nq];
-            let mut dots = [[0f32; 2]; 4];
-            for rs in (0..n).step_by(RT) {
-                let re = (rs + RT).min(n);
-                let mut qi = qs;
-                while qi < qe {
-                    let g = (qe - qi).min(4);
-                    let q: [&[f32]; 4] = std::array::from_fn(|t| {
-                        let row = qi + t.min(g - 1);
-                        &data[row * dim..(row + 1) * dim]
-                    });
-                    let mut r = rs;
-                    while r < re {
-                        // Two references at a time (the second repeats the first at an odd end).
-                        let r1 = (r + 1).min(re - 1);
-                        dots4x2(
-                            q,
-                            &data[r * dim..(r + 1) * dim],
-                            &data[r1 * dim..(r1 + 1) * dim],
-                            &mut dots,
-                        );
-                        for (j, rj) in [r, r1].into_iter().enumerate().take(r1 + 1 - r) {
-                            for (t, dt) in dots.iter().enumerate().take(g) {
-                                let qrow = qi + t;
-                                if qrow == rj {
-                                    continue;
-                                }
-                                let d2 = (norms[qrow] + norms[rj] - 2.0 * dt[j]).max(0.0);
-                                insert(&mut cand[qrow - qs], cap, d2, rj as u32);
-                            }
-                        }
-                        r += 2;
-                    }
-                    qi += g;
+    let tiles: Vec<(usize, usize)> = (0..n)
+        .step_by(TILE)
+        .map(|s| (s, (s + TILE).min(n)))
+        .collect();
+    // Each unordered pair of tiles once: tile i against tiles j ≥ i. Tiles are dealt to a few
+    // groups round-robin (which balances the triangle), each with its own candidate lists,
+    // merged at the end.
+    let groups = (2 * rayon::current_num_threads()).clamp(1, tiles.len());
+    let accs: Vec<Candidates> = (0..groups)
+        .into_par_iter()
+        .map(|g| {
+            let mut acc = Candidates::new(n, cap);
+            for i in (g..tiles.len()).step_by(groups) {
+                for tj in &tiles[i..] {
+                    tile_pair(data, dim, &norms, tiles[i], *tj, &mut acc);
                 }
             }
-            // Exact distances for the candidates, then the best k.
-            let mut dist = Vec::with_capacity(nq * k);
-            let mut index = Vec::with_capacity(nq * k);
-            for (t, c) in cand.iter().enumerate() {
-                let q = &data[(qs + t) * dim..(qs + t + 1) * dim];
-                let mut exact: Vec<(f64, u32)> = c
-                    .iter()
-                    .map(|&(_, j)| {
-                        let r = &data[j as usize * dim..(j as usize + 1) * dim];
-                        let d2: f64 = q
-                            .iter()
-                            .zip(r)
-                            .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
-                            .sum();
-                        (d2.sqrt(), j)
-                    })
-                    .collect();
-                exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                for &(d, j) in exact.iter().take(k) {
-                    dist.push(d);
-                    index.push(j);
-                }
-            }
-            (dist, index)
+            acc
+        })
+        .collect();
+    // Merge the groups' candidates, recompute the distances exactly, keep the best k.
+    let rows: Vec<(Vec<f64>, Vec<u32>)> = (0..n)
+        .into_par_iter()
+        .map(|p| {
+            let q = &data[p * dim..(p + 1) * dim];
+            let mut pooled: Vec<(f32, u32)> = accs
+                .iter()
+                .flat_map(|a| a.list(p).iter().copied())
+                .collect();
+            pooled.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut exact: Vec<(f64, u32)> = pooled
+                .iter()
+                .take(cap)
+                .map(|&(_, j)| {
+                    let r = &data[j as usize * dim..(j as usize + 1) * dim];
+                    let d2: f64 = q
+                        .iter()
+                        .zip(r)
+                        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+                        .sum();
+                    (d2.sqrt(), j)
+                })
+                .collect();
+            exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            exact.truncate(k);
+            (
+                exact.iter().map(|e| e.0).collect(),
+                exact.iter().map(|e| e.1).collect(),
+            )
         })
         .collect();
     let mut dist = Vec::with_capacity(n * k);
     let mut index = Vec::with_capacity(n * k);
-    for (d, i) in per_tile {
+    for (d, i) in rows {
         dist.extend(d);
         index.extend(i);
     }
     Neighbours { k, n, dist, index }
-}
-
-#[inline]
-fn insert(c: &mut Vec<(f32, u32)>, cap: usize, d2: f32, j: u32) {
-    if c.len() == cap {
-        if d2 >= c[cap - 1].0 {
-            return;
-        }
-        c.pop();
-    }
-    let pos = c.partition_point(|e| e.0 <= d2);
-    c.insert(pos, (d2, j));
 }
 
 /// Dot products of four query rows with two reference rows: a 4 × 2 register block with
