@@ -390,7 +390,7 @@ pub fn compute_stats(
                 );
                 r.ngram_fit = Some(f);
             }
-            Err(e) => r.warnings.push(format!("entropy fit ({source}): {e}")),
+            Err(e) => r.warnings.push(e.to_string()),
         }
         if let Some(first_bad) = r.entropy.iter().find(|c| !c.reliable) {
             r.warnings.push(format!(
@@ -425,7 +425,7 @@ pub fn compute_stats(
                 );
                 r.model_fit = Some(f);
             }
-            Err(e) => r.warnings.push(format!("entropy fit ({source}): {e}")),
+            Err(e) => r.warnings.push(e.to_string()),
         }
     }
 
