@@ -13,6 +13,8 @@
 //!   interpolated-surface frontier side by side, with bootstrap intervals ([`fit_command`]).
 //! * [`report`] — the whole analysis of one sweep: fits, plots and a markdown report
 //!   ([`fit_sweep`], [`write_report`], [`summary_text`]).
+//! * [`stats`] — statistics of the data that predict exponents before training: correlation
+//!   and conditional-entropy decay, intrinsic dimension, predictions ([`stats_command`]).
 //!
 //! Conventions: losses are in nats per token; `N` is the non-embedding parameter count
 //! unless a field says otherwise (Kaplan et al. 2020); training FLOPs per token are
@@ -27,6 +29,7 @@ pub mod plot;
 pub mod powerlaw;
 pub mod records;
 pub mod report;
+pub mod stats;
 
 pub use error::AnalysisError;
 pub use frontier::{FitCommandOptions, FitReport, Method, fit_command};
@@ -35,3 +38,4 @@ pub use plot::{Curve, CurveStyle, PlotSpec, plot_svg};
 pub use powerlaw::{FitLoss, FitOptions, Offset, PowerLawFit, fit_power_law};
 pub use records::{ResultsWriter, RunRecord, RunStatus, read_results};
 pub use report::{AnalysisOptions, ScalingFits, fit_sweep, summary_text, write_report};
+pub use stats::{StatsCommandOptions, StatsReport, stats_command};

@@ -1,0 +1,441 @@
+//! Exponent predictions from the data statistics, the context horizon, and the collapse test.
+//!
+//! * Correlation and entropy route (Cagnetta et al.): `α_D = γ / (2β)` with
+//!   `Δα = sqrt((Δγ / 2β)² + (γ Δβ / 2β²)²)`, where `Δ` is the half-width of a 95% interval
+//!   (so `Δα` is a half-width of the same nominal level).
+//! * Intrinsic-dimension route (Havrilla & Liao): `α_D = 2s / (2s + d)` and `α_N = 2s / d` with
+//!   the target's smoothness `s` a parameter ([`DEFAULT_SMOOTHNESS`] = 1, a Lipschitz target,
+//!   the upper end of their Hölder range; `s = 2` reproduces Sharma & Kaplan's `α_N ≈ 4/d`).
+//!   `Δd` is `1.96 ×` the standard error over batches.
+//! * Context horizon: the lag where the fitted correlation `A n^(−β)` meets the sampling
+//!   noise `P^(−1/2)`, `n*(P) = n_c (y_c √P)^(1/β)` with `(n_c, y_c)` the fit's pivot (geometric
+//!   centre of the fitted lags and the fitted value there), i.e. `n* ∝ P^(1/(2β))`. Its range
+//!   follows `β` over its interval with the pivot held.
+//! * Collapse: `(L_n − H∞)·n^γ` against `P / n^(2β)` for loss curves of several data sizes
+//!   `P` falls on one curve when the theory holds.
+
+use crate::error::AnalysisError;
+
+/// Default smoothness `s` of the intrinsic-dimension route.
+pub const DEFAULT_SMOOTHNESS: f64 = 1.0;
+
+/// `α_D = γ/(2β)` from the correlation and entropy exponents.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CorrelationPrediction {
+    /// Where `γ` came from.
+    pub gamma_source: String,
+    /// Correlation exponent `β`.
+    pub beta: f64,
+    /// Half-width of `β`'s 95% interval (0 when unknown).
+    pub beta_err: f64,
+    /// Entropy exponent `γ`.
+    pub gamma: f64,
+    /// Half-width of `γ`'s 95% interval (0 when unknown).
+    pub gamma_err: f64,
+    /// Predicted data exponent `α_D`.
+    pub alpha_d: f64,
+    /// Propagated half-width of `α_D`.
+    pub alpha_d_err: f64,
+}
+
+/// `α_D = γ/(2β)` with the propagated error (see the module documentation). Errors unless
+/// `β > 0`, `γ` finite and both errors finite and `≥ 0`.
+pub fn predict_from_correlations(
+    beta: f64,
+    beta_err: f64,
+    gamma: f64,
+    gamma_err: f64,
+    gamma_source: &str,
+) -> Result<CorrelationPrediction, AnalysisError> {
+    const CTX: &str = "predict_from_correlations";
+    if !(beta.is_finite() && beta > 0.0) {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("beta = {beta} must be finite and > 0"),
+        ));
+    }
+    if !gamma.is_finite() {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("gamma = {gamma} must be finite"),
+        ));
+    }
+    for (name, v) in [("beta_err", beta_err), ("gamma_err", gamma_err)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(AnalysisError::invalid(
+                CTX,
+                format!("{name} = {v} must be finite and >= 0"),
+            ));
+        }
+    }
+    let alpha_d = gamma / (2.0 * beta);
+    let alpha_d_err = ((gamma_err / (2.0 * beta)).powi(2)
+        + (gamma * beta_err / (2.0 * beta * beta)).powi(2))
+    .sqrt();
+    Ok(CorrelationPrediction {
+        gamma_source: gamma_source.to_string(),
+        beta,
+        beta_err,
+        gamma,
+        gamma_err,
+        alpha_d,
+        alpha_d_err,
+    })
+}
+
+/// Exponents from an intrinsic dimension `d` and smoothness `s`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DimensionPrediction {
+    /// Which estimate of `d` (e.g. `levina_bickel k=20 cosine`).
+    pub estimator: String,
+    /// Intrinsic dimension.
+    pub d: f64,
+    /// Its half-width.
+    pub d_err: f64,
+    /// Smoothness `s`.
+    pub smoothness: f64,
+    /// `2s/(2s + d)`.
+    pub alpha_d: f64,
+    /// Propagated half-width.
+    pub alpha_d_err: f64,
+    /// `2s/d`.
+    pub alpha_n: f64,
+    /// Propagated half-width.
+    pub alpha_n_err: f64,
+}
+
+/// `α_D = 2s/(2s+d)`, `α_N = 2s/d` with first-order error propagation from `d_err`.
+/// Errors unless `d > 0`, `s > 0` and `d_err ≥ 0`, all finite.
+pub fn predict_from_dimension(
+    d: f64,
+    d_err: f64,
+    smoothness: f64,
+    estimator: &str,
+) -> Result<DimensionPrediction, AnalysisError> {
+    const CTX: &str = "predict_from_dimension";
+    if !(d.is_finite() && d > 0.0) {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("d = {d} must be finite and > 0"),
+        ));
+    }
+    if !(smoothness.is_finite() && smoothness > 0.0) {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("smoothness = {smoothness} must be finite and > 0"),
+        ));
+    }
+    if !(d_err.is_finite() && d_err >= 0.0) {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("d_err = {d_err} must be finite and >= 0"),
+        ));
+    }
+    let s2 = 2.0 * smoothness;
+    Ok(DimensionPrediction {
+        estimator: estimator.to_string(),
+        d,
+        d_err,
+        smoothness,
+        alpha_d: s2 / (s2 + d),
+        alpha_d_err: s2 * d_err / (s2 + d).powi(2),
+        alpha_n: s2 / d,
+        alpha_n_err: s2 * d_err / (d * d),
+    })
+}
+
+/// The context horizon at one data size.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Horizon {
+    /// Data size `P` in tokens.
+    pub tokens: f64,
+    /// `n*(P)`.
+    pub n_star: f64,
+    /// `n*` at the ends of `β`'s interval (low, high), when known.
+    pub range: Option<(f64, f64)>,
+}
+
+/// `n*(P)` for each `P` in `tokens` from a correlation fit's pivot `(n_c, y_c)` and `β` (see
+/// the module documentation). Non-positive or non-finite sizes are skipped.
+pub fn context_horizon(
+    pivot_lag: f64,
+    pivot_value: f64,
+    beta: f64,
+    beta_ci: Option<(f64, f64)>,
+    tokens: &[f64],
+) -> Vec<Horizon> {
+    let n_star = |p: f64, b: f64| pivot_lag * (pivot_value * p.sqrt()).powf(1.0 / b);
+    tokens
+        .iter()
+        .filter(|p| p.is_finite() && **p > 0.0)
+        .map(|&p| {
+            let range = beta_ci
+                .filter(|(lo, hi)| *lo > 0.0 && *hi > 0.0)
+                .map(|(lo, hi)| {
+                    let (a, b) = (n_star(p, lo), n_star(p, hi));
+                    (a.min(b), a.max(b))
+                });
+            Horizon {
+                tokens: p,
+                n_star: n_star(p, beta),
+                range,
+            }
+        })
+        .collect()
+}
+
+/// Per-position losses of a model trained on `tokens` tokens: `losses[n]` is the mean loss on
+/// tokens that see `n` previous tokens.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LossCurve {
+    /// Training-set size `P`.
+    pub tokens: f64,
+    /// `L_n`, indexed by context length `n`.
+    pub losses: Vec<f64>,
+}
+
+/// One collapsed curve.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CollapseSeries {
+    /// Data size `P`.
+    pub tokens: f64,
+    /// `(P / n^(2β), (L_n − H∞)·n^γ)` for `n ≥ 1` with `L_n > H∞`.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The collapse test.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Collapse {
+    /// `H∞` used.
+    pub h_inf: f64,
+    /// `γ` used.
+    pub gamma: f64,
+    /// `β` used.
+    pub beta: f64,
+    /// One series per data size, in input order.
+    pub series: Vec<CollapseSeries>,
+    /// Points dropped because `L_n ≤ H∞`.
+    pub dropped: usize,
+    /// Spread of the collapsed curves: the RMS difference in `log10 y` between data sizes
+    /// where their `x` ranges overlap (log-log interpolation); `None` without overlap.
+    pub spread_collapsed: Option<f64>,
+    /// The same spread for the raw curves `L_n − H∞` against `n`, for comparison.
+    pub spread_raw: Option<f64>,
+}
+
+/// The collapse of `curves` with `H∞`, `γ` and `β` (see the module documentation). Errors on
+/// fewer than two curves, non-positive sizes, non-finite losses or parameters.
+pub fn collapse(
+    curves: &[LossCurve],
+    h_inf: f64,
+    gamma: f64,
+    beta: f64,
+) -> Result<Collapse, AnalysisError> {
+    const CTX: &str = "collapse";
+    if curves.len() < 2 {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!(
+                "{} loss curves given; the collapse needs at least two data sizes",
+                curves.len()
+            ),
+        ));
+    }
+    for (name, v) in [("h_inf", h_inf), ("gamma", gamma), ("beta", beta)] {
+        if !v.is_finite() {
+            return Err(AnalysisError::invalid(
+                CTX,
+                format!("{name} = {v} must be finite"),
+            ));
+        }
+    }
+    if beta <= 0.0 {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("beta = {beta} must be > 0"),
+        ));
+    }
+    let mut series = Vec::new();
+    let mut raw = Vec::new();
+    let mut dropped = 0;
+    for (ci, c) in curves.iter().enumerate() {
+        if !(c.tokens.is_finite() && c.tokens > 0.0) {
+            return Err(AnalysisError::invalid(
+                CTX,
+                format!("curve {ci}: data size {} must be finite and > 0", c.tokens),
+            ));
+        }
+        if let Some(n) = c.losses.iter().position(|v| !v.is_finite()) {
+            return Err(AnalysisError::invalid(
+                CTX,
+                format!(
+                    "curve {ci} (P = {}): L_{n} = {} is not finite",
+                    c.tokens, c.losses[n]
+                ),
+            ));
+        }
+        let mut pts = Vec::new();
+        let mut rpts = Vec::new();
+        for (n, &l) in c.losses.iter().enumerate().skip(1) {
+            let ex = l - h_inf;
+            if ex <= 0.0 {
+                dropped += 1;
+                continue;
+            }
+            let nf = n as f64;
+            pts.push((c.tokens / nf.powf(2.0 * beta), ex * nf.powf(gamma)));
+            rpts.push((nf, ex));
+        }
+        series.push(CollapseSeries {
+            tokens: c.tokens,
+            points: pts,
+        });
+        raw.push(rpts);
+    }
+    let collapsed: Vec<Vec<(f64, f64)>> = series.iter().map(|s| s.points.clone()).collect();
+    Ok(Collapse {
+        h_inf,
+        gamma,
+        beta,
+        spread_collapsed: overlap_spread(&collapsed),
+        spread_raw: overlap_spread(&raw),
+        series,
+        dropped,
+    })
+}
+
+/// Root-mean-square difference in `log10 y` between series where their `x` ranges overlap:
+/// each point of one series is compared with the log-log linear interpolation of every other
+/// series at the same `x`. `None` when no two series overlap.
+fn overlap_spread(series: &[Vec<(f64, f64)>]) -> Option<f64> {
+    let logs: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|s| {
+            let mut v: Vec<(f64, f64)> = s
+                .iter()
+                .filter(|p| p.0 > 0.0 && p.1 > 0.0)
+                .map(|p| (p.0.log10(), p.1.log10()))
+                .collect();
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            v
+        })
+        .collect();
+    let (mut sum, mut count) = (0.0, 0usize);
+    for (i, a) in logs.iter().enumerate() {
+        for (j, b) in logs.iter().enumerate() {
+            if i == j || b.len() < 2 {
+                continue;
+            }
+            for &(x, y) in a {
+                if x < b[0].0 || x > b[b.len() - 1].0 {
+                    continue;
+                }
+                let k = b.partition_point(|p| p.0 < x).clamp(1, b.len() - 1);
+                let (p0, p1) = (b[k - 1], b[k]);
+                let yb = if p1.0 > p0.0 {
+                    p0.1 + (p1.1 - p0.1) * (x - p0.0) / (p1.0 - p0.0)
+                } else {
+                    p0.1
+                };
+                sum += (y - yb).powi(2);
+                count += 1;
+            }
+        }
+    }
+    if count == 0 {
+        None
+    } else {
+        Some((sum / count as f64).sqrt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_numbers_from_the_paper() {
+        // TinyStories: β = 0.88 ± 0.06, γ = 0.325 ± 0.003 → α_D = 0.185 ± 0.013.
+        let p = predict_from_correlations(0.88, 0.06, 0.325, 0.003, "paper").unwrap();
+        assert!((p.alpha_d - 0.185).abs() < 0.001, "{p:?}");
+        assert!((p.alpha_d_err - 0.013).abs() < 0.001, "{p:?}");
+        // WikiText-103: β = 0.94 ± 0.16, γ = 0.265 ± 0.016 → 0.141 ± 0.025.
+        let p = predict_from_correlations(0.94, 0.16, 0.265, 0.016, "paper").unwrap();
+        assert!(
+            (p.alpha_d - 0.141).abs() < 0.001 && (p.alpha_d_err - 0.025).abs() < 0.001,
+            "{p:?}"
+        );
+        assert!(predict_from_correlations(0.0, 0.1, 0.3, 0.0, "x").is_err());
+        assert!(
+            predict_from_correlations(0.5, -0.1, 0.3, 0.0, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("beta_err")
+        );
+    }
+
+    #[test]
+    fn dimension_route() {
+        let p = predict_from_dimension(8.0, 0.5, 1.0, "mle").unwrap();
+        assert!((p.alpha_d - 0.2).abs() < 1e-12 && (p.alpha_n - 0.25).abs() < 1e-12);
+        // Finite-difference check of the propagated errors.
+        let h = 1e-6;
+        let dd = (predict_from_dimension(8.0 + h, 0.0, 1.0, "")
+            .unwrap()
+            .alpha_d
+            - p.alpha_d)
+            / h;
+        assert!((p.alpha_d_err - dd.abs() * 0.5).abs() < 1e-6);
+        // Sharma & Kaplan: s = 2 gives α_N = 4/d.
+        assert!((predict_from_dimension(10.0, 0.0, 2.0, "").unwrap().alpha_n - 0.4).abs() < 1e-12);
+        assert!(predict_from_dimension(-1.0, 0.0, 1.0, "").is_err());
+        assert!(
+            predict_from_dimension(1.0, 0.0, 0.0, "")
+                .unwrap_err()
+                .to_string()
+                .contains("smoothness")
+        );
+    }
+
+    #[test]
+    fn horizon_scales_as_p_to_one_over_two_beta() {
+        let h = context_horizon(10.0, 1e-3, 0.5, Some((0.4, 0.6)), &[1e6, 1e8, -1.0]);
+        assert_eq!(h.len(), 2);
+        // n* = 10 (1e-3 · 1e3)^(2) = 10 at P = 1e6; ×100^(1/(2·0.5)) = ×100 at P = 1e8.
+        assert!(
+            (h[0].n_star - 10.0).abs() < 1e-9 && (h[1].n_star / h[0].n_star - 100.0).abs() < 1e-6
+        );
+        let (lo, hi) = h[1].range.unwrap();
+        assert!(lo < h[1].n_star && h[1].n_star < hi);
+    }
+
+    #[test]
+    fn collapse_of_an_exact_scaling_form_is_perfect() {
+        // L_n = H∞ + n^(−γ) F(P / n^(2β)) with F(z) = 1 + 5 z^(−0.3).
+        let (h_inf, gamma, beta) = (1.0, 0.3, 0.8);
+        let curves: Vec<LossCurve> = [1e5, 1e6, 1e7]
+            .iter()
+            .map(|&p| LossCurve {
+                tokens: p,
+                losses: (0..200)
+                    .map(|n| {
+                        let nf = (n as f64).max(1.0);
+                        h_inf + nf.powf(-gamma) * (1.0 + 5.0 * (p / nf.powf(2.0 * beta)).powf(-0.3))
+                    })
+                    .collect(),
+            })
+            .collect();
+        let c = collapse(&curves, h_inf, gamma, beta).unwrap();
+        assert_eq!(c.series.len(), 3);
+        assert!(
+            c.spread_collapsed.unwrap() < 1e-3,
+            "{:?}",
+            c.spread_collapsed
+        );
+        assert!(c.spread_raw.unwrap() > 0.01);
+        // The wrong β breaks the collapse.
+        let bad = collapse(&curves, h_inf, gamma, 0.4).unwrap();
+        assert!(bad.spread_collapsed.unwrap() > 0.01);
+        assert!(collapse(&curves[..1], h_inf, gamma, beta).is_err());
+    }
+}
