@@ -20,16 +20,11 @@ use scalinglab_analysis::stats::synth::{PowerLawSource, sphere_points};
 use scalinglab_analysis::stats::{IdOptions, Metric, StatsCommandOptions, knn, parse_lags};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| {
-            v.parse::<T>().ok().or_else(|| {
-                v.parse::<f64>()
-                    .ok()
-                    .and_then(|f| format!("{}", f as u64).parse().ok())
-            })
-        })
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| {
+        v.parse::<T>()
+            .ok()
+            .or_else(|| v.parse::<f64>().ok().and_then(|f| format!("{}", f as u64).parse().ok()))
+    })
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -58,17 +53,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_mean_run: 2000.0,
     };
     let stream = src.generate(n_tokens, 1)?;
-    println!(
-        "generate {n_tokens} tokens (V = {vocab}): {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    println!("generate {n_tokens} tokens (V = {vocab}): {:.1} s", t.elapsed().as_secs_f64());
 
     let t = Instant::now();
     let points = sphere_points(12, dim, n_points, 2)?;
-    println!(
-        "generate {n_points} points in {dim} dimensions: {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    println!("generate {n_points} points in {dim} dimensions: {:.1} s", t.elapsed().as_secs_f64());
 
     let mut opts = StatsCommandOptions {
         title: format!("stats_bench: {n_tokens} tokens, V = {vocab}"),
@@ -76,13 +65,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     opts.correlation.lags = lags;
     opts.entropy.max_n = max_n;
-    opts.id = IdOptions {
-        k: 20,
-        metric: Metric::Euclidean,
-        batch_size: 3600,
-        max_points: None,
-        seed: 0,
-    };
+    opts.id =
+        IdOptions { k: 20, metric: Metric::Euclidean, batch_size: 3600, max_points: None, seed: 0 };
     let inputs = StatsInputs {
         tokens: Some((&stream.tokens, vocab)),
         points: Some((&points, dim)),
@@ -99,10 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let it: Vec<usize> = c.lags.iter().map(|l| l.lanczos_iterations).collect();
         println!("distinct pairs per lag: {nnz:?}\nLanczos steps per lag: {it:?}");
     }
-    println!(
-        "expected β of the source over the fitted window ≈ {}",
-        src.beta
-    );
+    println!("expected β of the source over the fitted window ≈ {}", src.beta);
     println!("report written to {}", out.display());
 
     if full {

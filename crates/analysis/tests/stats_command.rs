@@ -7,10 +7,8 @@ use scalinglab_analysis::stats::synth::{PowerLawSource, sphere_points};
 use scalinglab_analysis::stats::*;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "scalinglab-stats-cmd-{}-{name}",
-        std::process::id()
-    ));
+    let d =
+        std::env::temp_dir().join(format!("scalinglab-stats-cmd-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -38,12 +36,7 @@ fn write_inputs(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let pts = sphere_points(3, 10, 3000, 2).unwrap();
     let mut csv = String::from("x0,x1,x2,x3,x4,x5,x6,x7,x8,x9\n");
     for row in pts.chunks(10) {
-        csv.push_str(
-            &row.iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        csv.push_str(&row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
         csv.push('\n');
     }
     let points = dir.join("points.csv");
@@ -105,34 +98,21 @@ fn stats_command_writes_statistics_fits_predictions_and_plots() {
         "collapse.svg",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
-        assert!(
-            report.files.iter().any(|x| x == f),
-            "{f} not listed in {:?}",
-            report.files
-        );
+        assert!(report.files.iter().any(|x| x == f), "{f} not listed in {:?}", report.files);
     }
     // The JSON reads back.
     let json = std::fs::read_to_string(out.join("stats.json")).unwrap();
     let back: StatsReport = serde_json::from_str(&json).unwrap();
-    assert_eq!(
-        back.correlation_predictions.len(),
-        report.correlation_predictions.len()
-    );
+    assert_eq!(back.correlation_predictions.len(), report.correlation_predictions.len());
 
     let stream = report.stream.as_ref().unwrap();
     assert_eq!((stream.tokens, stream.vocab), (2_000_000, 64));
     let cf = report.correlation_fit.as_ref().unwrap();
     assert!((cf.beta - 0.6).abs() < 0.15, "β = {}", cf.beta);
     let model = report.model_fit.as_ref().unwrap();
-    assert!(
-        (model.gamma - 0.35).abs() < 0.02 && (model.h_inf - 1.8).abs() < 0.02,
-        "{model:?}"
-    );
+    assert!((model.gamma - 0.35).abs() < 0.02 && (model.h_inf - 1.8).abs() < 0.02, "{model:?}");
     // Both γ sources give a prediction when the n-gram fit works, the model's comes first.
-    assert_eq!(
-        report.correlation_predictions[0].gamma_source,
-        "model per-position loss"
-    );
+    assert_eq!(report.correlation_predictions[0].gamma_source, "model per-position loss");
     let p = &report.correlation_predictions[0];
     assert!((p.alpha_d - model.gamma / (2.0 * cf.beta)).abs() < 1e-12 && p.alpha_d_err > 0.0);
     let id = report.intrinsic.as_ref().unwrap();
@@ -183,11 +163,8 @@ fn stats_command_writes_statistics_fits_predictions_and_plots() {
 fn collapse_with_given_beta_and_no_token_stream() {
     let dir = temp_dir("collapse");
     let (_, _, _, table) = write_inputs(&dir);
-    let opts = StatsCommandOptions {
-        loss_table: Some(table),
-        beta: Some(0.6),
-        ..Default::default()
-    };
+    let opts =
+        StatsCommandOptions { loss_table: Some(table), beta: Some(0.6), ..Default::default() };
     let report = stats_command(&opts, &dir.join("out")).unwrap();
     // H∞ and γ come from the largest-P curve (H∞ slightly high, as that curve is not yet
     // a pure power law); with the true β the curves still collapse much better than raw.
@@ -200,26 +177,12 @@ fn collapse_with_given_beta_and_no_token_stream() {
         c.gamma
     );
     // With the true H∞ and γ given, the collapse is nearly exact.
-    let exact = StatsCommandOptions {
-        h_inf: Some(1.8),
-        gamma: Some(0.35),
-        ..opts.clone()
-    };
-    let c = stats_command(&exact, &dir.join("out1"))
-        .unwrap()
-        .collapse
-        .unwrap();
-    assert!(
-        c.spread_collapsed.unwrap() < 1e-3,
-        "{:?}",
-        c.spread_collapsed
-    );
+    let exact = StatsCommandOptions { h_inf: Some(1.8), gamma: Some(0.35), ..opts.clone() };
+    let c = stats_command(&exact, &dir.join("out1")).unwrap().collapse.unwrap();
+    assert!(c.spread_collapsed.unwrap() < 1e-3, "{:?}", c.spread_collapsed);
     assert!(dir.join("out/collapse.svg").is_file());
     // Without β: a warning, no collapse.
-    let opts = StatsCommandOptions {
-        loss_table: opts.loss_table.clone(),
-        ..Default::default()
-    };
+    let opts = StatsCommandOptions { loss_table: opts.loss_table.clone(), ..Default::default() };
     let report = stats_command(&opts, &dir.join("out2")).unwrap();
     assert!(
         report.collapse.is_none() && report.warnings.iter().any(|w| w.contains("needs β")),
@@ -232,26 +195,15 @@ fn collapse_with_given_beta_and_no_token_stream() {
 fn bad_inputs_are_errors_that_name_the_problem() {
     let dir = temp_dir("bad");
     let (tokens, _, _, _) = write_inputs(&dir);
-    let none = stats_command(&StatsCommandOptions::default(), &dir.join("o"))
-        .unwrap_err()
-        .to_string();
+    let none =
+        stats_command(&StatsCommandOptions::default(), &dir.join("o")).unwrap_err().to_string();
     assert!(none.contains("nothing to do"), "{none}");
-    let small_vocab = StatsCommandOptions {
-        tokens: Some(TokenSource::new(&tokens, 10)),
-        ..Default::default()
-    };
-    let e = stats_command(&small_vocab, &dir.join("o"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("shard.bin") && e.contains(">= vocab = 10"),
-        "{e}"
-    );
+    let small_vocab =
+        StatsCommandOptions { tokens: Some(TokenSource::new(&tokens, 10)), ..Default::default() };
+    let e = stats_command(&small_vocab, &dir.join("o")).unwrap_err().to_string();
+    assert!(e.contains("shard.bin") && e.contains(">= vocab = 10"), "{e}");
     let wrong_width = StatsCommandOptions {
-        tokens: Some(TokenSource {
-            width: TokenWidth::U32,
-            ..TokenSource::new(&tokens, 64)
-        }),
+        tokens: Some(TokenSource { width: TokenWidth::U32, ..TokenSource::new(&tokens, 64) }),
         ..Default::default()
     };
     // 2 000 000 u16 ids are 4 000 000 bytes, a whole number of u32: the ids are then wrong.
@@ -260,19 +212,12 @@ fn bad_inputs_are_errors_that_name_the_problem() {
         points: Some(PointSource::new(dir.join("nope.csv"), None)),
         ..Default::default()
     };
-    let e = stats_command(&missing, &dir.join("o"))
-        .unwrap_err()
-        .to_string();
+    let e = stats_command(&missing, &dir.join("o")).unwrap_err().to_string();
     assert!(e.contains("nope.csv"), "{e}");
     let bad_s = StatsCommandOptions {
         tokens: Some(TokenSource::new(&tokens, 64)),
         smoothness: 0.0,
         ..Default::default()
     };
-    assert!(
-        stats_command(&bad_s, &dir.join("o"))
-            .unwrap_err()
-            .to_string()
-            .contains("smoothness")
-    );
+    assert!(stats_command(&bad_s, &dir.join("o")).unwrap_err().to_string().contains("smoothness"));
 }

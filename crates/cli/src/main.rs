@@ -98,6 +98,65 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Statistics that predict exponents before training: correlation decay and conditional
+    /// entropy of a token shard, intrinsic dimension of a point file, and the predictions
+    /// α_D = γ/(2β), α_D = 2s/(2s+d), α_N = 2s/d.
+    Stats {
+        /// Token shard: little-endian u16/u32 ids (.bin, .u16, .u32) or whitespace-separated ids.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// Vocabulary size of the token shard (every id must be below it).
+        #[arg(long)]
+        vocab: Option<usize>,
+        /// Id width of a binary token shard, 16 or 32 bits.
+        #[arg(long, default_value_t = 16)]
+        token_width: u32,
+        /// Lags of the correlation decay: `1..200` (all), `1..200@40` (40 log-spaced), `1,2,4`.
+        #[arg(long)]
+        lags: Option<String>,
+        /// Lag window of the β fit, `LO..HI` (default: every resolved lag).
+        #[arg(long)]
+        fit_lags: Option<String>,
+        /// Longest context n of the n-gram conditional entropies H_n.
+        #[arg(long)]
+        max_n: Option<usize>,
+        /// Bias correction of H_n: miller_madow, grassberger or plugin.
+        #[arg(long)]
+        estimator: Option<String>,
+        /// Point file (CSV, or raw little-endian f32 with --dim) for the intrinsic dimension.
+        #[arg(long)]
+        points: Option<PathBuf>,
+        /// Dimension of a binary point file.
+        #[arg(long)]
+        dim: Option<usize>,
+        /// Neighbours of the Levina–Bickel estimator.
+        #[arg(long)]
+        k: Option<usize>,
+        /// Distance: euclidean or cosine.
+        #[arg(long)]
+        metric: Option<String>,
+        /// Points per batch of the intrinsic-dimension estimate.
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// A trained model's per-position losses L_n (CSV).
+        #[arg(long)]
+        position_losses: Option<PathBuf>,
+        /// Per-position losses of a sweep over data sizes (CSV tokens,position,loss): collapse test.
+        #[arg(long)]
+        loss_table: Option<PathBuf>,
+        /// Smoothness s of the intrinsic-dimension prediction.
+        #[arg(long)]
+        smoothness: Option<f64>,
+        /// Bootstrap resamples of every fit.
+        #[arg(long)]
+        bootstrap: Option<usize>,
+        /// Seed of every random choice.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output directory.
+        #[arg(long, default_value = "runs/stats")]
+        out: PathBuf,
+    },
     /// Training throughput (tokens/s, FLOP/s) of the quickstart's model family on each backend,
     /// measured in one process, with ratios against the first backend listed.
     Bench {
@@ -203,6 +262,73 @@ fn main() -> Result<()> {
             });
             let report = scalinglab_analysis::fit_command(&input, &opts, &out)
                 .with_context(|| format!("cannot fit {}", input.display()))?;
+            println!("{}", report.summary_text());
+            println!("written to {}", out.display());
+        }
+        Command::Stats {
+            tokens,
+            vocab,
+            token_width,
+            lags,
+            fit_lags,
+            max_n,
+            estimator,
+            points,
+            dim,
+            k,
+            metric,
+            batch_size,
+            position_losses,
+            loss_table,
+            smoothness,
+            bootstrap,
+            seed,
+            out,
+        } => {
+            use scalinglab_analysis::stats::{self, io::TokenWidth};
+            let mut opts = stats::StatsCommandOptions::default();
+            if let Some(path) = tokens {
+                let vocab = vocab.context("--tokens needs --vocab (the vocabulary size)")?;
+                let mut source = stats::TokenSource::new(path, vocab);
+                source.width = TokenWidth::from_bits(token_width)?;
+                opts.tokens = Some(source);
+            }
+            if let Some(path) = points {
+                opts.points = Some(stats::PointSource::new(path, dim));
+            }
+            opts.position_losses = position_losses;
+            opts.loss_table = loss_table;
+            if let Some(l) = lags {
+                opts.correlation.lags = stats::parse_lags(&l)?;
+            }
+            if let Some(w) = fit_lags {
+                opts.correlation.fit_window = Some(stats::parse_window(&w)?);
+            }
+            if let Some(n) = max_n {
+                opts.entropy.max_n = n;
+            }
+            if let Some(e) = estimator {
+                opts.entropy.estimator = stats::EntropyEstimator::parse(&e)?;
+            }
+            if let Some(k) = k {
+                opts.id.k = k;
+            }
+            if let Some(m) = metric {
+                opts.id.metric = stats::Metric::parse(&m)?;
+            }
+            if let Some(b) = batch_size {
+                opts.id.batch_size = b;
+            }
+            if let Some(s) = smoothness {
+                opts.smoothness = s;
+            }
+            if let Some(b) = bootstrap {
+                opts.set_bootstrap(b);
+            }
+            if let Some(s) = seed {
+                opts.set_seed(s);
+            }
+            let report = stats::stats_command(&opts, &out).context("scalinglab stats failed")?;
             println!("{}", report.summary_text());
             println!("written to {}", out.display());
         }

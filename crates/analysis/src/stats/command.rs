@@ -81,12 +81,7 @@ pub struct TokenSource {
 impl TokenSource {
     /// A shard with the default width (16 bits) and format (by extension).
     pub fn new(path: impl Into<PathBuf>, vocab: usize) -> Self {
-        TokenSource {
-            path: path.into(),
-            vocab,
-            width: TokenWidth::U16,
-            format: TokenFormat::Auto,
-        }
+        TokenSource { path: path.into(), vocab, width: TokenWidth::U16, format: TokenFormat::Auto }
     }
 }
 
@@ -104,11 +99,7 @@ pub struct PointSource {
 impl PointSource {
     /// A point file with the format chosen by extension.
     pub fn new(path: impl Into<PathBuf>, dim: Option<usize>) -> Self {
-        PointSource {
-            path: path.into(),
-            dim,
-            format: PointsFormat::Auto,
-        }
+        PointSource { path: path.into(), dim, format: PointsFormat::Auto }
     }
 }
 
@@ -291,10 +282,7 @@ pub fn stats_command(
         Some(p) => Some(read_loss_table(p)?),
         None => None,
     };
-    timings.push(Timing {
-        step: "read inputs".into(),
-        seconds: t0.elapsed().as_secs_f64(),
-    });
+    timings.push(Timing { step: "read inputs".into(), seconds: t0.elapsed().as_secs_f64() });
     let inputs = StatsInputs {
         tokens: tokens.as_deref().zip(opts.tokens.as_ref().map(|s| s.vocab)),
         points: points.as_ref().map(|(v, d)| (v.as_slice(), *d)),
@@ -343,25 +331,18 @@ pub fn compute_stats(
         files: Vec::new(),
     };
     let time = |r: &mut StatsReport, step: &str, t: Instant| {
-        r.timings.push(Timing {
-            step: step.into(),
-            seconds: t.elapsed().as_secs_f64(),
-        })
+        r.timings.push(Timing { step: step.into(), seconds: t.elapsed().as_secs_f64() })
     };
 
     if let Some((tokens, vocab)) = inputs.tokens {
         let t = Instant::now();
         let stats = correlation_decay(tokens, vocab, &opts.correlation)?;
         time(&mut r, "correlation decay", t);
-        r.stream = Some(StreamSummary {
-            tokens: stats.tokens,
-            vocab,
-            tokens_seen: stats.tokens_seen,
-        });
+        r.stream =
+            Some(StreamSummary { tokens: stats.tokens, vocab, tokens_seen: stats.tokens_seen });
         match fit_correlation_decay(&stats, &opts.correlation) {
             Ok(f) => {
-                r.warnings
-                    .extend(f.warnings.iter().map(|w| format!("correlation: {w}")));
+                r.warnings.extend(f.warnings.iter().map(|w| format!("correlation: {w}")));
                 r.correlation_fit = Some(f);
             }
             Err(e) => r.warnings.push(format!("correlation fit: {e}")),
@@ -383,11 +364,7 @@ pub fn compute_stats(
             opts.entropy.seed,
         ) {
             Ok(f) => {
-                r.warnings.extend(
-                    f.warnings
-                        .iter()
-                        .map(|w| format!("entropy ({source}): {w}")),
-                );
+                r.warnings.extend(f.warnings.iter().map(|w| format!("entropy ({source}): {w}")));
                 r.ngram_fit = Some(f);
             }
             Err(e) => r.warnings.push(e.to_string()),
@@ -418,11 +395,7 @@ pub fn compute_stats(
             opts.entropy.seed,
         ) {
             Ok(f) => {
-                r.warnings.extend(
-                    f.warnings
-                        .iter()
-                        .map(|w| format!("entropy ({source}): {w}")),
-                );
+                r.warnings.extend(f.warnings.iter().map(|w| format!("entropy ({source}): {w}")));
                 r.model_fit = Some(f);
             }
             Err(e) => r.warnings.push(e.to_string()),
@@ -517,9 +490,9 @@ pub fn compute_stats(
                     h_inf = h_inf.or(Some(f.h_inf));
                     gamma = gamma.or(Some(f.gamma));
                 }
-                Err(e) => r
-                    .warnings
-                    .push(format!("collapse: cannot fit H∞ and γ on the {src}: {e}")),
+                Err(e) => {
+                    r.warnings.push(format!("collapse: cannot fit H∞ and γ on the {src}: {e}"))
+                }
             }
         }
         match (h_inf, gamma, beta) {
@@ -527,9 +500,9 @@ pub fn compute_stats(
                 Ok(c) => r.collapse = Some(c),
                 Err(e) => r.warnings.push(format!("collapse: {e}")),
             },
-            (_, _, None) => r
-                .warnings
-                .push("collapse: needs β: give a token stream or --beta".into()),
+            (_, _, None) => {
+                r.warnings.push("collapse: needs β: give a token stream or --beta".into())
+            }
             _ => r.warnings.push(
                 "collapse: needs H∞ and γ: give --h-inf/--gamma or per-position losses".into(),
             ),
@@ -568,10 +541,9 @@ impl StatsReport {
                 f.lags_used.len(),
                 interval(f.beta_ci_lags, 3),
                 interval(f.beta_ci_blocks, 3),
-                f.frob_fit.as_ref().map_or(String::new(), |ff| format!(
-                    "; Frobenius β = {}",
-                    sig(ff.alpha, 3)
-                ))
+                f.frob_fit
+                    .as_ref()
+                    .map_or(String::new(), |ff| format!("; Frobenius β = {}", sig(ff.alpha, 3)))
             );
         }
         if !self.entropy.is_empty() {
@@ -588,12 +560,8 @@ impl StatsReport {
                     )
                 })
                 .collect();
-            let _ = writeln!(
-                s,
-                "entropy ({}, nats; * undersampled): {}",
-                est.name(),
-                hs.join(", ")
-            );
+            let _ =
+                writeln!(s, "entropy ({}, nats; * undersampled): {}", est.name(), hs.join(", "));
         }
         for f in [&self.ngram_fit, &self.model_fit].into_iter().flatten() {
             let _ = writeln!(
@@ -689,11 +657,8 @@ impl StatsReport {
             let _ = writeln!(s, "warning: {w}");
         }
         if !self.timings.is_empty() {
-            let ts: Vec<String> = self
-                .timings
-                .iter()
-                .map(|t| format!("{} {:.1} s", t.step, t.seconds))
-                .collect();
+            let ts: Vec<String> =
+                self.timings.iter().map(|t| format!("{} {:.1} s", t.step, t.seconds)).collect();
             let _ = writeln!(s, "time: {}", ts.join(", "));
         }
         s
@@ -800,12 +765,8 @@ impl StatsReport {
                     f.first_unresolved.map_or(String::new(), |l| format!(
                         "; stopped at the first unresolved lag {l}"
                     )),
-                    f.frob_fit
-                        .as_ref()
-                        .map_or("–".into(), |ff| sig(ff.alpha, 3)),
-                    f.frob_fit
-                        .as_ref()
-                        .map_or("–".into(), |ff| interval(ff.alpha_ci, 3))
+                    f.frob_fit.as_ref().map_or("–".into(), |ff| sig(ff.alpha, 3)),
+                    f.frob_fit.as_ref().map_or("–".into(), |ff| interval(ff.alpha_ci, 3))
                 );
                 if let Some(b) = &f.broken {
                     let _ = writeln!(
@@ -851,11 +812,7 @@ impl StatsReport {
                     l.nnz,
                     if l.resolved { "yes" } else { "no" },
                     l.lanczos_iterations,
-                    if l.lanczos_converged {
-                        ""
-                    } else {
-                        " (not converged)"
-                    }
+                    if l.lanczos_converged { "" } else { " (not converged)" }
                 );
             }
             let _ = writeln!(s);
@@ -962,11 +919,7 @@ impl StatsReport {
                     "| {} | {} | {} |",
                     sci(h.tokens, 3),
                     sig(h.n_star, 3),
-                    h.range.map_or("–".into(), |r| format!(
-                        "{} – {}",
-                        sig(r.0, 3),
-                        sig(r.1, 3)
-                    ))
+                    h.range.map_or("–".into(), |r| format!("{} – {}", sig(r.0, 3), sig(r.1, 3)))
                 );
             }
             let _ = writeln!(s);
@@ -1036,10 +989,8 @@ pub fn write_stats(report: &mut StatsReport, out_dir: &Path) -> Result<(), Analy
     report.files = files;
     write_file(&out_dir.join("stats.md"), &report.markdown())?;
     let json_path = out_dir.join("stats.json");
-    let json = serde_json::to_string_pretty(report).map_err(|e| AnalysisError::Json {
-        path: json_path.clone(),
-        source: e,
-    })?;
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| AnalysisError::Json { path: json_path.clone(), source: e })?;
     write_file(&json_path, &json)
 }
 
@@ -1083,26 +1034,17 @@ fn correlation_plot(r: &StatsReport) -> Option<PlotSpec> {
         },
     ];
     if let Some(f) = &r.correlation_fit {
-        let (lo, hi) = (
-            f.lags_used[0] as f64,
-            f.lags_used[f.lags_used.len() - 1] as f64,
-        );
+        let (lo, hi) = (f.lags_used[0] as f64, f.lags_used[f.lags_used.len() - 1] as f64);
         curves.push(Curve {
             label: format!("fit: β = {} {}", sig(f.beta, 3), interval(f.beta_ci, 2)),
             points: curve_points(lo, hi, 50, |x| f.op_fit.predict(x)),
             style: CurveStyle::Line,
         });
-        if let Some(b) = f
-            .broken
-            .as_ref()
-            .filter(|b| b.delta_bic() > r.options.correlation.broken_bic_threshold)
+        if let Some(b) =
+            f.broken.as_ref().filter(|b| b.delta_bic() > r.options.correlation.broken_bic_threshold)
         {
             curves.push(Curve {
-                label: format!(
-                    "broken law: β = {} / {}",
-                    sig(b.beta_low, 2),
-                    sig(b.beta_high, 2)
-                ),
+                label: format!("broken law: β = {} / {}", sig(b.beta_low, 2), sig(b.beta_high, 2)),
                 points: curve_points(lo, hi, 80, |x| b.predict(x)),
                 style: CurveStyle::Dashed,
             });
@@ -1118,10 +1060,7 @@ fn correlation_plot(r: &StatsReport) -> Option<PlotSpec> {
         hlines: vec![
             ("noise floor ‖C‖_op".into(), c.floor.op_norm),
             (
-                format!(
-                    "threshold ({}× floor)",
-                    sig(r.options.correlation.floor_factor, 2)
-                ),
+                format!("threshold ({}× floor)", sig(r.options.correlation.floor_factor, 2)),
                 c.floor.threshold,
             ),
             ("P^-1/2".into(), c.floor.rule_of_thumb),
@@ -1170,17 +1109,11 @@ fn entropy_plots(r: &StatsReport) -> Option<(PlotSpec, PlotSpec)> {
         });
     }
     for (f, data) in [
-        (
-            &r.ngram_fit,
-            r.entropy.iter().map(|c| c.value(est)).collect::<Vec<_>>(),
-        ),
+        (&r.ngram_fit, r.entropy.iter().map(|c| c.value(est)).collect::<Vec<_>>()),
         (&r.model_fit, r.position_losses.clone()),
     ] {
         let Some(f) = f else { continue };
-        let (lo, hi) = (
-            f.n_fitted[0] as f64,
-            f.n_fitted[f.n_fitted.len() - 1] as f64,
-        );
+        let (lo, hi) = (f.n_fitted[0] as f64, f.n_fitted[f.n_fitted.len() - 1] as f64);
         let label = format!("fit {}: γ = {}", f.source, sig(f.gamma, 3));
         curves.push(Curve {
             label: label.clone(),
@@ -1190,12 +1123,7 @@ fn entropy_plots(r: &StatsReport) -> Option<(PlotSpec, PlotSpec)> {
         hlines.push((format!("H∞ = {} ({})", sig(f.h_inf, 4), f.source), f.h_inf));
         excess.push(Curve {
             label: format!("{} − H∞", f.source),
-            points: data
-                .iter()
-                .enumerate()
-                .skip(1)
-                .map(|(n, h)| (n as f64, h - f.h_inf))
-                .collect(),
+            points: data.iter().enumerate().skip(1).map(|(n, h)| (n as f64, h - f.h_inf)).collect(),
             style: CurveStyle::Markers,
         });
         excess.push(Curve {
@@ -1240,11 +1168,7 @@ fn entropy_plots(r: &StatsReport) -> Option<(PlotSpec, PlotSpec)> {
 fn id_plot(r: &StatsReport) -> Option<PlotSpec> {
     let id = r.intrinsic.as_ref()?;
     let pts = |f: &dyn Fn(&crate::stats::intrinsic::BatchEstimate) -> f64| -> Vec<(f64, f64)> {
-        id.batches
-            .iter()
-            .enumerate()
-            .map(|(i, b)| ((i + 1) as f64, f(b)))
-            .collect()
+        id.batches.iter().enumerate().map(|(i, b)| ((i + 1) as f64, f(b))).collect()
     };
     Some(PlotSpec {
         title: format!("{}: intrinsic dimension per batch", r.title),
@@ -1265,14 +1189,8 @@ fn id_plot(r: &StatsReport) -> Option<PlotSpec> {
             },
         ],
         hlines: vec![
-            (
-                format!("mean Levina–Bickel = {}", sig(id.mle.mean, 3)),
-                id.mle.mean,
-            ),
-            (
-                format!("mean TwoNN = {}", sig(id.two_nn.mean, 3)),
-                id.two_nn.mean,
-            ),
+            (format!("mean Levina–Bickel = {}", sig(id.mle.mean, 3)), id.mle.mean),
+            (format!("mean TwoNN = {}", sig(id.two_nn.mean, 3)), id.two_nn.mean),
         ],
     })
 }
@@ -1280,12 +1198,7 @@ fn id_plot(r: &StatsReport) -> Option<PlotSpec> {
 fn collapse_plot(r: &StatsReport) -> Option<PlotSpec> {
     let c = r.collapse.as_ref()?;
     Some(PlotSpec {
-        title: format!(
-            "{}: collapse (γ = {}, β = {})",
-            r.title,
-            sig(c.gamma, 3),
-            sig(c.beta, 3)
-        ),
+        title: format!("{}: collapse (γ = {}, β = {})", r.title, sig(c.gamma, 3), sig(c.beta, 3)),
         x_label: "P / n^(2β)".into(),
         y_label: "(L_n − H∞) · n^γ".into(),
         log_x: true,

@@ -165,10 +165,7 @@ pub fn parse_lags(spec: &str) -> Result<Vec<usize>, AnalysisError> {
             None => (lo..=hi).collect(),
         }
     } else {
-        spec.split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(num)
-            .collect::<Result<Vec<_>, _>>()?
+        spec.split(',').filter(|s| !s.trim().is_empty()).map(num).collect::<Result<Vec<_>, _>>()?
     };
     validate_lags(&lags, ctx)?;
     Ok(lags)
@@ -183,10 +180,7 @@ pub fn parse_lags(spec: &str) -> Result<Vec<usize>, AnalysisError> {
 /// ```
 pub fn parse_window(spec: &str) -> Result<(usize, usize), AnalysisError> {
     let bad = || {
-        AnalysisError::invalid(
-            "fit window",
-            format!("{spec:?} is not LO..HI with 1 <= LO <= HI"),
-        )
+        AnalysisError::invalid("fit window", format!("{spec:?} is not LO..HI with 1 <= LO <= HI"))
     };
     let (lo, hi) = spec.split_once("..").ok_or_else(bad)?;
     let lo: usize = lo.trim().parse().map_err(|_| bad())?;
@@ -210,10 +204,7 @@ fn validate_lags(lags: &[usize], ctx: &str) -> Result<(), AnalysisError> {
         ));
     }
     if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
-        return Err(AnalysisError::invalid(
-            ctx,
-            format!("lag {} is listed twice", w[0]),
-        ));
+        return Err(AnalysisError::invalid(ctx, format!("lag {} is listed twice", w[0])));
     }
     Ok(())
 }
@@ -256,9 +247,7 @@ impl LagCovariance {
         check_tokens(tokens, vocab, "LagCovariance::new")?;
         check_stream(tokens.len(), &[lag], "LagCovariance::new")?;
         let index = TokenIndex::new(tokens, vocab);
-        Ok(count_group(&index, &[lag])
-            .pop()
-            .expect("one lag in, one matrix out"))
+        Ok(count_group(&index, &[lag]).pop().expect("one lag in, one matrix out"))
     }
 
     /// The lag `n`.
@@ -420,12 +409,7 @@ impl<'a> TokenIndex<'a> {
             positions[*slot] = i as u32;
             *slot += 1;
         }
-        TokenIndex {
-            tokens,
-            vocab,
-            row_start,
-            positions,
-        }
+        TokenIndex { tokens, vocab, row_start, positions }
     }
 }
 
@@ -483,14 +467,7 @@ fn count_group(index: &TokenIndex<'_>, lags: &[usize]) -> Vec<LagCovariance> {
             let i = i as usize;
             for (k, &lag) in lags.iter().enumerate() {
                 if i + lag < p {
-                    bump(
-                        &mut buf,
-                        &mut touched,
-                        &mut tlen,
-                        vocab,
-                        k,
-                        tokens[i + lag] as usize,
-                    );
+                    bump(&mut buf, &mut touched, &mut tlen, vocab, k, tokens[i + lag] as usize);
                 }
             }
         }
@@ -523,16 +500,7 @@ fn count_group(index: &TokenIndex<'_>, lags: &[usize]) -> Vec<LagCovariance> {
             a[mu] = s as f64 * inv_m;
         }
         b.iter_mut().for_each(|v| *v *= inv_m);
-        out.push(LagCovariance {
-            lag,
-            vocab,
-            pairs,
-            row_ptr: rp,
-            cols: cl,
-            counts: ct,
-            a,
-            b,
-        });
+        out.push(LagCovariance { lag, vocab, pairs, row_ptr: rp, cols: cl, counts: ct, a, b });
     }
     out
 }
@@ -667,10 +635,7 @@ pub fn correlation_decay(
     if !(opts.floor_factor.is_finite() && opts.floor_factor > 0.0) {
         return Err(AnalysisError::invalid(
             CTX,
-            format!(
-                "floor_factor = {} must be finite and > 0",
-                opts.floor_factor
-            ),
+            format!("floor_factor = {} must be finite and > 0", opts.floor_factor),
         ));
     }
     if !(opts.lanczos_tol.is_finite() && opts.lanczos_tol > 0.0) {
@@ -691,9 +656,7 @@ pub fn correlation_decay(
     lags.sort_unstable();
 
     let index = TokenIndex::new(tokens, vocab);
-    let tokens_seen = (0..vocab)
-        .filter(|&m| index.row_start[m + 1] > index.row_start[m])
-        .count();
+    let tokens_seen = (0..vocab).filter(|&m| index.row_start[m + 1] > index.row_start[m]).count();
     let mut stats = measure_lags(&index, &lags, blocks, opts);
     drop(index);
 
@@ -707,9 +670,7 @@ pub fn correlation_decay(
     };
     let sampler = AliasTable::new(&counts);
     let mut rng = StdRng::seed_from_u64(opts.seed ^ 0xF100_D5EE_D000_0001);
-    let reference: Vec<u32> = (0..tokens.len())
-        .map(|_| sampler.sample(&mut rng) as u32)
-        .collect();
+    let reference: Vec<u32> = (0..tokens.len()).map(|_| sampler.sample(&mut rng) as u32).collect();
     let rindex = TokenIndex::new(&reference, vocab);
     let noise = measure_lags(&rindex, &noise_lags, 0, opts);
     let op_floor = noise.iter().map(|s| s.op_norm).sum::<f64>() / noise.len() as f64;
@@ -813,11 +774,7 @@ impl AliasTable {
     pub(crate) fn sample(&self, rng: &mut impl Rng) -> usize {
         let u: f64 = rng.random::<f64>() * self.prob.len() as f64;
         let i = (u as usize).min(self.prob.len() - 1);
-        if u - (i as f64) < self.prob[i] {
-            i
-        } else {
-            self.alias[i] as usize
-        }
+        if u - (i as f64) < self.prob[i] { i } else { self.alias[i] as usize }
     }
 }
 
@@ -919,11 +876,7 @@ pub fn fit_correlation_decay(
     }
     let mut used: Vec<&LagStat> = Vec::new();
     let mut first_unresolved = None;
-    for s in stats
-        .lags
-        .iter()
-        .filter(|s| s.lag >= window.0 && s.lag <= window.1)
-    {
+    for s in stats.lags.iter().filter(|s| s.lag >= window.0 && s.lag <= window.1) {
         if !s.resolved || s.op_norm.is_nan() || s.op_norm <= 0.0 {
             first_unresolved = Some(s.lag);
             break;
@@ -983,10 +936,7 @@ pub fn fit_correlation_decay(
         }
         if betas.len() >= 10 {
             betas.sort_by(f64::total_cmp);
-            Some((
-                quantile_sorted(&betas, 0.025),
-                quantile_sorted(&betas, 0.975),
-            ))
+            Some((quantile_sorted(&betas, 0.025), quantile_sorted(&betas, 0.975)))
         } else {
             None
         }
@@ -1014,19 +964,13 @@ pub fn fit_correlation_decay(
     }
     let windows = window_fits(&used.iter().map(|s| s.lag).collect::<Vec<_>>(), &lx, &ly);
     if let Some(fu) = first_unresolved {
-        warnings.push(format!(
-            "lags from {fu} on are below the noise threshold and were not fitted"
-        ));
+        warnings
+            .push(format!("lags from {fu} on are below the noise threshold and were not fitted"));
     }
-    let unconverged: Vec<usize> = used
-        .iter()
-        .filter(|s| !s.lanczos_converged)
-        .map(|s| s.lag)
-        .collect();
+    let unconverged: Vec<usize> =
+        used.iter().filter(|s| !s.lanczos_converged).map(|s| s.lag).collect();
     if !unconverged.is_empty() {
-        warnings.push(format!(
-            "Lanczos did not reach its tolerance at lags {unconverged:?}"
-        ));
+        warnings.push(format!("Lanczos did not reach its tolerance at lags {unconverged:?}"));
     }
     Ok(CorrelationFit {
         lags_used: used.iter().map(|s| s.lag).collect(),
@@ -1074,12 +1018,7 @@ fn window_fits(lags: &[usize], lx: &[f64], ly: &[f64]) -> Vec<WindowFit> {
             continue;
         }
         let beta = -ols(&lx[s..e], &ly[s..e]).1;
-        out.push(WindowFit {
-            lo: lags[s],
-            hi: lags[e - 1],
-            n_points: e - s,
-            beta,
-        });
+        out.push(WindowFit { lo: lags[s], hi: lags[e - 1], n_points: e - s, beta });
     }
     out
 }
@@ -1103,12 +1042,8 @@ pub(crate) fn fit_broken_power_law(x: &[f64], y: &[f64]) -> Option<BrokenPowerLa
         // y = c + s1 x + d max(0, x − tb): three-parameter least squares.
         let h: Vec<f64> = x.iter().map(|v| (v - tb).max(0.0)).collect();
         if let Some((c, s1, d)) = lstsq3(x, &h, y) {
-            let rss: f64 = x
-                .iter()
-                .zip(&h)
-                .zip(y)
-                .map(|((a, hh), b)| (b - c - s1 * a - d * hh).powi(2))
-                .sum();
+            let rss: f64 =
+                x.iter().zip(&h).zip(y).map(|((a, hh), b)| (b - c - s1 * a - d * hh).powi(2)).sum();
             if best.is_none_or(|b| rss < b.0) {
                 best = Some((rss, tb, c, s1, s1 + d));
             }
@@ -1130,11 +1065,8 @@ pub(crate) fn fit_broken_power_law(x: &[f64], y: &[f64]) -> Option<BrokenPowerLa
 /// singular.
 fn lstsq3(x: &[f64], h: &[f64], y: &[f64]) -> Option<(f64, f64, f64)> {
     let n = x.len() as f64;
-    let (mx, mh, my) = (
-        x.iter().sum::<f64>() / n,
-        h.iter().sum::<f64>() / n,
-        y.iter().sum::<f64>() / n,
-    );
+    let (mx, mh, my) =
+        (x.iter().sum::<f64>() / n, h.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
     let (mut sxx, mut sxh, mut shh, mut sxy, mut shy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for ((a, b), c) in x.iter().zip(h).zip(y) {
         let (a, b, c) = (a - mx, b - mh, c - my);
@@ -1187,12 +1119,8 @@ mod tests {
         let mut x = vec![1.0; v];
         let mut lam = 0.0;
         for _ in 0..5000 {
-            let cx: Vec<f64> = (0..v)
-                .map(|i| (0..v).map(|j| c[i * v + j] * x[j]).sum())
-                .collect();
-            let y: Vec<f64> = (0..v)
-                .map(|j| (0..v).map(|i| c[i * v + j] * cx[i]).sum())
-                .collect();
+            let cx: Vec<f64> = (0..v).map(|i| (0..v).map(|j| c[i * v + j] * x[j]).sum()).collect();
+            let y: Vec<f64> = (0..v).map(|j| (0..v).map(|i| c[i * v + j] * cx[i]).sum()).collect();
             lam = y.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>()
                 / x.iter().map(|a| a * a).sum::<f64>();
             let ny = y.iter().map(|a| a * a).sum::<f64>().sqrt();
@@ -1268,31 +1196,18 @@ mod tests {
         assert_eq!(log_spaced_lags(1, 200, 40).first(), Some(&1));
         assert_eq!(log_spaced_lags(1, 200, 40).last(), Some(&200));
         assert!(log_spaced_lags(1, 200, 40).windows(2).all(|w| w[0] < w[1]));
-        assert!(
-            parse_lags("3..2")
-                .unwrap_err()
-                .to_string()
-                .contains("lo <= hi")
-        );
+        assert!(parse_lags("3..2").unwrap_err().to_string().contains("lo <= hi"));
         assert!(parse_lags("1,x").unwrap_err().to_string().contains("\"x\""));
         assert!(parse_lags("1,1").unwrap_err().to_string().contains("twice"));
         assert!(parse_lags("").unwrap_err().to_string().contains("no lags"));
-        let e = LagCovariance::new(&[0, 1, 2], 2, 1)
-            .unwrap_err()
-            .to_string();
+        let e = LagCovariance::new(&[0, 1, 2], 2, 1).unwrap_err().to_string();
         assert!(e.contains("tokens[2] = 2") && e.contains("vocab"), "{e}");
-        let e = LagCovariance::new(&[0, 1, 1], 2, 2)
-            .unwrap_err()
-            .to_string();
+        let e = LagCovariance::new(&[0, 1, 1], 2, 2).unwrap_err().to_string();
         assert!(e.contains("too few for lag 2"), "{e}");
         let e = correlation_decay(
             &[0, 1, 1, 0],
             2,
-            &CorrelationOptions {
-                lags: vec![1],
-                floor_factor: 0.0,
-                ..Default::default()
-            },
+            &CorrelationOptions { lags: vec![1], floor_factor: 0.0, ..Default::default() },
         )
         .unwrap_err()
         .to_string();

@@ -136,12 +136,8 @@ impl BlockCounts {
             self.singletons += 1;
         }
         self.sum_c_ln_c += cf * cf.ln();
-        self.sum_c_g += cf
-            * if (c as usize) < gtable.len() {
-                gtable[c as usize]
-            } else {
-                grassberger_g(c)
-            };
+        self.sum_c_g +=
+            cf * if (c as usize) < gtable.len() { gtable[c as usize] } else { grassberger_g(c) };
     }
 
     /// Block entropy in nats by `est` (0 for no samples).
@@ -219,10 +215,7 @@ pub fn ngram_entropies(
     if !(opts.max_distinct_ratio.is_finite() && opts.max_distinct_ratio > 0.0) {
         return Err(AnalysisError::invalid(
             CTX,
-            format!(
-                "max_distinct_ratio = {} must be finite and > 0",
-                opts.max_distinct_ratio
-            ),
+            format!("max_distinct_ratio = {} must be finite and > 0", opts.max_distinct_ratio),
         ));
     }
     let blocks = block_counts(tokens, vocab, opts.max_n + 1);
@@ -251,19 +244,15 @@ pub fn ngram_entropies(
 
 /// Count statistics of the m-grams for `m = 1..=max_len` (tokens already checked).
 pub(crate) fn block_counts(tokens: &[u32], vocab: usize, max_len: usize) -> Vec<BlockCounts> {
-    let gtable: Vec<f64> = (0..4096u64)
-        .map(|c| if c == 0 { 0.0 } else { grassberger_g(c) })
-        .collect();
+    let gtable: Vec<f64> =
+        (0..4096u64).map(|c| if c == 0 { 0.0 } else { grassberger_g(c) }).collect();
     let mut out = Vec::with_capacity(max_len);
     // m = 1: direct counts.
     let mut uni = vec![0u64; vocab];
     for &t in tokens {
         uni[t as usize] += 1;
     }
-    let mut b1 = BlockCounts {
-        length: 1,
-        ..Default::default()
-    };
+    let mut b1 = BlockCounts { length: 1, ..Default::default() };
     for &c in uni.iter().filter(|&&c| c > 0) {
         b1.add_count(c, &gtable);
     }
@@ -279,20 +268,17 @@ pub(crate) fn block_counts(tokens: &[u32], vocab: usize, max_len: usize) -> Vec<
         codes.truncate(len);
         let next = &tokens[m - 1..];
         let exact = m * bits <= 64;
-        codes
-            .par_chunks_mut(1 << 16)
-            .enumerate()
-            .for_each(|(ci, chunk)| {
-                let base = ci << 16;
-                for (j, c) in chunk.iter_mut().enumerate() {
-                    let x = u64::from(next[base + j]);
-                    *c = if exact {
-                        (*c << bits) | x
-                    } else {
-                        mix64(*c ^ mix64(x.wrapping_add(0x51_7CC1_B727_220A)))
-                    };
-                }
-            });
+        codes.par_chunks_mut(1 << 16).enumerate().for_each(|(ci, chunk)| {
+            let base = ci << 16;
+            for (j, c) in chunk.iter_mut().enumerate() {
+                let x = u64::from(next[base + j]);
+                *c = if exact {
+                    (*c << bits) | x
+                } else {
+                    mix64(*c ^ mix64(x.wrapping_add(0x51_7CC1_B727_220A)))
+                };
+            }
+        });
         let mut bc = count_distinct(&codes, &mut buf, &gtable);
         bc.length = m;
         out.push(bc);
@@ -411,12 +397,7 @@ pub fn fit_entropy_decay(
             ),
         });
     }
-    let fo = FitOptions {
-        offset: Offset::Free,
-        loss: FitLoss::Squared,
-        bootstrap,
-        seed,
-    };
+    let fo = FitOptions { offset: Offset::Free, loss: FitLoss::Squared, bootstrap, seed };
     let fit = fit_power_law(&x, &y, &fo)?;
     let mut warnings = Vec::new();
     let ymin = y.iter().copied().fold(f64::INFINITY, f64::min);
@@ -457,13 +438,9 @@ mod tests {
         for w in tokens.windows(m) {
             *map.entry(w.to_vec()).or_insert(0u64) += 1;
         }
-        let gt: Vec<f64> = (0..4096u64)
-            .map(|c| if c == 0 { 0.0 } else { grassberger_g(c) })
-            .collect();
-        let mut b = BlockCounts {
-            length: m,
-            ..Default::default()
-        };
+        let gt: Vec<f64> =
+            (0..4096u64).map(|c| if c == 0 { 0.0 } else { grassberger_g(c) }).collect();
+        let mut b = BlockCounts { length: m, ..Default::default() };
         let mut counts: Vec<u64> = map.into_values().collect();
         counts.sort_unstable();
         for c in counts {
@@ -499,65 +476,32 @@ mod tests {
         // 2000 iid draws from 256 equiprobable symbols: H_0 = ln 256.
         let mut rng = StdRng::seed_from_u64(2);
         let tokens: Vec<u32> = (0..2000).map(|_| rng.random_range(0..256u32)).collect();
-        let h = ngram_entropies(
-            &tokens,
-            256,
-            &EntropyOptions {
-                max_n: 0,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let h = ngram_entropies(&tokens, 256, &EntropyOptions { max_n: 0, ..Default::default() })
+            .unwrap();
         let truth = 256f64.ln();
         let (p, mm, g) = (h[0].plugin, h[0].miller_madow, h[0].grassberger);
         assert!(truth - p > 0.03, "plug-in is biased low: {p} vs {truth}");
-        assert!(
-            (mm - truth).abs() < (p - truth).abs() / 3.0,
-            "MM {mm} vs {truth}"
-        );
-        assert!(
-            (g - truth).abs() < (p - truth).abs() / 3.0,
-            "Grassberger {g} vs {truth}"
-        );
+        assert!((mm - truth).abs() < (p - truth).abs() / 3.0, "MM {mm} vs {truth}");
+        assert!((g - truth).abs() < (p - truth).abs() / 3.0, "Grassberger {g} vs {truth}");
     }
 
     #[test]
     fn estimator_names_round_trip() {
-        for e in [
-            EntropyEstimator::Plugin,
-            EntropyEstimator::MillerMadow,
-            EntropyEstimator::Grassberger,
-        ] {
+        for e in
+            [EntropyEstimator::Plugin, EntropyEstimator::MillerMadow, EntropyEstimator::Grassberger]
+        {
             assert_eq!(EntropyEstimator::parse(e.name()).unwrap(), e);
         }
-        assert_eq!(
-            EntropyEstimator::parse("Miller-Madow").unwrap(),
-            EntropyEstimator::MillerMadow
-        );
-        assert!(
-            EntropyEstimator::parse("nsb")
-                .unwrap_err()
-                .to_string()
-                .contains("nsb")
-        );
+        assert_eq!(EntropyEstimator::parse("Miller-Madow").unwrap(), EntropyEstimator::MillerMadow);
+        assert!(EntropyEstimator::parse("nsb").unwrap_err().to_string().contains("nsb"));
     }
 
     #[test]
     fn entropy_fit_recovers_a_known_decay_and_rejects_bad_input() {
-        let h: Vec<f64> = (0..64)
-            .map(|n| {
-                if n == 0 {
-                    6.0
-                } else {
-                    1.5 + 2.0 * (n as f64).powf(-0.4)
-                }
-            })
-            .collect();
+        let h: Vec<f64> =
+            (0..64).map(|n| if n == 0 { 6.0 } else { 1.5 + 2.0 * (n as f64).powf(-0.4) }).collect();
         let f = fit_entropy_decay(&h, 1, |_| true, "synthetic", 100, 1).unwrap();
-        assert!(
-            (f.gamma - 0.4).abs() < 1e-3 && (f.h_inf - 1.5).abs() < 1e-3,
-            "{f:?}"
-        );
+        assert!((f.gamma - 0.4).abs() < 1e-3 && (f.h_inf - 1.5).abs() < 1e-3, "{f:?}");
         let (lo, hi) = f.gamma_ci.unwrap();
         assert!(lo <= 0.4 + 1e-6 && 0.4 - 1e-6 <= hi);
         assert!(f.warnings.is_empty(), "{:?}", f.warnings);

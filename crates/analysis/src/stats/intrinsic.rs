@@ -97,18 +97,12 @@ impl Neighbours {
 
 fn validate_points(points: &[f32], dim: usize, ctx: &str) -> Result<usize, AnalysisError> {
     if dim == 0 {
-        return Err(AnalysisError::invalid(
-            ctx,
-            "dim = 0: points need at least one coordinate",
-        ));
+        return Err(AnalysisError::invalid(ctx, "dim = 0: points need at least one coordinate"));
     }
     if !points.len().is_multiple_of(dim) {
         return Err(AnalysisError::invalid(
             ctx,
-            format!(
-                "{} values are not a whole number of points of dimension {dim}",
-                points.len()
-            ),
+            format!("{} values are not a whole number of points of dimension {dim}", points.len()),
         ));
     }
     if let Some(i) = points.iter().position(|v| !v.is_finite()) {
@@ -153,19 +147,14 @@ pub fn knn(
         Metric::Cosine => {
             let mut v = points.to_vec();
             for (i, row) in v.chunks_exact_mut(dim).enumerate() {
-                let norm = row
-                    .iter()
-                    .map(|x| f64::from(*x) * f64::from(*x))
-                    .sum::<f64>()
-                    .sqrt();
+                let norm = row.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
                 if norm == 0.0 {
                     return Err(AnalysisError::invalid(
                         CTX,
                         format!("point {i} is the zero vector, which has no cosine distance"),
                     ));
                 }
-                row.iter_mut()
-                    .for_each(|x| *x = (f64::from(*x) / norm) as f32);
+                row.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
             }
             normalised = v;
             &normalised
@@ -187,11 +176,7 @@ struct Candidates {
 
 impl Candidates {
     fn new(n: usize, cap: usize) -> Self {
-        Candidates {
-            cap,
-            len: vec![0; n],
-            items: vec![(f32::INFINITY, u32::MAX); n * cap],
-        }
+        Candidates { cap, len: vec![0; n], items: vec![(f32::INFINITY, u32::MAX); n * cap] }
     }
 
     fn list(&self, p: usize) -> &[(f32, u32)] {
@@ -239,12 +224,7 @@ fn tile_pair(
         while r < re {
             // Two references at a time (the second repeats the first at an odd end).
             let r1 = (r + 1).min(re - 1);
-            dots4x2(
-                q,
-                &data[r * dim..(r + 1) * dim],
-                &data[r1 * dim..(r1 + 1) * dim],
-                &mut dots,
-            );
+            dots4x2(q, &data[r * dim..(r + 1) * dim], &data[r1 * dim..(r1 + 1) * dim], &mut dots);
             for (j, rj) in [r, r1].into_iter().enumerate().take(r1 + 1 - r) {
                 for (t, dt) in dots.iter().enumerate().take(g) {
                     let qrow = qi + t;
@@ -265,15 +245,9 @@ fn tile_pair(
 }
 
 fn knn_rows(data: &[f32], dim: usize, n: usize, k: usize) -> Neighbours {
-    let norms: Vec<f32> = data
-        .chunks_exact(dim)
-        .map(|r| r.iter().map(|x| x * x).sum())
-        .collect();
+    let norms: Vec<f32> = data.chunks_exact(dim).map(|r| r.iter().map(|x| x * x).sum()).collect();
     let cap = (k + MARGIN).min(n - 1);
-    let tiles: Vec<(usize, usize)> = (0..n)
-        .step_by(TILE)
-        .map(|s| (s, (s + TILE).min(n)))
-        .collect();
+    let tiles: Vec<(usize, usize)> = (0..n).step_by(TILE).map(|s| (s, (s + TILE).min(n))).collect();
     // Each unordered pair of tiles once: tile i against tiles j ≥ i. Tiles are dealt to a few
     // groups round-robin (which balances the triangle), each with its own candidate lists,
     // merged at the end.
@@ -295,30 +269,22 @@ fn knn_rows(data: &[f32], dim: usize, n: usize, k: usize) -> Neighbours {
         .into_par_iter()
         .map(|p| {
             let q = &data[p * dim..(p + 1) * dim];
-            let mut pooled: Vec<(f32, u32)> = accs
-                .iter()
-                .flat_map(|a| a.list(p).iter().copied())
-                .collect();
+            let mut pooled: Vec<(f32, u32)> =
+                accs.iter().flat_map(|a| a.list(p).iter().copied()).collect();
             pooled.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let mut exact: Vec<(f64, u32)> = pooled
                 .iter()
                 .take(cap)
                 .map(|&(_, j)| {
                     let r = &data[j as usize * dim..(j as usize + 1) * dim];
-                    let d2: f64 = q
-                        .iter()
-                        .zip(r)
-                        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
-                        .sum();
+                    let d2: f64 =
+                        q.iter().zip(r).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum();
                     (d2.sqrt(), j)
                 })
                 .collect();
             exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             exact.truncate(k);
-            (
-                exact.iter().map(|e| e.0).collect(),
-                exact.iter().map(|e| e.1).collect(),
-            )
+            (exact.iter().map(|e| e.0).collect(), exact.iter().map(|e| e.1).collect())
         })
         .collect();
     let mut dist = Vec::with_capacity(n * k);
@@ -407,20 +373,13 @@ pub fn levina_bickel(nb: &Neighbours, k: usize) -> Result<DimensionEstimate, Ana
             ),
         ));
     }
-    Ok(DimensionEstimate {
-        value: used as f64 / sum_inv,
-        used,
-        skipped,
-    })
+    Ok(DimensionEstimate { value: used as f64 / sum_inv, used, skipped })
 }
 
 /// TwoNN maximum likelihood `d̂ = n / Σ ln(T_2/T_1)`. Errors when no point is usable.
 pub fn two_nn(nb: &Neighbours) -> Result<DimensionEstimate, AnalysisError> {
     if nb.k < 2 {
-        return Err(AnalysisError::invalid(
-            "two_nn",
-            "needs at least 2 neighbours per point",
-        ));
+        return Err(AnalysisError::invalid("two_nn", "needs at least 2 neighbours per point"));
     }
     let (mut s, mut used, mut skipped) = (0.0, 0usize, 0usize);
     for i in 0..nb.n {
@@ -438,11 +397,7 @@ pub fn two_nn(nb: &Neighbours) -> Result<DimensionEstimate, AnalysisError> {
             format!("no usable point ({skipped} of {} are duplicates)", nb.n),
         ));
     }
-    Ok(DimensionEstimate {
-        value: used as f64 / s,
-        used,
-        skipped,
-    })
+    Ok(DimensionEstimate { value: used as f64 / s, used, skipped })
 }
 
 /// Settings of [`intrinsic_dimension`].
@@ -462,13 +417,7 @@ pub struct IdOptions {
 
 impl Default for IdOptions {
     fn default() -> Self {
-        IdOptions {
-            k: 20,
-            metric: Metric::Euclidean,
-            batch_size: 3600,
-            max_points: None,
-            seed: 0,
-        }
+        IdOptions { k: 20, metric: Metric::Euclidean, batch_size: 3600, max_points: None, seed: 0 }
     }
 }
 
@@ -554,18 +503,12 @@ pub fn intrinsic_dimension(
     let start = std::time::Instant::now();
     let n_all = validate_points(points, dim, CTX)?;
     if opts.k < 2 {
-        return Err(AnalysisError::invalid(
-            CTX,
-            format!("k = {} must be at least 2", opts.k),
-        ));
+        return Err(AnalysisError::invalid(CTX, format!("k = {} must be at least 2", opts.k)));
     }
     if opts.batch_size <= opts.k {
         return Err(AnalysisError::invalid(
             CTX,
-            format!(
-                "batch_size = {} must exceed k = {}",
-                opts.batch_size, opts.k
-            ),
+            format!("batch_size = {} must exceed k = {}", opts.batch_size, opts.k),
         ));
     }
     let mut order: Vec<usize> = (0..n_all).collect();
@@ -594,11 +537,7 @@ pub fn intrinsic_dimension(
             .map_err(|err| AnalysisError::invalid(CTX, format!("batch {b}: {err}")))?;
         let tnn =
             two_nn(&nb).map_err(|err| AnalysisError::invalid(CTX, format!("batch {b}: {err}")))?;
-        batches.push(BatchEstimate {
-            points: e - s,
-            mle,
-            two_nn: tnn,
-        });
+        batches.push(BatchEstimate { points: e - s, mle, two_nn: tnn });
     }
     let mle = Spread::of(&batches.iter().map(|b| b.mle.value).collect::<Vec<_>>());
     let two = Spread::of(&batches.iter().map(|b| b.two_nn.value).collect::<Vec<_>>());
@@ -621,9 +560,7 @@ mod tests {
 
     fn random_points(n: usize, dim: usize, seed: u64) -> Vec<f32> {
         let mut rng = StdRng::seed_from_u64(seed);
-        (0..n * dim)
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect()
+        (0..n * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
     fn brute_knn(p: &[f32], dim: usize, k: usize) -> Vec<Vec<(f64, usize)>> {
@@ -705,32 +642,17 @@ mod tests {
                 .contains("point 0 coordinate 1")
         );
         assert!(
-            knn(&[1.0, 2.0], 1, 2, Metric::Euclidean)
-                .unwrap_err()
-                .to_string()
-                .contains("too few")
+            knn(&[1.0, 2.0], 1, 2, Metric::Euclidean).unwrap_err().to_string().contains("too few")
         );
         assert!(
-            knn(&[1.0, 2.0], 0, 1, Metric::Euclidean)
-                .unwrap_err()
-                .to_string()
-                .contains("dim = 0")
+            knn(&[1.0, 2.0], 0, 1, Metric::Euclidean).unwrap_err().to_string().contains("dim = 0")
         );
         // All duplicates: no usable point.
         let dup = vec![1.0f32; 20];
         let nb = knn(&dup, 2, 3, Metric::Euclidean).unwrap();
-        assert!(
-            levina_bickel(&nb, 3)
-                .unwrap_err()
-                .to_string()
-                .contains("duplicate")
-        );
+        assert!(levina_bickel(&nb, 3).unwrap_err().to_string().contains("duplicate"));
         assert!(two_nn(&nb).is_err());
-        let o = IdOptions {
-            batch_size: 10,
-            k: 20,
-            ..Default::default()
-        };
+        let o = IdOptions { batch_size: 10, k: 20, ..Default::default() };
         assert!(
             intrinsic_dimension(&random_points(100, 2, 1), 2, &o)
                 .unwrap_err()
@@ -751,10 +673,7 @@ mod tests {
             index: vec![1, 0, 0, 0, 0, 0],
         };
         let lb = levina_bickel(&nb, 3).unwrap();
-        assert!(
-            (lb.value - 2.0 / (1.5 * 2f64.ln() + 2.0)).abs() < 1e-12,
-            "{lb:?}"
-        );
+        assert!((lb.value - 2.0 / (1.5 * 2f64.ln() + 2.0)).abs() < 1e-12, "{lb:?}");
         // With k = 2 only T_1, T_2: S = ln 2 and 0 → inverse mean (ln 2 + 0)/2.
         let lb2 = levina_bickel(&nb, 2).unwrap();
         assert!((lb2.value - 2.0 / 2f64.ln()).abs() < 1e-12, "{lb2:?}");
@@ -762,21 +681,12 @@ mod tests {
         let tn = two_nn(&nb).unwrap();
         assert!((tn.value - 2.0 / 2f64.ln()).abs() < 1e-12, "{tn:?}");
         // A duplicate (T_1 = 0) is skipped and counted.
-        let dup = Neighbours {
-            k: 2,
-            n: 2,
-            dist: vec![0.0, 1.0, 1.0, 3.0],
-            index: vec![1, 0, 0, 1],
-        };
+        let dup =
+            Neighbours { k: 2, n: 2, dist: vec![0.0, 1.0, 1.0, 3.0], index: vec![1, 0, 0, 1] };
         let tn = two_nn(&dup).unwrap();
         assert_eq!((tn.used, tn.skipped), (1, 1));
         assert!((tn.value - 1.0 / 3f64.ln()).abs() < 1e-12);
-        assert!(
-            levina_bickel(&nb, 4)
-                .unwrap_err()
-                .to_string()
-                .contains("2..=3")
-        );
+        assert!(levina_bickel(&nb, 4).unwrap_err().to_string().contains("2..=3"));
     }
 
     #[test]
@@ -784,15 +694,8 @@ mod tests {
         // 4000 points uniform in [−1, 1]^3: both estimators near 3 (boundary effects are mild
         // at this density).
         let p = random_points(4000, 3, 8);
-        let est = intrinsic_dimension(
-            &p,
-            3,
-            &IdOptions {
-                batch_size: 2000,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let est = intrinsic_dimension(&p, 3, &IdOptions { batch_size: 2000, ..Default::default() })
+            .unwrap();
         assert_eq!(est.batches.len(), 2);
         assert!((est.mle.mean - 3.0).abs() < 0.3, "{est:?}");
         assert!((est.two_nn.mean - 3.0).abs() < 0.3, "{est:?}");

@@ -33,10 +33,7 @@ impl TokenWidth {
         match bits {
             16 => Ok(TokenWidth::U16),
             32 => Ok(TokenWidth::U32),
-            b => Err(AnalysisError::invalid(
-                "token width",
-                format!("{b} bits: expected 16 or 32"),
-            )),
+            b => Err(AnalysisError::invalid("token width", format!("{b} bits: expected 16 or 32"))),
         }
     }
 
@@ -96,10 +93,7 @@ pub fn read_tokens(
     vocab: usize,
 ) -> Result<Vec<u32>, AnalysisError> {
     if vocab == 0 {
-        return Err(invalid_file(
-            path,
-            "vocab = 0: the vocabulary size must be at least 1",
-        ));
+        return Err(invalid_file(path, "vocab = 0: the vocabulary size must be at least 1"));
     }
     let binary = match format {
         TokenFormat::Auto => ext_is(path, &["bin", "u16", "u32"]),
@@ -120,10 +114,9 @@ pub fn read_tokens(
             ));
         }
         match width {
-            TokenWidth::U16 => bytes
-                .chunks_exact(2)
-                .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
-                .collect(),
+            TokenWidth::U16 => {
+                bytes.chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))).collect()
+            }
             TokenWidth::U32 => bytes
                 .chunks_exact(4)
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -131,10 +124,7 @@ pub fn read_tokens(
         }
     } else {
         let text = std::str::from_utf8(&bytes).map_err(|e| {
-            invalid_file(
-                path,
-                format!("not UTF-8 text ({e}); for binary ids use a .bin file"),
-            )
+            invalid_file(path, format!("not UTF-8 text ({e}); for binary ids use a .bin file"))
         })?;
         let mut out = Vec::new();
         for (ln, line) in text.lines().enumerate() {
@@ -142,10 +132,7 @@ pub fn read_tokens(
                 let id: u32 = word.parse().map_err(|_| {
                     invalid_file(
                         path,
-                        format!(
-                            "line {}: {word:?} is not a non-negative integer token id",
-                            ln + 1
-                        ),
+                        format!("line {}: {word:?} is not a non-negative integer token id", ln + 1),
                     )
                 })?;
                 if id as usize >= vocab {
@@ -224,10 +211,8 @@ pub fn read_points(
                 ),
             ));
         }
-        let v: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let v: Vec<f32> =
+            bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(invalid_file(
                 path,
@@ -247,10 +232,7 @@ pub fn read_points(
     if let Some(d) = dim
         && d != width
     {
-        return Err(invalid_file(
-            path,
-            format!("rows have {width} columns but --dim is {d}"),
-        ));
+        return Err(invalid_file(path, format!("rows have {width} columns but --dim is {d}")));
     }
     let mut v = Vec::with_capacity(rows.len() * width);
     for (line, row) in &rows {
@@ -283,10 +265,8 @@ fn read_numeric_csv(path: &Path) -> Result<Vec<(u64, Vec<f64>)>, AnalysisError> 
         if rec.iter().all(|f| f.is_empty()) {
             continue;
         }
-        let parsed: Result<Vec<f64>, String> = rec
-            .iter()
-            .map(|f| f.parse::<f64>().map_err(|_| f.to_string()))
-            .collect();
+        let parsed: Result<Vec<f64>, String> =
+            rec.iter().map(|f| f.parse::<f64>().map_err(|_| f.to_string())).collect();
         match parsed {
             Ok(v) => {
                 if let Some(j) = v.iter().position(|x| !x.is_finite()) {
@@ -308,11 +288,7 @@ fn read_numeric_csv(path: &Path) -> Result<Vec<(u64, Vec<f64>)>, AnalysisError> 
 }
 
 fn csv_error(path: &Path, line: u64, message: String) -> AnalysisError {
-    AnalysisError::Csv {
-        path: PathBuf::from(path),
-        line,
-        message,
-    }
+    AnalysisError::Csv { path: PathBuf::from(path), line, message }
 }
 
 /// Reads per-position losses (see the module documentation): `losses[n]` for `n = 0..`.
@@ -324,11 +300,7 @@ pub fn read_position_losses(path: &Path) -> Result<Vec<f64>, AnalysisError> {
     match rows[0].1.len() {
         1 => {
             if let Some((line, r)) = rows.iter().find(|r| r.1.len() != 1) {
-                return Err(csv_error(
-                    path,
-                    *line,
-                    format!("{} columns, expected 1", r.len()),
-                ));
+                return Err(csv_error(path, *line, format!("{} columns, expected 1", r.len())));
             }
             Ok(rows.into_iter().map(|r| r.1[0]).collect())
         }
@@ -346,11 +318,9 @@ pub fn read_position_losses(path: &Path) -> Result<Vec<f64>, AnalysisError> {
             }
             contiguous(path, pairs)
         }
-        k => Err(csv_error(
-            path,
-            rows[0].0,
-            format!("{k} columns: expected loss or position,loss"),
-        )),
+        k => {
+            Err(csv_error(path, rows[0].0, format!("{k} columns: expected loss or position,loss")))
+        }
     }
 }
 
@@ -358,11 +328,7 @@ fn position(path: &Path, line: u64, v: f64) -> Result<usize, AnalysisError> {
     if v >= 0.0 && v.fract() == 0.0 && v < 1e9 {
         Ok(v as usize)
     } else {
-        Err(csv_error(
-            path,
-            line,
-            format!("position {v} is not a non-negative integer"),
-        ))
+        Err(csv_error(path, line, format!("position {v} is not a non-negative integer")))
     }
 }
 
@@ -401,11 +367,7 @@ pub fn read_loss_table(path: &Path) -> Result<Vec<LossCurve>, AnalysisError> {
             ));
         }
         if r[0] <= 0.0 {
-            return Err(csv_error(
-                path,
-                *line,
-                format!("data size {} must be > 0", r[0]),
-            ));
+            return Err(csv_error(path, *line, format!("data size {} must be > 0", r[0])));
         }
         let pos = position(path, *line, r[1])?;
         match groups.iter_mut().find(|g| g.0 == r[0]) {
@@ -419,12 +381,7 @@ pub fn read_loss_table(path: &Path) -> Result<Vec<LossCurve>, AnalysisError> {
     groups.sort_by(|a, b| a.0.total_cmp(&b.0));
     groups
         .into_iter()
-        .map(|(p, pairs)| {
-            Ok(LossCurve {
-                tokens: p,
-                losses: contiguous(path, pairs)?,
-            })
-        })
+        .map(|(p, pairs)| Ok(LossCurve { tokens: p, losses: contiguous(path, pairs)? }))
         .collect()
 }
 
@@ -446,17 +403,11 @@ mod tests {
         let t = vec![0u32, 5, 7, 65535, 3];
         let p16 = d.join("a.bin");
         write_tokens_binary(&p16, &t, TokenWidth::U16).unwrap();
-        assert_eq!(
-            read_tokens(&p16, TokenFormat::Auto, TokenWidth::U16, 65536).unwrap(),
-            t
-        );
-        let e = read_tokens(&p16, TokenFormat::Auto, TokenWidth::U16, 100)
-            .unwrap_err()
-            .to_string();
+        assert_eq!(read_tokens(&p16, TokenFormat::Auto, TokenWidth::U16, 65536).unwrap(), t);
+        let e = read_tokens(&p16, TokenFormat::Auto, TokenWidth::U16, 100).unwrap_err().to_string();
         assert!(e.contains("token 3 has id 65535 >= vocab = 100"), "{e}");
-        let e = read_tokens(&p16, TokenFormat::Auto, TokenWidth::U32, 1 << 20)
-            .unwrap_err()
-            .to_string();
+        let e =
+            read_tokens(&p16, TokenFormat::Auto, TokenWidth::U32, 1 << 20).unwrap_err().to_string();
         assert!(e.contains("10 bytes") && e.contains("32-bit"), "{e}");
         let p32 = d.join("b.u32");
         write_tokens_binary(&p32, &[1, 70000], TokenWidth::U32).unwrap();
@@ -477,9 +428,7 @@ mod tests {
             vec![1, 2, 3, 4, 5, 6]
         );
         std::fs::write(&txt, "1 2\n3 x\n").unwrap();
-        let e = read_tokens(&txt, TokenFormat::Auto, TokenWidth::U16, 10)
-            .unwrap_err()
-            .to_string();
+        let e = read_tokens(&txt, TokenFormat::Auto, TokenWidth::U16, 10).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("\"x\""), "{e}");
         std::fs::write(&txt, "1 2\n3 12\n").unwrap();
         assert!(
@@ -488,14 +437,9 @@ mod tests {
                 .to_string()
                 .contains("line 2: token id 12")
         );
-        let e = read_tokens(
-            &d.join("missing.bin"),
-            TokenFormat::Auto,
-            TokenWidth::U16,
-            10,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = read_tokens(&d.join("missing.bin"), TokenFormat::Auto, TokenWidth::U16, 10)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing.bin"), "{e}");
     }
 
@@ -518,17 +462,11 @@ mod tests {
         );
         std::fs::write(&csv, "1,2,3\n4,5\n").unwrap();
         assert!(
-            read_points(&csv, PointsFormat::Auto, None)
-                .unwrap_err()
-                .to_string()
-                .contains("line 2")
+            read_points(&csv, PointsFormat::Auto, None).unwrap_err().to_string().contains("line 2")
         );
         std::fs::write(&csv, "1,2\n4,nan\n").unwrap();
         assert!(
-            read_points(&csv, PointsFormat::Auto, None)
-                .unwrap_err()
-                .to_string()
-                .contains("finite")
+            read_points(&csv, PointsFormat::Auto, None).unwrap_err().to_string().contains("finite")
         );
         std::fs::write(&csv, "1,2\n4,b\n").unwrap();
         assert!(
@@ -538,20 +476,14 @@ mod tests {
                 .contains("\"b\" is not a number")
         );
         let bin = d.join("p.f32");
-        let vals: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
+        let vals: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(&bin, &vals).unwrap();
         assert_eq!(
             read_points(&bin, PointsFormat::Auto, Some(2)).unwrap(),
             (vec![1.0, 2.0, 3.0, 4.0], 2)
         );
         assert!(
-            read_points(&bin, PointsFormat::Auto, None)
-                .unwrap_err()
-                .to_string()
-                .contains("--dim")
+            read_points(&bin, PointsFormat::Auto, None).unwrap_err().to_string().contains("--dim")
         );
         assert!(
             read_points(&bin, PointsFormat::Auto, Some(3))
@@ -571,39 +503,16 @@ mod tests {
         assert_eq!(read_position_losses(&p).unwrap(), vec![3.0, 2.5, 2.2]);
         std::fs::write(&p, "1,2.5\n2,2.2\n").unwrap();
         assert!(
-            read_position_losses(&p)
-                .unwrap_err()
-                .to_string()
-                .contains("position 0 is missing")
+            read_position_losses(&p).unwrap_err().to_string().contains("position 0 is missing")
         );
         std::fs::write(&p, "0,2.5\n0,2.2\n").unwrap();
-        assert!(
-            read_position_losses(&p)
-                .unwrap_err()
-                .to_string()
-                .contains("twice")
-        );
+        assert!(read_position_losses(&p).unwrap_err().to_string().contains("twice"));
         let t = d.join("table.csv");
-        std::fs::write(
-            &t,
-            "tokens,position,loss\n1e6,0,5\n1e5,0,6\n1e6,1,4\n1e5,1,5.5\n",
-        )
-        .unwrap();
+        std::fs::write(&t, "tokens,position,loss\n1e6,0,5\n1e5,0,6\n1e6,1,4\n1e5,1,5.5\n").unwrap();
         let curves = read_loss_table(&t).unwrap();
         assert_eq!(curves.len(), 2);
-        assert_eq!(
-            curves[0],
-            LossCurve {
-                tokens: 1e5,
-                losses: vec![6.0, 5.5]
-            }
-        );
+        assert_eq!(curves[0], LossCurve { tokens: 1e5, losses: vec![6.0, 5.5] });
         std::fs::write(&t, "1e6,0\n").unwrap();
-        assert!(
-            read_loss_table(&t)
-                .unwrap_err()
-                .to_string()
-                .contains("expected 3")
-        );
+        assert!(read_loss_table(&t).unwrap_err().to_string().contains("expected 3"));
     }
 }

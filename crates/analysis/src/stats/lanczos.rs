@@ -36,18 +36,9 @@ pub(crate) fn lanczos_largest(
     max_iter: usize,
 ) -> LanczosResult {
     if dim == 0 {
-        return LanczosResult {
-            value: 0.0,
-            vector: Vec::new(),
-            iterations: 0,
-            converged: true,
-        };
+        return LanczosResult { value: 0.0, vector: Vec::new(), iterations: 0, converged: true };
     }
-    let mut v0: Vec<f64> = if start.len() == dim {
-        start.to_vec()
-    } else {
-        Vec::new()
-    };
+    let mut v0: Vec<f64> = if start.len() == dim { start.to_vec() } else { Vec::new() };
     let n0 = dot(&v0, &v0).sqrt();
     if v0.is_empty() || !(n0.is_finite() && n0 > 0.0) {
         v0 = pseudo_random_unit(dim, 0x5EED);
@@ -75,11 +66,7 @@ pub(crate) fn lanczos_largest(
         }
         alpha.push(a);
         let b = dot(&w, &w).sqrt();
-        let scale = alpha
-            .iter()
-            .map(|x| x.abs())
-            .fold(0.0, f64::max)
-            .max(f64::MIN_POSITIVE);
+        let scale = alpha.iter().map(|x| x.abs()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
         let (evals, last) = tridiagonal_eigen(&alpha, &beta, false);
         best = argmax(&evals);
         let theta = evals[best];
@@ -109,12 +96,7 @@ pub(crate) fn lanczos_largest(
     if ny > 0.0 {
         y.iter_mut().for_each(|x| *x /= ny);
     }
-    LanczosResult {
-        value: theta.max(0.0),
-        vector: y,
-        iterations: alpha.len(),
-        converged,
-    }
+    LanczosResult { value: theta.max(0.0), vector: y, iterations: alpha.len(), converged }
 }
 
 fn argmax(v: &[f64]) -> usize {
@@ -150,16 +132,9 @@ pub(crate) fn pseudo_random_unit(dim: usize, seed: u64) -> Vec<f64> {
 pub(crate) fn tridiagonal_eigen(d: &[f64], e: &[f64], full: bool) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = d.len();
     let mut d = d.to_vec();
-    let mut e: Vec<f64> = e
-        .iter()
-        .copied()
-        .chain(std::iter::once(0.0))
-        .take(n)
-        .collect();
+    let mut e: Vec<f64> = e.iter().copied().chain(std::iter::once(0.0)).take(n).collect();
     let mut z: Vec<Vec<f64>> = if full {
-        (0..n)
-            .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
-            .collect()
+        (0..n).map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect()).collect()
     } else {
         vec![(0..n).map(|j| if j + 1 == n { 1.0 } else { 0.0 }).collect()]
     };
@@ -273,15 +248,10 @@ mod tests {
         // A = Bᵀ B for a pseudo-random 40 × 30 B.
         let (rows, cols) = (40, 30);
         let bvals = pseudo_random_unit(rows * cols, 7);
-        let b: Vec<Vec<f64>> = (0..rows)
-            .map(|i| bvals[i * cols..(i + 1) * cols].to_vec())
-            .collect();
+        let b: Vec<Vec<f64>> =
+            (0..rows).map(|i| bvals[i * cols..(i + 1) * cols].to_vec()).collect();
         let a: Vec<Vec<f64>> = (0..cols)
-            .map(|i| {
-                (0..cols)
-                    .map(|j| (0..rows).map(|k| b[k][i] * b[k][j]).sum())
-                    .collect()
-            })
+            .map(|i| (0..cols).map(|j| (0..rows).map(|k| b[k][i] * b[k][j]).sum()).collect())
             .collect();
         // Reference: plain power iteration, many steps.
         let mut x = vec![1.0; cols];
@@ -300,21 +270,14 @@ mod tests {
         assert!((overlap - 1.0).abs() < 1e-6, "overlap {overlap}");
         // A warm start converges in fewer steps.
         let warm = lanczos_largest(cols, dense_apply(&a), &x, 1e-10, 100);
-        assert!(
-            warm.iterations <= r.iterations,
-            "{} vs {}",
-            warm.iterations,
-            r.iterations
-        );
+        assert!(warm.iterations <= r.iterations, "{} vs {}", warm.iterations, r.iterations);
         assert!((warm.value - lam).abs() < 1e-10 * lam);
     }
 
     #[test]
     fn lanczos_handles_rank_one_and_zero() {
         let u = [3.0, 4.0, 0.0];
-        let a: Vec<Vec<f64>> = (0..3)
-            .map(|i| (0..3).map(|j| u[i] * u[j]).collect())
-            .collect();
+        let a: Vec<Vec<f64>> = (0..3).map(|i| (0..3).map(|j| u[i] * u[j]).collect()).collect();
         let r = lanczos_largest(3, dense_apply(&a), &[1.0, 1.0, 1.0], 1e-12, 50);
         assert!((r.value - 25.0).abs() < 1e-10 && r.converged);
         let z = vec![vec![0.0; 3]; 3];

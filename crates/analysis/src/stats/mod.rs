@@ -77,9 +77,5 @@ pub(crate) fn check_tokens(tokens: &[u32], vocab: usize, ctx: &str) -> Result<()
 pub(crate) fn quantile_sorted(v: &[f64], q: f64) -> f64 {
     let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
     let (i, f) = (pos.floor() as usize, pos.fract());
-    if i + 1 < v.len() {
-        v[i] * (1.0 - f) + v[i + 1] * f
-    } else {
-        v[i]
-    }
+    if i + 1 < v.len() { v[i] * (1.0 - f) + v[i + 1] * f } else { v[i] }
 }

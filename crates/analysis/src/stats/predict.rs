@@ -49,16 +49,10 @@ pub fn predict_from_correlations(
 ) -> Result<CorrelationPrediction, AnalysisError> {
     const CTX: &str = "predict_from_correlations";
     if !(beta.is_finite() && beta > 0.0) {
-        return Err(AnalysisError::invalid(
-            CTX,
-            format!("beta = {beta} must be finite and > 0"),
-        ));
+        return Err(AnalysisError::invalid(CTX, format!("beta = {beta} must be finite and > 0")));
     }
     if !gamma.is_finite() {
-        return Err(AnalysisError::invalid(
-            CTX,
-            format!("gamma = {gamma} must be finite"),
-        ));
+        return Err(AnalysisError::invalid(CTX, format!("gamma = {gamma} must be finite")));
     }
     for (name, v) in [("beta_err", beta_err), ("gamma_err", gamma_err)] {
         if !(v.is_finite() && v >= 0.0) {
@@ -114,10 +108,7 @@ pub fn predict_from_dimension(
 ) -> Result<DimensionPrediction, AnalysisError> {
     const CTX: &str = "predict_from_dimension";
     if !(d.is_finite() && d > 0.0) {
-        return Err(AnalysisError::invalid(
-            CTX,
-            format!("d = {d} must be finite and > 0"),
-        ));
+        return Err(AnalysisError::invalid(CTX, format!("d = {d} must be finite and > 0")));
     }
     if !(smoothness.is_finite() && smoothness > 0.0) {
         return Err(AnalysisError::invalid(
@@ -169,17 +160,11 @@ pub fn context_horizon(
         .iter()
         .filter(|p| p.is_finite() && **p > 0.0)
         .map(|&p| {
-            let range = beta_ci
-                .filter(|(lo, hi)| *lo > 0.0 && *hi > 0.0)
-                .map(|(lo, hi)| {
-                    let (a, b) = (n_star(p, lo), n_star(p, hi));
-                    (a.min(b), a.max(b))
-                });
-            Horizon {
-                tokens: p,
-                n_star: n_star(p, beta),
-                range,
-            }
+            let range = beta_ci.filter(|(lo, hi)| *lo > 0.0 && *hi > 0.0).map(|(lo, hi)| {
+                let (a, b) = (n_star(p, lo), n_star(p, hi));
+                (a.min(b), a.max(b))
+            });
+            Horizon { tokens: p, n_star: n_star(p, beta), range }
         })
         .collect()
 }
@@ -243,17 +228,11 @@ pub fn collapse(
     }
     for (name, v) in [("h_inf", h_inf), ("gamma", gamma), ("beta", beta)] {
         if !v.is_finite() {
-            return Err(AnalysisError::invalid(
-                CTX,
-                format!("{name} = {v} must be finite"),
-            ));
+            return Err(AnalysisError::invalid(CTX, format!("{name} = {v} must be finite")));
         }
     }
     if beta <= 0.0 {
-        return Err(AnalysisError::invalid(
-            CTX,
-            format!("beta = {beta} must be > 0"),
-        ));
+        return Err(AnalysisError::invalid(CTX, format!("beta = {beta} must be > 0")));
     }
     let mut series = Vec::new();
     let mut raw = Vec::new();
@@ -268,10 +247,7 @@ pub fn collapse(
         if let Some(n) = c.losses.iter().position(|v| !v.is_finite()) {
             return Err(AnalysisError::invalid(
                 CTX,
-                format!(
-                    "curve {ci} (P = {}): L_{n} = {} is not finite",
-                    c.tokens, c.losses[n]
-                ),
+                format!("curve {ci} (P = {}): L_{n} = {} is not finite", c.tokens, c.losses[n]),
             ));
         }
         let mut pts = Vec::new();
@@ -286,10 +262,7 @@ pub fn collapse(
             pts.push((c.tokens / nf.powf(2.0 * beta), ex * nf.powf(gamma)));
             rpts.push((nf, ex));
         }
-        series.push(CollapseSeries {
-            tokens: c.tokens,
-            points: pts,
-        });
+        series.push(CollapseSeries { tokens: c.tokens, points: pts });
         raw.push(rpts);
     }
     let collapsed: Vec<Vec<(f64, f64)>> = series.iter().map(|s| s.points.clone()).collect();
@@ -342,11 +315,7 @@ fn overlap_spread(series: &[Vec<(f64, f64)>]) -> Option<f64> {
             }
         }
     }
-    if count == 0 {
-        None
-    } else {
-        Some((sum / count as f64).sqrt())
-    }
+    if count == 0 { None } else { Some((sum / count as f64).sqrt()) }
 }
 
 #[cfg(test)]
@@ -380,11 +349,7 @@ mod tests {
         assert!((p.alpha_d - 0.2).abs() < 1e-12 && (p.alpha_n - 0.25).abs() < 1e-12);
         // Finite-difference check of the propagated errors.
         let h = 1e-6;
-        let dd = (predict_from_dimension(8.0 + h, 0.0, 1.0, "")
-            .unwrap()
-            .alpha_d
-            - p.alpha_d)
-            / h;
+        let dd = (predict_from_dimension(8.0 + h, 0.0, 1.0, "").unwrap().alpha_d - p.alpha_d) / h;
         assert!((p.alpha_d_err - dd.abs() * 0.5).abs() < 1e-6);
         // Sharma & Kaplan: s = 2 gives α_N = 4/d.
         assert!((predict_from_dimension(10.0, 0.0, 2.0, "").unwrap().alpha_n - 0.4).abs() < 1e-12);
@@ -427,11 +392,7 @@ mod tests {
             .collect();
         let c = collapse(&curves, h_inf, gamma, beta).unwrap();
         assert_eq!(c.series.len(), 3);
-        assert!(
-            c.spread_collapsed.unwrap() < 1e-3,
-            "{:?}",
-            c.spread_collapsed
-        );
+        assert!(c.spread_collapsed.unwrap() < 1e-3, "{:?}", c.spread_collapsed);
         assert!(c.spread_raw.unwrap() > 0.01);
         // The wrong β breaks the collapse.
         let bad = collapse(&curves, h_inf, gamma, 0.4).unwrap();

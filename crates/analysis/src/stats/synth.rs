@@ -142,9 +142,7 @@ impl PowerLawSource {
 
     /// The unigram distribution `π`.
     pub fn unigram(&self) -> Vec<f64> {
-        let w: Vec<f64> = (0..self.vocab)
-            .map(|r| ((r + 1) as f64).powf(-self.zipf))
-            .collect();
+        let w: Vec<f64> = (0..self.vocab).map(|r| ((r + 1) as f64).powf(-self.zipf)).collect();
         let s: f64 = w.iter().sum();
         w.into_iter().map(|x| x / s).collect()
     }
@@ -178,12 +176,7 @@ impl PowerLawSource {
                 tokens.push(cur);
             }
         }
-        Ok(SyntheticStream {
-            tokens,
-            rho,
-            doc_len: self.doc_len,
-            unigram,
-        })
+        Ok(SyntheticStream { tokens, rho, doc_len: self.doc_len, unigram })
     }
 }
 
@@ -250,20 +243,15 @@ mod tests {
             assert!((n - 1.0).abs() < 1e-5);
         }
         // Mean near 0 (uniform on the sphere).
-        let mean: Vec<f64> = (0..20)
-            .map(|c| p.chunks(20).map(|r| f64::from(r[c])).sum::<f64>() / 500.0)
-            .collect();
+        let mean: Vec<f64> =
+            (0..20).map(|c| p.chunks(20).map(|r| f64::from(r[c])).sum::<f64>() / 500.0).collect();
         assert!(mean.iter().all(|m| m.abs() < 0.15), "{mean:?}");
         assert!(sphere_points(5, 5, 10, 0).is_err());
     }
 
     #[test]
     fn power_law_source_basics() {
-        let src = PowerLawSource {
-            vocab: 4,
-            doc_len: 1000,
-            ..Default::default()
-        };
+        let src = PowerLawSource { vocab: 4, doc_len: 1000, ..Default::default() };
         let s = src.generate(10_500, 3).unwrap();
         assert_eq!(s.tokens.len(), 10_500);
         assert_eq!(s.rho.len(), 11);
@@ -272,29 +260,15 @@ mod tests {
         assert!((s.unigram.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!(s.correlation_factor(1) > s.correlation_factor(10));
         // Stratified documents reproduce the mixture's moments closely (many documents).
-        let many = PowerLawSource {
-            vocab: 2,
-            doc_len: 10,
-            ..Default::default()
-        }
-        .generate(200_000, 1)
-        .unwrap();
+        let many = PowerLawSource { vocab: 2, doc_len: 10, ..Default::default() }
+            .generate(200_000, 1)
+            .unwrap();
         for lag in [1, 5] {
             let ideal = PowerLawSource::default().ideal_correlation(lag) * (10 - lag) as f64 / 10.0;
-            assert!(
-                (many.correlation_factor(lag) / ideal - 1.0).abs() < 0.02,
-                "lag {lag}"
-            );
+            assert!((many.correlation_factor(lag) / ideal - 1.0).abs() < 0.02, "lag {lag}");
         }
         assert!((PowerLawSource::default().ideal_correlation(0) - 1.0).abs() < 1e-12);
-        assert!(
-            PowerLawSource {
-                beta: 0.0,
-                ..src.clone()
-            }
-            .generate(10, 0)
-            .is_err()
-        );
+        assert!(PowerLawSource { beta: 0.0, ..src.clone() }.generate(10, 0).is_err());
         assert!(PowerLawSource { vocab: 1, ..src }.generate(10, 0).is_err());
     }
 }
