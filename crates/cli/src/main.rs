@@ -163,7 +163,8 @@ enum Command {
         /// Backends to compare, comma-separated.
         #[arg(long, default_value = "flex,ndarray")]
         devices: String,
-        /// Model widths (2 layers, context 50, vocabulary 256, head width 16).
+        /// Model widths of the quickstart family (2 layers, context 50, head width 16, vocabulary
+        /// 1024 from its graph).
         #[arg(long, default_value = "32,64,128,256")]
         widths: String,
         /// Sequences per batch.
