@@ -88,6 +88,13 @@ fn tiny_sweep_end_to_end_then_resume() {
     assert_eq!(again.trained, 0);
     assert_eq!(again.records.len(), 4);
 
+    // --fresh starts over: the stale plots and results go, and every run is trained again.
+    std::fs::write(dir.join("stale.svg"), "<svg/>").unwrap();
+    let fresh = run_experiment(&cfg, &RunOptions { fresh: true, ..opts(&dir) }).unwrap();
+    assert_eq!(fresh.trained, 4);
+    assert!(!dir.join("stale.svg").exists());
+    assert_eq!(read_results(&dir.join(files::RESULTS)).unwrap().len(), 4);
+
     // A different experiment in the same directory is refused, not mixed in.
     let mut other = cfg.clone();
     other.train.lr = 5e-3;

@@ -127,9 +127,14 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
     let config_path = dir.join(files::CONFIG);
     let text = cfg.to_toml();
     if opts.fresh {
-        for name in [files::RESULTS, files::REPORT, files::FITS] {
-            let p = dir.join(name);
-            if p.exists() {
+        // Everything a run writes: results, fits, report and its plots.
+        let entries = fs::read_dir(dir).map_err(write_err(dir))?;
+        for entry in entries {
+            let p = entry.map_err(write_err(dir))?.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let ours = [files::RESULTS, files::REPORT, files::FITS].contains(&name)
+                || p.extension().is_some_and(|e| e == "svg");
+            if ours && p.is_file() {
                 fs::remove_file(&p).map_err(write_err(&p))?;
             }
         }
