@@ -99,3 +99,86 @@ fn invalid_configs_are_errors_naming_the_field() {
     let bad = ModelConfig { dropout: 1.5, ..small(false, true) };
     assert!(bad.validate().unwrap_err().to_string().contains("dropout"));
 }
+
+/// Autodiff gradients of the loss against central finite differences, on a tiny model, for a
+/// few entries of every parameter tensor (embeddings, attention, MLP, norms, head).
+#[test]
+fn gradients_match_finite_differences() {
+    use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
+    use burn::optim::GradientsParams;
+
+    /// (id, number of entries, rank) of every float parameter.
+    struct Ids(Vec<(ParamId, usize, usize)>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push((param.id, param.val().shape().num_elements(), D));
+        }
+    }
+    /// Adds `delta` to entry `index` of the parameter `id`.
+    struct Nudge {
+        id: ParamId,
+        index: usize,
+        delta: f32,
+    }
+    impl ModuleMapper for Nudge {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if param.id != self.id {
+                return param;
+            }
+            let (index, delta) = (self.index, self.delta);
+            param.map(|t| {
+                let (shape, device) = (t.shape(), t.device());
+                let mut v = t.into_data().try_to_vec::<f32>().unwrap();
+                v[index] += delta;
+                Tensor::from_data(TensorData::new(v, shape), &device)
+            })
+        }
+    }
+
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    let cfg = ModelConfig {
+        vocab_size: 7,
+        context: 5,
+        d_model: 8,
+        n_layers: 1,
+        n_heads: 2,
+        init_std: 0.3, // large weights, so that every gradient is far from zero
+        ..Default::default()
+    };
+    let model = cfg.init(&device);
+    let x = Tensor::<2, Int>::from_ints([[1, 2, 3, 4, 5], [6, 0, 1, 2, 3]], &device);
+    let y = Tensor::<2, Int>::from_ints([[2, 3, 4, 5, 6], [0, 1, 2, 3, 4]], &device);
+    let loss = model.loss(x.clone(), y.clone());
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let mut ids = Ids(Vec::new());
+    model.visit(&mut ids);
+    assert_eq!(ids.0.len(), 17, "2 embeddings, 12 block tensors, 2 final-norm tensors, 1 head");
+
+    let plain = model.valid();
+    let (xv, yv) = (x.inner(), y.inner());
+    let loss_at = |id: ParamId, index: usize, delta: f32| {
+        let m = plain.clone().map(&mut Nudge { id, index, delta });
+        m.loss(xv.clone(), yv.clone()).into_scalar::<f32>() as f64
+    };
+    let eps = 1e-2f32;
+    let mut checked = 0;
+    for &(id, n, rank) in &ids.0 {
+        let g = match rank {
+            1 => grads.get::<1>(id).map(|t| t.into_data()),
+            2 => grads.get::<2>(id).map(|t| t.into_data()),
+            r => panic!("unexpected parameter rank {r}"),
+        };
+        let g = g.expect("every parameter has a gradient").try_to_vec::<f32>().unwrap();
+        for index in [0, n / 2, n - 1] {
+            let fd = (loss_at(id, index, eps) - loss_at(id, index, -eps)) / (2.0 * eps as f64);
+            let ad = g[index] as f64;
+            assert!(
+                (fd - ad).abs() <= 2e-3 + 2e-2 * ad.abs(),
+                "parameter {id:?} entry {index}: autodiff {ad:.6} vs finite difference {fd:.6}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 51);
+}
