@@ -205,8 +205,27 @@ fn print_outcome(o: &ExperimentOutcome) {
     println!("report: {}", o.report.display());
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The error chain, without a backtrace and without repeating a cause that the
+            // message above it already quotes.
+            let mut shown = format!("{e}");
+            eprintln!("error: {shown}");
+            for cause in e.chain().skip(1) {
+                let text = cause.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    shown.push_str(&text);
+                }
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run { config, device, out, fresh, quiet, jobs } => {
             let cfg = load(config.as_ref())?;
@@ -366,6 +385,14 @@ fn main() -> Result<()> {
         Command::Check { config } => {
             let cfg = load(config.as_ref())?;
             println!("{}: valid", cfg.name);
+            let chain = cfg.data.walk.build()?;
+            println!(
+                "  data: {:?}, {} tokens; entropy rate {:.4} nats/token (the irreducible loss), unigram {:.4}",
+                cfg.data.walk.graph,
+                chain.num_states(),
+                chain.entropy_rate(),
+                chain.unigram_entropy()
+            );
             for &w in &cfg.sweep.widths {
                 let m = cfg.run_model(w)?;
                 let c = m.param_counts();
