@@ -104,6 +104,12 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainingError + '_ {
     move |source| TrainingError::Write { path: path.to_path_buf(), source }
 }
 
+/// The held-out walks: the same chain as the training walks, drawn from another seed.
+fn eval_corpus(cfg: &ExperimentConfig, chain: &MarkovChain) -> TokenCorpus {
+    let seed = cfg.data.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    TokenCorpus::from_walks(chain, cfg.model.context, cfg.data.eval_sequences, seed)
+}
+
 /// Mean of −ln P(x_{t+1} | x_t) under the true chain over every target of `corpus`: the loss
 /// a perfect model would get on exactly these held-out tokens.
 pub fn oracle_loss(chain: &MarkovChain, corpus: &TokenCorpus) -> f64 {
@@ -211,12 +217,7 @@ pub fn run_experiment(
     let max_sequences = runs.iter().map(|r| r.sequences).max().unwrap_or(0);
     let context = cfg.model.context;
     let train_pool = TokenCorpus::from_walks(&chain, context, max_sequences, cfg.data.seed);
-    let eval = TokenCorpus::from_walks(
-        &chain,
-        context,
-        cfg.data.eval_sequences,
-        cfg.data.seed.wrapping_add(0x9e37_79b9_7f4a_7c15),
-    );
+    let eval = eval_corpus(cfg, &chain);
     let eval_oracle_loss = oracle_loss(&chain, &eval);
 
     let done: HashSet<String> = if results_path.exists() {
@@ -431,13 +432,7 @@ pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
     let start = Instant::now();
     let cfg = ExperimentConfig::load(&dir.join(files::CONFIG))?;
     let chain = cfg.data.walk.build()?;
-    let eval = TokenCorpus::from_walks(
-        &chain,
-        cfg.model.context,
-        cfg.data.eval_sequences,
-        cfg.data.seed.wrapping_add(0x9e37_79b9_7f4a_7c15),
-    );
-    let oracle = oracle_loss(&chain, &eval);
+    let oracle = oracle_loss(&chain, &eval_corpus(&cfg, &chain));
     let records = read_results(&dir.join(files::RESULTS))?;
     let fits = write_report(&records, &analysis_options(&cfg, &chain, oracle), dir)?;
     Ok(ExperimentOutcome {
