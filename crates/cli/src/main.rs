@@ -406,6 +406,12 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             println!("  token budgets: {:?}", cfg.sweep.tokens);
+            if !cfg.sweep.compute_budgets.is_empty() {
+                println!("  IsoFLOP budgets (C = 6ND): {:?}", cfg.sweep.compute_budgets);
+            }
+            let grid = cfg.grid()?;
+            let tokens: u64 = grid.iter().map(|g| g.1).sum();
+            println!("  {} runs, {tokens} training tokens in all", grid.len());
         }
     }
     Ok(())

@@ -100,6 +100,14 @@ pub struct SweepConfig {
     /// Training tokens D (predicted tokens seen, one epoch). Each is rounded up to whole
     /// sequences of `model.context` targets. Default: [51200, 102400, 204800, 409600].
     pub tokens: Vec<u64>,
+    /// IsoFLOP lines (Chinchilla's approach 2): for each training budget C (FLOPs) every width
+    /// also trains on D = C / (6 N) tokens, N without embeddings, so that `scalinglab fit` finds
+    /// several model sizes at each budget. Default: none.
+    pub compute_budgets: Vec<f64>,
+    /// IsoFLOP runs whose D would fall outside `[min_tokens, max_tokens]` are left out (a tiny
+    /// model at a large budget can ask for far more tokens than the rest of the grid).
+    /// Default: [context × batch_size, 10^8].
+    pub isoflop_tokens: Option<[u64; 2]>,
 }
 
 impl Default for SweepConfig {
@@ -108,6 +116,8 @@ impl Default for SweepConfig {
             widths: vec![16, 32, 64, 128],
             head_dim: 16,
             tokens: vec![51_200, 102_400, 204_800, 409_600],
+            compute_budgets: Vec::new(),
+            isoflop_tokens: None,
         }
     }
 }
@@ -246,12 +256,24 @@ impl ExperimentConfig {
                 ));
             }
         }
-        if s.tokens.is_empty() || s.tokens.contains(&0) {
+        if (s.tokens.is_empty() && s.compute_budgets.is_empty()) || s.tokens.contains(&0) {
             return Err(invalid(
                 "sweep.tokens",
                 format!("{:?}", s.tokens),
-                "list at least one positive token budget",
+                "list positive token budgets (or IsoFLOP lines in sweep.compute_budgets)",
             ));
+        }
+        if let Some(c) = s.compute_budgets.iter().find(|c| !(c.is_finite() && **c > 0.0)) {
+            return Err(invalid("sweep.compute_budgets", c, "budgets must be positive FLOPs"));
+        }
+        if let Some([lo, hi]) = s.isoflop_tokens {
+            if lo == 0 || lo > hi {
+                return Err(invalid(
+                    "sweep.isoflop_tokens",
+                    format!("[{lo}, {hi}]"),
+                    "need 0 < min_tokens <= max_tokens",
+                ));
+            }
         }
         let t = &self.train;
         if t.batch_size == 0 {
@@ -329,6 +351,38 @@ impl ExperimentConfig {
             Some(base) => self.train.lr * base as f64 / width as f64,
             None => self.train.lr,
         }
+    }
+
+    /// Every (width, tokens) pair of the sweep: the grid `widths × tokens`, then the IsoFLOP
+    /// points `D = C / (6 N)` of `compute_budgets` inside `isoflop_tokens`, without repeats.
+    pub fn grid(&self) -> Result<Vec<(usize, u64)>, TrainingError> {
+        let mut cells: Vec<(usize, u64)> = Vec::new();
+        let mut push = |cell: (usize, u64)| {
+            if !cells.contains(&cell) {
+                cells.push(cell);
+            }
+        };
+        for &w in &self.sweep.widths {
+            for &d in &self.sweep.tokens {
+                push((w, d));
+            }
+        }
+        let context = self.model.context as u64;
+        let [lo, hi] = self
+            .sweep
+            .isoflop_tokens
+            .unwrap_or([context * self.train.batch_size as u64, 100_000_000]);
+        for &c in &self.sweep.compute_budgets {
+            for &w in &self.sweep.widths {
+                let n = self.run_model(w)?.param_counts().non_embedding as f64;
+                // Whole sequences, so that the run's D is what the results file will record.
+                let d = ((c / (6.0 * n) / context as f64).round() as u64).max(1) * context;
+                if (lo..=hi).contains(&d) {
+                    push((w, d));
+                }
+            }
+        }
+        Ok(cells)
     }
 
     /// Number of training sequences for a token budget (rounded up to whole sequences).

@@ -157,20 +157,17 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
 
 fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
     let mut runs = Vec::new();
-    for &width in &cfg.sweep.widths {
+    for (width, budget) in cfg.grid()? {
         let model = cfg.run_model(width)?;
-        let flops_per_token = model.flops_per_token(FlopCounting::WithUnembedding);
-        for &budget in &cfg.sweep.tokens {
-            let sequences = cfg.sequences_for(budget);
-            runs.push(PlannedRun {
-                id: format!("w{width}_D{budget}"),
-                model: model.clone(),
-                sequences,
-                tokens: (sequences * cfg.model.context) as u64,
-                flops_per_token,
-                lr: cfg.lr_for_width(width),
-            });
-        }
+        let sequences = cfg.sequences_for(budget);
+        runs.push(PlannedRun {
+            id: format!("w{width}_D{budget}"),
+            flops_per_token: model.flops_per_token(FlopCounting::WithUnembedding),
+            model,
+            sequences,
+            tokens: (sequences * cfg.model.context) as u64,
+            lr: cfg.lr_for_width(width),
+        });
     }
     Ok(runs)
 }
@@ -388,7 +385,7 @@ fn analysis_options(cfg: &ExperimentConfig, chain: &MarkovChain, oracle: f64) ->
          (the irreducible loss); the best context-free (unigram) loss is {:.4} nats; the true \
          transition probabilities score {:.4} nats on the {} held-out sequences.\n\n\
          **Models.** {} decoders, {} layers, context {}, head width {}, widths {:?}. \
-         **Training.** One epoch over D ∈ {:?} tokens, AdamW (peak lr {}, β = ({}, {}), weight decay {}), \
+         **Training.** One epoch over D ∈ {:?} tokens{}, AdamW (peak lr {}, β = ({}, {}), weight decay {}), \
          batch {} sequences, {}% linear warmup then cosine decay to {}× the peak. \
          The experiment as run is in `config.toml`; every run is a row of `results.csv`.",
         cfg.description.trim(),
@@ -405,6 +402,11 @@ fn analysis_options(cfg: &ExperimentConfig, chain: &MarkovChain, oracle: f64) ->
         cfg.sweep.head_dim,
         cfg.sweep.widths,
         cfg.sweep.tokens,
+        if cfg.sweep.compute_budgets.is_empty() {
+            String::new()
+        } else {
+            format!(" and on IsoFLOP lines D = C/(6N) at C ∈ {:?} FLOPs", cfg.sweep.compute_budgets)
+        },
         match cfg.train.lr_base_width {
             Some(b) => format!("{} × {b}/d_model", cfg.train.lr),
             None => cfg.train.lr.to_string(),
