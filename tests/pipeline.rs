@@ -127,3 +127,27 @@ fn training_beats_the_unigram_entropy() {
         out.eval_loss
     );
 }
+
+/// Runs trained side by side give exactly the numbers they give alone: each run's initial
+/// weights and batches depend on its own seed, not on which thread got there first.
+#[test]
+fn parallel_runs_are_reproducible() {
+    let cfg = ExperimentConfig::from_toml(TINY, Path::new("tiny.toml")).unwrap();
+    let losses = |jobs: usize, name: &str| {
+        let dir = temp_dir(name);
+        let opts = RunOptions { jobs, ..opts(&dir) };
+        let mut rows: Vec<(String, f64, f64)> = run_experiment(&cfg, &opts)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| (r.run_id, r.train_loss, r.eval_loss))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let _ = std::fs::remove_dir_all(&dir);
+        rows
+    };
+    let alone = losses(1, "alone");
+    for attempt in 0..2 {
+        assert_eq!(losses(2, &format!("side-by-side-{attempt}")), alone);
+    }
+}

@@ -23,6 +23,6 @@ pub use config::{
 };
 pub use device::{DeviceChoice, SelectedDevice, select_device};
 pub use error::TrainingError;
-pub use run::{RunOutcome, evaluate, train_run};
+pub use run::{RunOutcome, evaluate, init_seeded, train_run};
 pub use schedule::LrSchedule;
 pub use sweep::{ExperimentOutcome, RunOptions, files, oracle_loss, reanalyze, run_experiment};

@@ -1,6 +1,9 @@
 //! One training run: a fresh model trained for one epoch over a token budget, then evaluated.
 
+use std::sync::Mutex;
 use std::time::Instant;
+
+use burn::module::{ModuleVisitor, Param};
 
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
@@ -29,6 +32,31 @@ pub struct RunOutcome {
     pub diverged: bool,
     /// Wall-clock seconds, evaluation included.
     pub wall_seconds: f64,
+}
+
+/// burn seeds a backend's random generator globally, and draws parameters lazily, at their
+/// first use: runs trained side by side would draw from one stream in an order the scheduler
+/// picks. Seeding and drawing every parameter happen under this lock, so that a run's initial
+/// weights depend on its seed alone.
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Draws every parameter now (they are lazy otherwise).
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+/// A freshly initialised model whose weights depend only on `seed` (and the backend), also when
+/// other runs initialise models on other threads at the same time.
+pub fn init_seeded(model_cfg: &ModelConfig, device: &Device, seed: u64) -> Gpt {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    let model = model_cfg.init(device);
+    model.visit(&mut Materialize);
+    model
 }
 
 fn int_batch(values: Vec<i64>, batch: usize, seq: usize, device: &Device) -> Tensor<2, Int> {
@@ -66,9 +94,8 @@ pub fn train_run(
     mut on_step: impl FnMut(u64, f64),
 ) -> (Gpt, RunOutcome) {
     let start = Instant::now();
-    device.seed(train_cfg.seed);
     let ad_device = device.clone().autodiff();
-    let mut model = model_cfg.init(&ad_device);
+    let mut model = init_seeded(model_cfg, &ad_device, train_cfg.seed);
     let mut optim = AdamWConfig::new()
         .with_beta_1(train_cfg.beta1 as f32)
         .with_beta_2(train_cfg.beta2 as f32)
