@@ -93,7 +93,8 @@ pub struct SelectedDevice {
     pub description: String,
 }
 
-fn cpu_threads() -> usize {
+/// Cores this process may use (`RAYON_NUM_THREADS` wins when set).
+pub(crate) fn cpu_threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())

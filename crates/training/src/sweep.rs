@@ -15,7 +15,7 @@ use scalinglab_analysis::{
 use scalinglab_data::{MarkovChain, TokenCorpus};
 use scalinglab_model::{FlopCounting, ModelConfig};
 
-use crate::device::{DeviceChoice, SelectedDevice, select_device};
+use crate::device::{DeviceChoice, SelectedDevice, cpu_threads, select_device};
 use crate::run::{RunOutcome, train_run};
 use crate::{ExperimentConfig, TrainConfig, TrainingError};
 
@@ -53,15 +53,6 @@ impl RunOptions {
     pub fn new(out_dir: impl Into<PathBuf>, device: DeviceChoice) -> Self {
         Self { out_dir: out_dir.into(), device, fresh: false, progress: true, jobs: 0 }
     }
-}
-
-/// Cores this process may use (`RAYON_NUM_THREADS` wins when set).
-fn available_cores() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// What an experiment produced.
@@ -227,7 +218,7 @@ pub fn run_experiment(
     let scale = 1e6; // progress in MFLOP
     let bar = progress_bar(total_work / scale, opts.progress);
     let mut writer = ResultsWriter::open(&results_path)?;
-    let cores = available_cores();
+    let cores = cpu_threads();
     let jobs = match (opts.jobs, choice) {
         (0, DeviceChoice::Flex | DeviceChoice::Ndarray) => cores,
         (0, _) => 1,
