@@ -35,6 +35,13 @@ impl ModelConfig {
     /// - per block: LayerNorms 2 (d + b d); attention 3 d² + 3 b d (qkv) + d² + b d (output);
     ///   MLP d f + b f + f d + b d;
     /// - final LayerNorm d + b d.
+    ///
+    /// LLaMA with h query heads and g key/value heads of width e = d/h (no position embedding;
+    /// biases only if asked):
+    /// - embeddings: V d + V d (unless tied);
+    /// - per block: RMSNorms 2 d; attention d (h + 2g) e + b (h + 2g) e (fused q, k, v) plus
+    ///   h e d + b d (output); SwiGLU 3 d f + b (2 f + d);
+    /// - final RMSNorm d.
     pub fn param_counts(&self) -> ParamCounts {
         let (v, t, d, f, l) = (
             self.vocab_size as u64,
@@ -43,7 +50,7 @@ impl ModelConfig {
             self.d_ff() as u64,
             self.n_layers as u64,
         );
-        let b = u64::from(self.bias);
+        let b = u64::from(self.bias());
         match self.arch {
             Arch::Gpt2 => {
                 let embedding = v * d + t * d + if self.tie_embeddings { 0 } else { v * d };
@@ -51,6 +58,15 @@ impl ModelConfig {
                 let attn = 3 * d * d + 3 * b * d + d * d + b * d;
                 let mlp = d * f + b * f + f * d + b * d;
                 let non_embedding = l * (2 * norm + attn + mlp) + norm;
+                ParamCounts { total: embedding + non_embedding, embedding, non_embedding }
+            }
+            Arch::Llama => {
+                let (h, g) = (self.n_heads as u64, self.kv_heads() as u64);
+                let e = d / h;
+                let embedding = v * d + if self.tie_embeddings { 0 } else { v * d };
+                let attn = d * (h + 2 * g) * e + b * (h + 2 * g) * e + h * e * d + b * d;
+                let mlp = 3 * d * f + b * (2 * f + d);
+                let non_embedding = l * (2 * d + attn + mlp) + d;
                 ParamCounts { total: embedding + non_embedding, embedding, non_embedding }
             }
         }

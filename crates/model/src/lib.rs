@@ -26,8 +26,8 @@
 
 mod config;
 mod counts;
-mod gpt;
+pub mod gpt;
 
-pub use config::{Arch, ModelConfig, ModelError};
+pub use config::{Arch, ModelConfig, ModelError, ParamRole, Parameterization};
 pub use counts::{FlopCounting, ParamCounts};
-pub use gpt::Gpt;
+pub use gpt::{Block, CausalSelfAttention, Gpt, KvCache, Mlp, Norm, Rope};

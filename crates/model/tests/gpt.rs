@@ -12,7 +12,7 @@ fn small(tie: bool, bias: bool) -> ModelConfig {
         n_layers: 3,
         n_heads: 4,
         tie_embeddings: tie,
-        bias,
+        bias: Some(bias),
         ..Default::default()
     }
 }
@@ -48,8 +48,13 @@ fn counts_by_hand() {
     assert_eq!(cfg.flops_per_token(FlopCounting::Kaplan), 134_640.0);
     assert_eq!(cfg.flops_per_token(FlopCounting::WithUnembedding), 141_840.0);
     // Kaplan's approximation N ≈ 12 L d² holds for bias-free blocks up to the LayerNorm gains.
-    let big =
-        ModelConfig { d_model: 512, n_layers: 4, n_heads: 8, bias: false, ..Default::default() };
+    let big = ModelConfig {
+        d_model: 512,
+        n_layers: 4,
+        n_heads: 8,
+        bias: Some(false),
+        ..Default::default()
+    };
     let n = big.param_counts().non_embedding as f64;
     assert!((n / (12.0 * 4.0 * 512.0 * 512.0) - 1.0).abs() < 1e-3);
 }
@@ -104,6 +109,14 @@ fn invalid_configs_are_errors_naming_the_field() {
 /// few entries of every parameter tensor (embeddings, attention, MLP, norms, head).
 #[test]
 fn gradients_match_finite_differences() {
+    // GPT-2: 2 embeddings, 12 block tensors, 2 final-norm tensors, 1 head.
+    fd_check(scalinglab_model::Arch::Gpt2, 17);
+    // LLaMA (no biases): token embedding, 2 RMS gains + qkv + proj + 3 SwiGLU = 7 block
+    // tensors, final gain, head.
+    fd_check(scalinglab_model::Arch::Llama, 10);
+}
+
+fn fd_check(arch: scalinglab_model::Arch, expected_tensors: usize) {
     use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
     use burn::optim::GradientsParams;
 
@@ -143,6 +156,7 @@ fn gradients_match_finite_differences() {
         d_model: 8,
         n_layers: 1,
         n_heads: 2,
+        arch,
         init_std: 0.3, // large weights, so that every gradient is far from zero
         ..Default::default()
     };
@@ -153,7 +167,7 @@ fn gradients_match_finite_differences() {
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let mut ids = Ids(Vec::new());
     model.visit(&mut ids);
-    assert_eq!(ids.0.len(), 17, "2 embeddings, 12 block tensors, 2 final-norm tensors, 1 head");
+    assert_eq!(ids.0.len(), expected_tensors, "{arch}");
 
     let plain = model.valid();
     let (xv, yv) = (x.inner(), y.inner());
@@ -175,10 +189,10 @@ fn gradients_match_finite_differences() {
             let ad = g[index] as f64;
             assert!(
                 (fd - ad).abs() <= 2e-3 + 2e-2 * ad.abs(),
-                "parameter {id:?} entry {index}: autodiff {ad:.6} vs finite difference {fd:.6}"
+                "{arch} parameter {id:?} entry {index}: autodiff {ad:.6} vs finite difference {fd:.6}"
             );
             checked += 1;
         }
     }
-    assert_eq!(checked, 51);
+    assert_eq!(checked, 3 * expected_tensors);
 }

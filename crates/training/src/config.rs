@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use scalinglab_data::WalkConfig;
-use scalinglab_model::{Arch, ModelConfig};
+use scalinglab_model::{Arch, ModelConfig, Parameterization};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainingError;
@@ -54,22 +54,34 @@ impl Default for DataConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelFamily {
-    /// Architecture family. Default: `gpt2`.
+    /// Architecture family: `gpt2` or `llama`. Default: `gpt2`.
     pub arch: Arch,
     /// Number of transformer blocks. Default: 2.
     pub n_layers: usize,
     /// Context length T. Default: 50.
     pub context: usize,
-    /// MLP hidden width as a multiple of `d_model`. Default: 4.
-    pub mlp_ratio: usize,
+    /// MLP hidden width as a multiple of `d_model`; `None` means the architecture's own
+    /// (GPT-2: 4, LLaMA: 8/3 rounded up to a multiple of 8). Default: `None`.
+    pub mlp_ratio: Option<f64>,
+    /// Query heads per key/value head (LLaMA's grouped-query attention). Default: 1.
+    pub kv_group: usize,
     /// Share the token embedding with the unembedding. Default: false.
     pub tie_embeddings: bool,
-    /// Biases in linear layers and LayerNorms. Default: true.
-    pub bias: bool,
+    /// Biases in linear layers and norms; `None` means the architecture's choice (GPT-2 yes,
+    /// LLaMA no). Default: `None`.
+    pub bias: Option<bool>,
     /// Dropout probability. Default: 0.0.
     pub dropout: f64,
     /// Standard deviation of the normal initialisation. Default: 0.02.
     pub init_std: f64,
+    /// Rotary embedding base (LLaMA). Default: 10000.
+    pub rope_theta: f64,
+    /// `sp` or `mup`. Default: `sp`.
+    pub parameterization: Parameterization,
+    /// muP's base width (where muP equals SP and the learning rate is tuned). Default: 64.
+    pub base_width: usize,
+    /// muP's output-logit multiplier. Default: 1.0.
+    pub output_multiplier: f64,
 }
 
 impl Default for ModelFamily {
@@ -79,11 +91,16 @@ impl Default for ModelFamily {
             arch: m.arch,
             n_layers: m.n_layers,
             context: m.context,
-            mlp_ratio: 4,
+            mlp_ratio: None,
+            kv_group: 1,
             tie_embeddings: m.tie_embeddings,
             bias: m.bias,
             dropout: m.dropout,
             init_std: m.init_std,
+            rope_theta: m.rope_theta,
+            parameterization: m.parameterization,
+            base_width: m.base_width,
+            output_multiplier: m.output_multiplier,
         }
     }
 }
@@ -325,8 +342,18 @@ impl ExperimentConfig {
     /// The model of one point of the width sweep.
     pub fn run_model(&self, width: usize) -> Result<ModelConfig, TrainingError> {
         let f = &self.model;
-        if f.mlp_ratio == 0 {
-            return Err(invalid("model.mlp_ratio", 0, "must be at least 1"));
+        if let Some(r) = f.mlp_ratio
+            && !(r > 0.0 && r.is_finite() && (r * width as f64).round() >= 1.0)
+        {
+            return Err(invalid("model.mlp_ratio", r, "must be positive and give d_ff >= 1"));
+        }
+        let n_heads = (width / self.sweep.head_dim).max(1);
+        if f.kv_group == 0 || n_heads % f.kv_group != 0 {
+            return Err(invalid(
+                "model.kv_group",
+                f.kv_group,
+                &format!("must divide the {n_heads} heads of width {width}"),
+            ));
         }
         let m = ModelConfig {
             arch: f.arch,
@@ -334,12 +361,17 @@ impl ExperimentConfig {
             context: f.context,
             d_model: width,
             n_layers: f.n_layers,
-            n_heads: (width / self.sweep.head_dim).max(1),
-            d_ff: Some(f.mlp_ratio * width),
+            n_heads,
+            n_kv_heads: Some(n_heads / f.kv_group),
+            d_ff: f.mlp_ratio.map(|r| (r * width as f64).round() as usize),
             tie_embeddings: f.tie_embeddings,
             bias: f.bias,
             dropout: f.dropout,
             init_std: f.init_std,
+            rope_theta: f.rope_theta,
+            parameterization: f.parameterization,
+            base_width: f.base_width,
+            output_multiplier: f.output_multiplier,
         };
         m.validate()?;
         Ok(m)
