@@ -27,7 +27,11 @@
 mod config;
 mod counts;
 pub mod gpt;
+mod safetensors;
+mod sample;
 
 pub use config::{Arch, ModelConfig, ModelError, ParamRole, Parameterization};
 pub use counts::{FlopCounting, ParamCounts};
 pub use gpt::{Block, CausalSelfAttention, Gpt, KvCache, Mlp, Norm, Rope};
+pub use safetensors::{NamedTensor, SafetensorsError, read_safetensors, write_safetensors};
+pub use sample::SampleConfig;

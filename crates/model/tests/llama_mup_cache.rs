@@ -56,7 +56,8 @@ fn llama_is_causal_and_starts_near_ln_vocab() {
     assert!(diff < 1e-6, "position < 4 saw the future: {diff}");
     let y = Tensor::<2, Int>::from_ints([[2, 3, 4, 5, 6, 7, 8, 9]], &device);
     let loss = model.loss(a, y).into_scalar::<f32>() as f64;
-    assert!((loss - 50f64.ln()).abs() < 0.05, "loss {loss}");
+    // Logits have std ≈ 0.02·√32 ≈ 0.11 at init, so 8 targets scatter by about 0.04.
+    assert!((loss - 50f64.ln()).abs() < 0.15, "loss {loss}");
 }
 
 /// Feeding a sequence in pieces through the key/value cache (a prefill, single tokens, and a
@@ -169,4 +170,69 @@ fn bad_llama_configs_name_the_field() {
     assert!(e.to_string().contains("LLaMA"), "{e}");
     let e = ModelConfig { n_heads: 32, ..llama(false, 32) }.validate().unwrap_err();
     assert!(e.to_string().contains("even"), "{e}");
+}
+
+#[test]
+fn cached_sampling_matches_re_encoding_and_is_reproducible() {
+    use scalinglab_model::SampleConfig;
+    let device = Device::flex();
+    for cfg in [
+        ModelConfig {
+            vocab_size: 50,
+            context: 12,
+            d_model: 32,
+            n_heads: 4,
+            init_std: 0.5,
+            ..Default::default()
+        },
+        ModelConfig { init_std: 0.5, ..llama(false, 2) },
+    ] {
+        device.seed(4);
+        let model = cfg.init(&device);
+        let prompts = vec![vec![1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]];
+        let s = SampleConfig { temperature: 1.0, top_k: Some(20), seed: 7 };
+        // Within the context both paths see the same prefixes, so they draw the same tokens.
+        let cached = model.generate(&prompts, 9, &s, &device);
+        let naive = model.generate_uncached(&prompts, 9, &s, &device);
+        assert_eq!(cached, naive, "{}", cfg.arch);
+        assert!(
+            cached.iter().all(|r| r.len() == 12
+                && r[..3] == prompts[cached.iter().position(|x| x == r).unwrap()][..])
+        );
+        // Same seed, same tokens; a row's tokens do not depend on the rest of the batch.
+        assert_eq!(model.generate(&prompts, 9, &s, &device), cached);
+        assert_eq!(model.generate(&prompts[..1], 9, &s, &device)[0], cached[0]);
+        let other = model.generate(&prompts, 9, &SampleConfig { seed: 8, ..s.clone() }, &device);
+        assert_ne!(other, cached);
+        // Past the context the cache is rebuilt and generation goes on.
+        let long = model.generate(&prompts, 40, &s, &device);
+        assert!(long.iter().all(|r| r.len() == 43 && r.iter().all(|&t| t < 50)));
+    }
+}
+
+#[test]
+fn safetensors_export_round_trips_every_parameter() {
+    let device = Device::flex();
+    device.seed(3);
+    let cfg = llama(false, 2);
+    let model = cfg.init(&device);
+    let dir = std::env::temp_dir().join(format!("scalinglab-st-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    let meta = [("arch".to_string(), "llama".to_string())].into_iter().collect();
+    model.export_safetensors(&path, &meta).unwrap();
+    let (tensors, read_meta) = scalinglab_model::read_safetensors(&path).unwrap();
+    assert_eq!(read_meta, meta);
+    let total: usize = tensors.iter().map(|t| t.values.len()).sum();
+    assert_eq!(total as u64, cfg.param_counts().total);
+    let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"blocks.1.mlp.gate.weight"), "{names:?}");
+    let emb = tensors.iter().find(|t| t.name == "tok_emb.weight").unwrap();
+    assert_eq!(emb.shape, vec![50, 32]);
+    // A truncated file is an error naming the file.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+    let e = scalinglab_model::read_safetensors(&path).unwrap_err().to_string();
+    assert!(e.contains("model.safetensors") && e.contains("offsets"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
 }
