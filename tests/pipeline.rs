@@ -108,14 +108,17 @@ fn tiny_sweep_end_to_end_then_resume() {
 #[test]
 fn training_beats_the_unigram_entropy() {
     use scalinglab_data::TokenCorpus;
-    use scalinglab_training::{TrainConfig, train_run};
+    use scalinglab_training::{Checkpointing, TrainConfig, train_run};
     let cfg = ExperimentConfig::from_toml(TINY, Path::new("tiny.toml")).unwrap();
     let chain = cfg.data.walk.build().unwrap();
     let train = TokenCorpus::from_walks(&chain, 16, 1024, 1);
     let eval = TokenCorpus::from_walks(&chain, 16, 64, 2);
     let model = cfg.run_model(32).unwrap();
     let tc = TrainConfig { lr: 1e-2, ..TrainConfig::default() };
-    let (_, out) = train_run(&model, &tc, &train, &eval, &burn::prelude::Device::flex(), |_, _| {});
+    let device = burn::prelude::Device::flex();
+    let (_, out) =
+        train_run(&model, &tc, &train, &eval, &device, &Checkpointing::default(), |_, _| {})
+            .unwrap();
     let unigram = chain.unigram_entropy();
     let rate = chain.entropy_rate();
     assert!(!out.diverged);

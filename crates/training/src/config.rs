@@ -156,7 +156,8 @@ pub struct TrainConfig {
     pub warmup_frac: f64,
     /// Final learning rate as a fraction of the peak. Default: 0.1.
     pub min_lr_ratio: f64,
-    /// AdamW decoupled weight decay (applied to every parameter). Default: 0.01.
+    /// AdamW decoupled weight decay, applied to matrices (embeddings, hidden and output) and
+    /// not to biases and norm gains, as nanoGPT. Default: 0.01.
     pub weight_decay: f64,
     /// Adam β1. Default: 0.9.
     pub beta1: f64,
@@ -164,15 +165,31 @@ pub struct TrainConfig {
     pub beta2: f64,
     /// Adam ε. Default: 1e-8.
     pub eps: f64,
-    /// Clip the gradient norm of each parameter tensor to this value (burn's optimiser clips
-    /// per tensor, not over the whole model as PyTorch's `clip_grad_norm_` does); 0 disables.
-    /// Default: 1.0.
+    /// Clip the global gradient norm (over every parameter, as PyTorch's `clip_grad_norm_`) to
+    /// this value; 0 disables. Default: 1.0.
     pub grad_clip: f64,
     /// Seed of parameter initialisation and batch order. Default: 0.
     pub seed: u64,
     /// A run is stopped as diverged when its loss is not finite or exceeds
     /// `divergence_factor × ln(vocab_size)` (the loss of a uniform guess). Default: 3.0.
     pub divergence_factor: f64,
+    /// A run is also stopped as diverged when, after warmup, its loss exceeds `spike_factor`
+    /// times the lowest running average (EMA, β = 0.9) of its loss so far; 0 disables.
+    /// Default: 2.5.
+    pub spike_factor: f64,
+    /// Save a checkpoint (weights, optimiser state, progress) every this many steps, so that a
+    /// killed sweep resumes the interrupted run where it stopped; 0 disables. Default: 200.
+    pub checkpoint_every: u64,
+    /// Evaluate on the held-out set every this many steps (into `curves.csv`); 0 means only at
+    /// the end. Default: 0.
+    pub eval_every: u64,
+    /// Points of each run's training curve in `curves.csv`, log-spaced in steps; each is the
+    /// mean training loss of the steps just before it (every batch is new data in a one-epoch
+    /// run, so it estimates the held-out loss at that point). Default: 24.
+    pub curve_points: usize,
+    /// Keep each finished run's weights (`runs/<id>/model.safetensors`), for sampling and
+    /// hidden-state statistics. Default: false.
+    pub save_models: bool,
 }
 
 impl Default for TrainConfig {
@@ -190,6 +207,11 @@ impl Default for TrainConfig {
             grad_clip: 1.0,
             seed: 0,
             divergence_factor: 3.0,
+            spike_factor: 2.5,
+            checkpoint_every: 200,
+            eval_every: 0,
+            curve_points: 24,
+            save_models: false,
         }
     }
 }
@@ -324,6 +346,13 @@ impl ExperimentConfig {
                 "train.grad_clip",
                 t.grad_clip,
                 "must be non-negative (0 disables)",
+            ));
+        }
+        if !(t.spike_factor == 0.0 || t.spike_factor > 1.0) {
+            return Err(invalid(
+                "train.spike_factor",
+                t.spike_factor,
+                "must exceed 1 (0 disables)",
             ));
         }
         if !(t.divergence_factor > 1.0) {

@@ -49,6 +49,20 @@ pub enum TrainingError {
         /// The run directory.
         dir: PathBuf,
     },
+    /// A checkpoint could not be read or does not fit the run.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A run was stopped on request before it finished (a test hook).
+    #[error("interrupted at step {step}")]
+    Interrupted {
+        /// Steps taken when it stopped.
+        step: u64,
+    },
     /// The data crate rejected the data configuration.
     #[error("data: {0}")]
     Data(#[from] scalinglab_data::DataError),

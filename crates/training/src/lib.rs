@@ -12,6 +12,7 @@ mod bench;
 mod config;
 mod device;
 mod error;
+mod optim;
 mod run;
 mod schedule;
 mod sweep;
@@ -23,6 +24,9 @@ pub use config::{
 };
 pub use device::{DeviceChoice, SelectedDevice, select_device};
 pub use error::TrainingError;
-pub use run::{RunOutcome, evaluate, init_seeded, train_run};
+pub use optim::AdamW;
+pub use run::{
+    Checkpointing, CurveRow, RunOutcome, evaluate, init_seeded, remove_checkpoint, train_run,
+};
 pub use schedule::LrSchedule;
 pub use sweep::{ExperimentOutcome, RunOptions, files, oracle_loss, reanalyze, run_experiment};

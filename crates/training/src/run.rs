@@ -1,21 +1,38 @@
-//! One training run: a fresh model trained for one epoch over a token budget, then evaluated.
+//! One training run: a fresh model trained for one epoch over a token budget, then evaluated;
+//! checkpointed as it goes, so that a killed run resumes where it stopped and finishes with
+//! the losses it would have had without the interruption.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use burn::module::{ModuleVisitor, Param};
-
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use scalinglab_data::TokenCorpus;
-use scalinglab_model::{Gpt, ModelConfig};
+use scalinglab_model::{Gpt, ModelConfig, read_safetensors, write_safetensors};
+use serde::{Deserialize, Serialize};
 
-use crate::TrainConfig;
+use crate::optim::AdamW;
 use crate::schedule::LrSchedule;
+use crate::{TrainConfig, TrainingError};
+
+/// One point of a run's training curve.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurveRow {
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// Training tokens seen at the middle of the averaging window.
+    pub tokens_seen: u64,
+    /// Mean training loss over the window of steps ending at `step`, nats/token.
+    pub train_loss: f64,
+    /// Held-out loss at `step`, when evaluated there.
+    pub eval_loss: Option<f64>,
+}
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,12 +43,23 @@ pub struct RunOutcome {
     pub train_loss: f64,
     /// Loss on the held-out sequences at the end, nats/token (NaN if the run diverged).
     pub eval_loss: f64,
+    /// Held-out loss of the token at each position `n = 1..=context` given the `n` tokens
+    /// before it (empty if the run diverged).
+    pub eval_loss_by_position: Vec<f64>,
     /// The loss at the first step (≈ ln V at initialisation).
     pub initial_loss: f64,
     /// Whether the run was stopped because its loss diverged.
     pub diverged: bool,
-    /// Wall-clock seconds, evaluation included.
+    /// Why and at which step it was stopped, when it diverged.
+    pub divergence: Option<String>,
+    /// The training curve (see [`TrainConfig::curve_points`]).
+    pub curve: Vec<CurveRow>,
+    /// The step the run resumed from, when it continued a checkpoint.
+    pub resumed_from: Option<u64>,
+    /// Wall-clock seconds, evaluation included (summed over interruptions).
     pub wall_seconds: f64,
+    /// Seconds spent writing checkpoints.
+    pub checkpoint_seconds: f64,
 }
 
 /// burn seeds a backend's random generator globally, and draws parameters lazily, at their
@@ -64,49 +92,253 @@ fn int_batch(values: Vec<i64>, batch: usize, seq: usize, device: &Device) -> Ten
         .reshape([batch, seq])
 }
 
-/// Mean loss of `model` on every sequence of `corpus`, in batches, without gradients.
-pub fn evaluate(model: &Gpt, corpus: &TokenCorpus, batch_size: usize, device: &Device) -> f64 {
+/// Mean loss of `model` on every sequence of `corpus`, in batches, without gradients; and the
+/// mean loss at each position (`[n - 1]` is the loss of a token given `n` tokens of context).
+pub fn evaluate(
+    model: &Gpt,
+    corpus: &TokenCorpus,
+    batch_size: usize,
+    device: &Device,
+) -> (f64, Vec<f64>) {
     let model = model.valid();
     let seq = corpus.seq_len;
-    let (mut total, mut count) = (0.0f64, 0usize);
+    let mut by_position: Option<Tensor<1>> = None;
+    let mut count = 0usize;
     let indices: Vec<usize> = (0..corpus.num_sequences()).collect();
     for chunk in indices.chunks(batch_size.max(1)) {
         let (x, y) = corpus.batch(chunk);
         let x = int_batch(x, chunk.len(), seq, device);
         let y = int_batch(y, chunk.len(), seq, device);
-        let loss = model.loss(x, y).into_scalar::<f32>() as f64;
-        total += loss * chunk.len() as f64;
+        let sums = model.loss_per_token(x, y).sum_dim(0).reshape([seq]); // [seq]
+        by_position = Some(match by_position {
+            Some(t) => t + sums,
+            None => sums,
+        });
         count += chunk.len();
     }
-    total / count.max(1) as f64
+    let Some(sums) = by_position else { return (f64::NAN, Vec::new()) };
+    let per: Vec<f64> = sums
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s / count as f64)
+        .collect();
+    let mean = per.iter().sum::<f64>() / per.len().max(1) as f64;
+    (mean, per)
+}
+
+/// Where a run keeps its checkpoint, and how often.
+#[derive(Clone, Debug, Default)]
+pub struct Checkpointing {
+    /// The run's directory; the checkpoint is `dir/checkpoint/`. `None`: no checkpoints.
+    pub dir: Option<PathBuf>,
+    /// Stop (as if killed) after this many steps of this call; for tests of resumption.
+    pub stop_after: Option<u64>,
+}
+
+/// Progress saved in `checkpoint/state.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct State {
+    step: u64,
+    tokens: u64,
+    losses: Vec<f64>,
+    curve: Vec<CurveRow>,
+    ema: Option<f64>,
+    best_ema: f64,
+    wall_seconds: f64,
+    checkpoint_seconds: f64,
+    /// The run this checkpoint belongs to, to refuse another run's.
+    model: ModelConfig,
+    seed: u64,
+    batches: usize,
+}
+
+const CHECKPOINT: &str = "checkpoint";
+
+fn ckpt_err(path: &Path, reason: impl std::fmt::Display) -> TrainingError {
+    TrainingError::Checkpoint { path: path.to_path_buf(), reason: reason.to_string() }
+}
+
+/// Writes a checkpoint into `dir/checkpoint.tmp`, then swaps it in for `dir/checkpoint`, so a
+/// kill at any moment leaves one complete checkpoint (the new or the old).
+fn save_checkpoint(
+    dir: &Path,
+    model: &Gpt,
+    optim: &AdamW,
+    state: &State,
+) -> Result<(), TrainingError> {
+    let tmp = dir.join("checkpoint.tmp");
+    let old = dir.join("checkpoint.old");
+    let fin = dir.join(CHECKPOINT);
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e: std::io::Error| TrainingError::Write { path: p, source: e }
+    };
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let mut named = Vec::new();
+    model.visit(&mut Collect(&mut named));
+    write_safetensors(&tmp.join("model.safetensors"), &named, &BTreeMap::new())
+        .map_err(|e| ckpt_err(&tmp, e))?;
+    let (tensors, meta) = optim.to_tensors();
+    write_safetensors(&tmp.join("optim.safetensors"), &tensors, &meta)
+        .map_err(|e| ckpt_err(&tmp, e))?;
+    let json = serde_json::to_string(state).expect("state serialises");
+    let state_path = tmp.join("state.json");
+    std::fs::write(&state_path, json).map_err(io(&state_path))?;
+    if fin.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        std::fs::rename(&fin, &old).map_err(io(&fin))?;
+    }
+    std::fs::rename(&tmp, &fin).map_err(io(&tmp))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    Ok(())
+}
+
+/// Parameters by id (the checkpoint's names are parameter ids, so loading restores the ids
+/// the optimiser state is keyed by).
+struct Collect<'a>(&'a mut Vec<scalinglab_model::NamedTensor>);
+
+impl ModuleVisitor for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        let shape = t.shape().to_vec();
+        let values = t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        self.0.push(scalinglab_model::NamedTensor {
+            name: param.id.val().to_string(),
+            shape,
+            values,
+        });
+    }
+}
+
+/// Replaces every parameter by the checkpoint's value, visiting in the same order as
+/// [`Collect`] and taking the checkpoint's parameter id.
+struct Restore {
+    tensors: std::vec::IntoIter<scalinglab_model::NamedTensor>,
+    error: Option<String>,
+}
+
+impl burn::module::ModuleMapper for Restore {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(t) = self.tensors.next() else {
+            self.error.get_or_insert_with(|| "fewer tensors than the model has".into());
+            return param;
+        };
+        let (_, tensor, mapper) = param.consume();
+        if tensor.shape().to_vec() != t.shape {
+            self.error.get_or_insert_with(|| {
+                format!("tensor {} has shape {:?}, the model {:?}", t.name, t.shape, tensor.shape())
+            });
+            return Param::from_mapped_value(ParamId::new(), tensor, mapper);
+        }
+        let Ok(id) = t.name.parse::<u64>() else {
+            self.error
+                .get_or_insert_with(|| format!("tensor name {} is not a parameter id", t.name));
+            return Param::from_mapped_value(ParamId::new(), tensor, mapper);
+        };
+        let require_grad = tensor.is_require_grad();
+        let mut value =
+            Tensor::<D>::from_data(TensorData::new(t.values, t.shape), &tensor.device());
+        if require_grad {
+            value = value.require_grad();
+        }
+        Param::from_mapped_value(ParamId::from(id), value, mapper)
+    }
+}
+
+use burn::module::ParamId;
+
+/// Loads `dir/checkpoint` into a freshly built model and optimiser.
+fn load_checkpoint(
+    dir: &Path,
+    model: Gpt,
+    train_cfg: &TrainConfig,
+    model_cfg: &ModelConfig,
+    device: &Device,
+) -> Result<(Gpt, AdamW, State), TrainingError> {
+    let ck = dir.join(CHECKPOINT);
+    let state_path = ck.join("state.json");
+    let text = std::fs::read_to_string(&state_path)
+        .map_err(|e| TrainingError::Read { path: state_path.clone(), source: e })?;
+    let state: State = serde_json::from_str(&text).map_err(|e| ckpt_err(&state_path, e))?;
+    if &state.model != model_cfg || state.seed != train_cfg.seed {
+        return Err(ckpt_err(&ck, "it belongs to a run with another model or seed"));
+    }
+    let model_path = ck.join("model.safetensors");
+    let (tensors, _) = read_safetensors(&model_path).map_err(|e| ckpt_err(&model_path, e))?;
+    let mut restore = Restore { tensors: tensors.into_iter(), error: None };
+    let model = model.map(&mut restore);
+    if let Some(e) = restore
+        .error
+        .or_else(|| restore.tensors.next().map(|t| format!("unexpected extra tensor {}", t.name)))
+    {
+        return Err(ckpt_err(&model_path, e));
+    }
+    let optim_path = ck.join("optim.safetensors");
+    let (tensors, meta) = read_safetensors(&optim_path).map_err(|e| ckpt_err(&optim_path, e))?;
+    let mut optim = AdamW::new(train_cfg, model_cfg, &model);
+    optim.load_tensors(tensors, &meta, device, &optim_path)?;
+    Ok((model, optim, state))
+}
+
+/// Removes a run's checkpoint (after its result is safely recorded).
+pub fn remove_checkpoint(dir: &Path) {
+    for name in [CHECKPOINT, "checkpoint.tmp", "checkpoint.old"] {
+        let p = dir.join(name);
+        if p.exists() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// Steps at which the training curve is recorded: `points` log-spaced steps in `1..=total`.
+fn curve_steps(total: u64, points: usize) -> Vec<u64> {
+    if total == 0 || points == 0 {
+        return Vec::new();
+    }
+    let mut steps: Vec<u64> = (0..points)
+        .map(|i| {
+            let f = if points == 1 { 1.0 } else { i as f64 / (points - 1) as f64 };
+            ((total as f64).powf(f).round() as u64).clamp(1, total)
+        })
+        .collect();
+    steps.dedup();
+    steps
 }
 
 /// Trains a fresh `model_cfg` for one epoch over `train` (every sequence once, shuffled), then
 /// evaluates it on `eval`. `on_step(tokens_done, loss)` is called after every step.
 ///
+/// With `ckpt.dir` set, a checkpoint is written every [`TrainConfig::checkpoint_every`] steps
+/// and an existing one is resumed: the resumed run takes the same batches in the same order
+/// from the same weights and optimiser state, so it ends with the losses of an uninterrupted
+/// run (exactly, on a CPU backend, with dropout off).
+///
 /// `device` is a plain device; training runs on `device.clone().autodiff()`.
+///
+/// # Errors
+/// If a checkpoint cannot be written, or an existing one cannot be read or belongs to another
+/// run.
 pub fn train_run(
     model_cfg: &ModelConfig,
     train_cfg: &TrainConfig,
     train: &TokenCorpus,
     eval: &TokenCorpus,
     device: &Device,
+    ckpt: &Checkpointing,
     mut on_step: impl FnMut(u64, f64),
-) -> (Gpt, RunOutcome) {
+) -> Result<(Gpt, RunOutcome), TrainingError> {
     let start = Instant::now();
     let ad_device = device.clone().autodiff();
-    let mut model = init_seeded(model_cfg, &ad_device, train_cfg.seed);
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(train_cfg.beta1 as f32)
-        .with_beta_2(train_cfg.beta2 as f32)
-        .with_epsilon(train_cfg.eps as f32)
-        .with_weight_decay(train_cfg.weight_decay as f32)
-        .with_grad_clipping(
-            (train_cfg.grad_clip > 0.0)
-                .then(|| GradientClippingConfig::Norm(train_cfg.grad_clip as f32)),
-        )
-        .init();
-
     let seq = train.seq_len;
     let mut order: Vec<usize> = (0..train.num_sequences()).collect();
     order.shuffle(&mut StdRng::seed_from_u64(train_cfg.seed ^ 0x5ca1_ab1e));
@@ -117,39 +349,149 @@ pub fn train_run(
         train_cfg.warmup_frac,
         train_cfg.min_lr_ratio,
     );
+    let fresh = init_seeded(model_cfg, &ad_device, train_cfg.seed);
+    let resume = ckpt.dir.as_ref().filter(|d| d.join(CHECKPOINT).join("state.json").exists());
+    let (mut model, mut optim, mut state) = match resume {
+        Some(dir) => {
+            let (m, o, s) = load_checkpoint(dir, fresh, train_cfg, model_cfg, device)?;
+            if s.batches != batches.len() {
+                return Err(ckpt_err(dir, "it was written for another number of batches"));
+            }
+            (m, o, s)
+        }
+        None => {
+            let optim = AdamW::new(train_cfg, model_cfg, &fresh);
+            let state = State {
+                step: 0,
+                tokens: 0,
+                losses: Vec::with_capacity(batches.len()),
+                curve: Vec::new(),
+                ema: None,
+                best_ema: f64::INFINITY,
+                wall_seconds: 0.0,
+                checkpoint_seconds: 0.0,
+                model: model_cfg.clone(),
+                seed: train_cfg.seed,
+                batches: batches.len(),
+            };
+            (fresh, optim, state)
+        }
+    };
+    let resumed_from = resume.map(|_| state.step);
+    let wall_before = state.wall_seconds;
     let limit = train_cfg.divergence_factor * (model_cfg.vocab_size as f64).ln();
-    let tail = (batches.len() / 10).max(1);
-    let (mut losses, mut tokens, mut diverged) = (Vec::with_capacity(batches.len()), 0u64, false);
+    let curve_at = curve_steps(batches.len() as u64, train_cfg.curve_points);
+    let mut divergence = None;
+    let mut steps_this_call = 0u64;
 
-    for (step, idx) in batches.iter().enumerate() {
+    while (state.step as usize) < batches.len() {
+        let step = state.step;
+        let idx = batches[step as usize];
         let (x, y) = train.batch(idx);
         let x = int_batch(x, idx.len(), seq, &ad_device);
         let y = int_batch(y, idx.len(), seq, &ad_device);
         let loss = model.loss(x, y);
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
-        if !loss_value.is_finite() || loss_value > limit {
-            diverged = true;
-            losses.push(loss_value);
+        state.losses.push(loss_value);
+        if !loss_value.is_finite() {
+            divergence = Some(format!("non-finite loss at step {step}"));
             break;
         }
+        if loss_value > limit {
+            divergence = Some(format!(
+                "loss {loss_value:.3} at step {step} exceeds {:.1} × ln V = {limit:.3}",
+                train_cfg.divergence_factor
+            ));
+            break;
+        }
+        let ema = state.ema.map_or(loss_value, |e| 0.9 * e + 0.1 * loss_value);
+        state.ema = Some(ema);
+        if step >= schedule.warmup {
+            if train_cfg.spike_factor > 0.0 && loss_value > train_cfg.spike_factor * state.best_ema
+            {
+                divergence = Some(format!(
+                    "loss {loss_value:.3} at step {step} spiked past {} × its best running average {:.3}",
+                    train_cfg.spike_factor, state.best_ema
+                ));
+                break;
+            }
+            state.best_ema = state.best_ema.min(ema);
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(schedule.lr_at(step as u64), model, grads);
-        tokens += (idx.len() * seq) as u64;
-        losses.push(loss_value);
-        on_step(tokens, loss_value);
+        let (m, _) = optim.step(schedule.lr_at(step), model, grads);
+        model = m;
+        state.tokens += (idx.len() * seq) as u64;
+        state.step += 1;
+        on_step(state.tokens, loss_value);
+
+        if curve_at.binary_search(&state.step).is_ok()
+            || (train_cfg.eval_every > 0 && state.step % train_cfg.eval_every == 0)
+        {
+            let s = state.step as usize;
+            let window = (s / 8).clamp(1, 16);
+            let w = &state.losses[s - window..s];
+            let mid = s - window + (window - 1) / 2; // 0-based middle step of the window
+            let tokens_mid: u64 =
+                batches[..=mid].iter().map(|b| (b.len() * seq) as u64).sum::<u64>();
+            let eval_loss = (train_cfg.eval_every > 0 && state.step % train_cfg.eval_every == 0)
+                .then(|| evaluate(&model, eval, 64, device).0);
+            state.curve.push(CurveRow {
+                step: state.step,
+                tokens_seen: tokens_mid,
+                train_loss: w.iter().sum::<f64>() / window as f64,
+                eval_loss,
+            });
+        }
+        steps_this_call += 1;
+        let done = state.step as usize == batches.len();
+        if let Some(dir) = &ckpt.dir
+            && train_cfg.checkpoint_every > 0
+            && state.step % train_cfg.checkpoint_every == 0
+            && !done
+        {
+            let t = Instant::now();
+            state.wall_seconds = wall_before + start.elapsed().as_secs_f64();
+            save_checkpoint(dir, &model, &optim, &state)?;
+            state.checkpoint_seconds += t.elapsed().as_secs_f64();
+        }
+        if ckpt.stop_after == Some(steps_this_call) && !done {
+            return Err(TrainingError::Interrupted { step: state.step });
+        }
     }
 
-    let steps = losses.len() as u64;
-    let last = &losses[losses.len().saturating_sub(tail)..];
+    let steps = state.losses.len() as u64;
+    let tail = (batches.len() / 10).max(1);
+    let last = &state.losses[state.losses.len().saturating_sub(tail)..];
     let train_loss = last.iter().sum::<f64>() / last.len().max(1) as f64;
-    let eval_loss = if diverged { f64::NAN } else { evaluate(&model, eval, 64, device) };
+    let (eval_loss, by_position) = if divergence.is_some() {
+        (f64::NAN, Vec::new())
+    } else {
+        evaluate(&model, eval, 64, device)
+    };
     let outcome = RunOutcome {
         steps,
         train_loss,
         eval_loss,
-        initial_loss: losses.first().copied().unwrap_or(f64::NAN),
-        diverged,
-        wall_seconds: start.elapsed().as_secs_f64(),
+        eval_loss_by_position: by_position,
+        initial_loss: state.losses.first().copied().unwrap_or(f64::NAN),
+        diverged: divergence.is_some(),
+        divergence,
+        curve: state.curve,
+        resumed_from,
+        wall_seconds: wall_before + start.elapsed().as_secs_f64(),
+        checkpoint_seconds: state.checkpoint_seconds,
     };
-    (model, outcome)
+    Ok((model, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curve_steps_are_log_spaced_and_end_at_the_last_step() {
+        assert_eq!(curve_steps(1000, 4), vec![1, 10, 100, 1000]);
+        assert_eq!(curve_steps(3, 24), vec![1, 2, 3]);
+        assert!(curve_steps(0, 5).is_empty());
+    }
 }

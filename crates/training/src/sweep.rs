@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use burn::module::Module;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scalinglab_analysis::{
     AnalysisOptions, ResultsWriter, RunRecord, RunStatus, ScalingFits, read_results, write_report,
@@ -16,7 +17,7 @@ use scalinglab_data::{MarkovChain, TokenCorpus};
 use scalinglab_model::{FlopCounting, ModelConfig};
 
 use crate::device::{DeviceChoice, SelectedDevice, cpu_threads, select_device};
-use crate::run::{RunOutcome, train_run};
+use crate::run::{Checkpointing, RunOutcome, train_run};
 use crate::{ExperimentConfig, TrainConfig, TrainingError};
 
 /// File names inside a run directory.
@@ -29,6 +30,67 @@ pub mod files {
     pub const REPORT: &str = "report.md";
     /// Fitted laws.
     pub const FITS: &str = "fits.json";
+    /// Training curves of every finished run: `run_id,step,tokens_seen,flops_so_far,
+    /// train_loss,eval_loss,loss` (`loss` is the eval loss where evaluated, else the windowed
+    /// training loss); `scalinglab fit` reads it for approach 1.
+    pub const CURVES: &str = "curves.csv";
+    /// Held-out loss by context length of every finished run:
+    /// `run_id,params_non_embedding,tokens,position,loss` (`position` n = tokens of context).
+    pub const POSITIONS: &str = "per_position.csv";
+    /// One line per finished run, as printed.
+    pub const LOG: &str = "sweep.log";
+    /// Per-run directories (checkpoints while a run trains; weights if kept).
+    pub const RUNS: &str = "runs";
+}
+
+const CURVES_HEADER: &str = "run_id,step,tokens_seen,flops_so_far,train_loss,eval_loss,loss";
+const POSITIONS_HEADER: &str = "run_id,params_non_embedding,tokens,position,loss";
+
+/// Keeps the rows of a side file (curves, per-position losses) whose run is finished, and drops
+/// a torn last line: a sweep killed between writing a run's rows and its result retrains the
+/// run, which then writes its rows again.
+fn retain_rows(path: &Path, header: &str, done: &HashSet<String>) -> Result<(), TrainingError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let text = fs::read_to_string(path)
+        .map_err(|source| TrainingError::Read { path: path.to_path_buf(), source })?;
+    let columns = header.split(',').count();
+    let mut out = String::with_capacity(text.len());
+    out.push_str(header);
+    out.push('\n');
+    let complete = text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    for (i, line) in lines.iter().enumerate() {
+        let torn = i + 1 == lines.len() && !complete;
+        let id = line.split(',').next().unwrap_or("");
+        if !torn && line.split(',').count() == columns && done.contains(id) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let tmp = path.with_extension("csv.tmp");
+    fs::write(&tmp, out).map_err(write_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(write_err(path))
+}
+
+/// Appends lines to a side file (creating it with its header), flushed.
+fn append_rows(path: &Path, header: &str, rows: &[String]) -> Result<(), TrainingError> {
+    use std::io::Write;
+    let new = !path.exists();
+    let mut f =
+        fs::OpenOptions::new().create(true).append(true).open(path).map_err(write_err(path))?;
+    let mut text = String::new();
+    if new {
+        text.push_str(header);
+        text.push('\n');
+    }
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    f.write_all(text.as_bytes()).map_err(write_err(path))?;
+    f.sync_data().map_err(write_err(path))
 }
 
 /// How to run an experiment (as opposed to what it is).
@@ -213,6 +275,15 @@ pub fn run_experiment(
     } else {
         HashSet::new()
     };
+    let curves_path = opts.out_dir.join(files::CURVES);
+    let positions_path = opts.out_dir.join(files::POSITIONS);
+    let log_path = opts.out_dir.join(files::LOG);
+    retain_rows(&curves_path, CURVES_HEADER, &done)?;
+    retain_rows(&positions_path, POSITIONS_HEADER, &done)?;
+    let runs_dir = opts.out_dir.join(files::RUNS);
+    for id in &done {
+        crate::run::remove_checkpoint(&runs_dir.join(id));
+    }
     let todo: Vec<&PlannedRun> = runs.iter().filter(|r| !done.contains(&r.id)).collect();
     let total_work: f64 = todo.iter().map(|r| r.flops_per_token * r.tokens as f64).sum();
     let scale = 1e6; // progress in MFLOP
@@ -249,7 +320,7 @@ pub fn run_experiment(
     });
     let queue = Mutex::new(VecDeque::from(queue));
     let work_done = AtomicU64::new(0); // in units of `scale` FLOPs
-    let (tx, rx) = mpsc::channel::<(&PlannedRun, RunOutcome)>();
+    let (tx, rx) = mpsc::channel::<(&PlannedRun, Result<RunOutcome, TrainingError>)>();
     let mut write_result: Result<(), TrainingError> = Ok(());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
@@ -257,6 +328,7 @@ pub fn run_experiment(
             let (queue, bar, work_done, device) = (&queue, &bar, &work_done, &device);
             let train_pool = &train_pool;
             let eval = &eval;
+            let runs_dir = &runs_dir;
             scope.spawn(move || {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(threads_per_job)
@@ -270,17 +342,54 @@ pub fn run_experiment(
                         let train = train_pool.take(run.sequences);
                         let mut reported = 0u64;
                         let train_cfg = TrainConfig { lr: run.lr, ..cfg.train.clone() };
-                        let (_, outcome) =
-                            train_run(&run.model, &train_cfg, &train, eval, device, |t, loss| {
-                                let now = (run.flops_per_token * t as f64 / scale) as u64;
-                                work_done.fetch_add(now - reported, Ordering::Relaxed);
-                                reported = now;
-                                bar.set_position(work_done.load(Ordering::Relaxed));
-                                bar.set_message(format!("{} loss {loss:.3}", run.id));
+                        let run_dir = runs_dir.join(&run.id);
+                        let ckpt = Checkpointing { dir: Some(run_dir.clone()), stop_after: None };
+                        let result = fs::create_dir_all(&run_dir)
+                            .map_err(write_err(&run_dir))
+                            .and_then(|()| {
+                                train_run(
+                                    &run.model,
+                                    &train_cfg,
+                                    &train,
+                                    eval,
+                                    device,
+                                    &ckpt,
+                                    |t, loss| {
+                                        let now = (run.flops_per_token * t as f64 / scale) as u64;
+                                        work_done.fetch_add(
+                                            now.saturating_sub(reported),
+                                            Ordering::Relaxed,
+                                        );
+                                        reported = now;
+                                        bar.set_position(work_done.load(Ordering::Relaxed));
+                                        bar.set_message(format!("{} loss {loss:.3}", run.id));
+                                    },
+                                )
+                            })
+                            .and_then(|(model, outcome)| {
+                                if cfg.train.save_models && !outcome.diverged {
+                                    let path = run_dir.join("model.safetensors");
+                                    let meta = [
+                                        ("run_id".to_string(), run.id.clone()),
+                                        (
+                                            "model".to_string(),
+                                            serde_json::to_string(&run.model).unwrap_or_default(),
+                                        ),
+                                    ]
+                                    .into_iter()
+                                    .collect();
+                                    model.valid().export_safetensors(&path, &meta).map_err(
+                                        |e| TrainingError::Checkpoint {
+                                            path,
+                                            reason: e.to_string(),
+                                        },
+                                    )?;
+                                }
+                                Ok(outcome)
                             });
                         let total = (run.flops_per_token * run.tokens as f64 / scale) as u64;
                         work_done.fetch_add(total.saturating_sub(reported), Ordering::Relaxed);
-                        if tx.send((run, outcome)).is_err() {
+                        if tx.send((run, result)).is_err() {
                             break;
                         }
                     }
@@ -289,18 +398,22 @@ pub fn run_experiment(
         }
         drop(tx);
         // Results are written here, on one thread, in the order runs finish.
+        // Side files first, then the result row: a kill in between retrains the run, and the
+        // next start drops the side rows of runs without a result.
         for (run, outcome) in rx {
             bar.set_position(work_done.load(Ordering::Relaxed));
-            let record = record_of(cfg, run, &outcome, &description);
-            if let Err(e) = writer.append(&record) {
-                write_result = Err(e.into());
-                queue.lock().expect("queue lock").clear();
-                continue;
-            }
-            say(
-                &bar,
-                format!(
-                    "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}",
+            let written = outcome.and_then(|outcome| {
+                let record = record_of(cfg, run, &outcome, &description);
+                append_rows(&curves_path, CURVES_HEADER, &curve_rows(run, &outcome))?;
+                append_rows(
+                    &positions_path,
+                    POSITIONS_HEADER,
+                    &position_rows(run, &record, &outcome),
+                )?;
+                writer.append(&record)?;
+                crate::run::remove_checkpoint(&runs_dir.join(&run.id));
+                let line = format!(
+                    "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}{}",
                     run.id,
                     record.params_non_embedding,
                     run.tokens,
@@ -308,9 +421,26 @@ pub fn run_experiment(
                     outcome.train_loss,
                     outcome.eval_loss,
                     outcome.wall_seconds,
-                    if outcome.diverged { "  DIVERGED" } else { "" }
-                ),
-            );
+                    outcome
+                        .resumed_from
+                        .map_or(String::new(), |s| format!("  (resumed at step {s})")),
+                    outcome
+                        .divergence
+                        .as_ref()
+                        .map_or(String::new(), |d| format!("  DIVERGED: {d}")),
+                );
+                append_rows(
+                    &log_path,
+                    "# scalinglab sweep log: one line per finished run",
+                    &[line.clone()],
+                )?;
+                say(&bar, line);
+                Ok(())
+            });
+            if let Err(e) = written {
+                write_result = Err(e);
+                queue.lock().expect("queue lock").clear();
+            }
         }
     });
     write_result?;
@@ -331,6 +461,39 @@ pub fn run_experiment(
         device: description,
         wall: start.elapsed(),
     })
+}
+
+/// `curves.csv` rows of a finished run.
+fn curve_rows(run: &PlannedRun, outcome: &RunOutcome) -> Vec<String> {
+    outcome
+        .curve
+        .iter()
+        .map(|c| {
+            let eval = c.eval_loss.map_or(String::new(), |e| format!("{e}"));
+            format!(
+                "{},{},{},{},{},{},{}",
+                run.id,
+                c.step,
+                c.tokens_seen,
+                run.flops_per_token * c.tokens_seen as f64,
+                c.train_loss,
+                eval,
+                c.eval_loss.unwrap_or(c.train_loss)
+            )
+        })
+        .collect()
+}
+
+/// `per_position.csv` rows of a finished run.
+fn position_rows(run: &PlannedRun, record: &RunRecord, outcome: &RunOutcome) -> Vec<String> {
+    outcome
+        .eval_loss_by_position
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            format!("{},{},{},{},{l}", run.id, record.params_non_embedding, run.tokens, i + 1)
+        })
+        .collect()
 }
 
 /// The results row of a finished run.

@@ -1,0 +1,237 @@
+//! AdamW as nanoGPT and the scaling-law papers run it, with muP's per-layer learning rates.
+//!
+//! burn's `AdamW` clips each tensor's gradient on its own, decays every parameter and takes one
+//! learning rate for the whole module. A scaling study needs PyTorch's semantics instead:
+//!
+//! - gradient clipping by the **global** norm over all parameters (`clip_grad_norm_`);
+//! - decoupled weight decay on matrices only (embeddings, hidden and output matrices), not on
+//!   biases and norm gains (nanoGPT's `configure_optimizers`);
+//! - a learning-rate multiplier per parameter role ([`ModelConfig::lr_multiplier`]: `1/m` for
+//!   hidden matrices under muP);
+//! - state that can be saved and restored exactly, so a resumed run continues bit for bit.
+//!
+//! The update of parameter `w` with gradient `g` (after clipping), step `t ≥ 1`, learning rate
+//! `η` times the role's multiplier `μ`:
+//!
+//! ```text
+//! m ← β₁ m + (1 − β₁) g,   v ← β₂ v + (1 − β₂) g²
+//! w ← w − η μ λ w [matrices only] − η μ (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use scalinglab_model::{Gpt, ModelConfig, NamedTensor, ParamRole};
+
+use crate::{TrainConfig, TrainingError};
+
+/// Per-parameter Adam moments, flattened.
+#[derive(Clone, Debug)]
+struct Moments {
+    m: Tensor<1>,
+    v: Tensor<1>,
+}
+
+/// AdamW with global-norm clipping, matrix-only weight decay and per-role learning rates.
+#[derive(Clone, Debug)]
+pub struct AdamW {
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    grad_clip: f64,
+    /// Steps taken.
+    step: u64,
+    /// Learning-rate multiplier and whether weight decay applies, per parameter.
+    rules: HashMap<ParamId, (f64, bool)>,
+    state: HashMap<ParamId, Moments>,
+}
+
+impl AdamW {
+    /// An optimiser for `model`, built from `model_cfg`, with the hyper-parameters of `train`.
+    pub fn new(train: &TrainConfig, model_cfg: &ModelConfig, model: &Gpt) -> Self {
+        let rules = model
+            .param_roles()
+            .into_iter()
+            .map(|(id, role)| (id, (model_cfg.lr_multiplier(role), role != ParamRole::Vector)))
+            .collect();
+        Self {
+            beta1: train.beta1,
+            beta2: train.beta2,
+            eps: train.eps,
+            weight_decay: train.weight_decay,
+            grad_clip: train.grad_clip,
+            step: 0,
+            rules,
+            state: HashMap::new(),
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// One update of every parameter that has a gradient, at learning rate `lr`. Returns the
+    /// updated model and the gradient's global norm before clipping.
+    pub fn step(&mut self, lr: f64, model: Gpt, mut grads: GradientsParams) -> (Gpt, f64) {
+        let mut norm = SquaredNorm { grads: &grads, total: None };
+        model.visit(&mut norm);
+        let grad_norm = norm.total.map_or(0.0, |t| (t.into_scalar::<f32>() as f64).max(0.0).sqrt());
+        let scale = if self.grad_clip > 0.0 && grad_norm > self.grad_clip {
+            self.grad_clip / (grad_norm + 1e-6)
+        } else {
+            1.0
+        };
+        self.step += 1;
+        let t = self.step as i32;
+        let (bias1, bias2) = (1.0 - self.beta1.powi(t), 1.0 - self.beta2.powi(t));
+        let mut update = Update { opt: self, grads: &mut grads, lr, scale, bias1, bias2 };
+        let model = model.map(&mut update);
+        (model, grad_norm)
+    }
+
+    /// The optimiser state as named tensors (`<param id>.m`, `<param id>.v`) and the step count
+    /// as metadata: what a checkpoint stores.
+    pub fn to_tensors(&self) -> (Vec<NamedTensor>, BTreeMap<String, String>) {
+        let mut ids: Vec<&ParamId> = self.state.keys().collect();
+        ids.sort_by_key(|id| id.val());
+        let mut tensors = Vec::with_capacity(2 * ids.len());
+        for id in ids {
+            let s = &self.state[id];
+            for (field, t) in [("m", &s.m), ("v", &s.v)] {
+                let values =
+                    t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+                tensors.push(NamedTensor {
+                    name: format!("{}.{field}", id.val()),
+                    shape: vec![values.len()],
+                    values,
+                });
+            }
+        }
+        let meta = [("step".to_string(), self.step.to_string())].into_iter().collect();
+        (tensors, meta)
+    }
+
+    /// Restores the state written by [`to_tensors`](Self::to_tensors) (parameter ids are those
+    /// of the model the checkpoint saved, which loading its record restores).
+    ///
+    /// # Errors
+    /// If a name or the step count cannot be parsed, or an entry belongs to no parameter.
+    pub fn load_tensors(
+        &mut self,
+        tensors: Vec<NamedTensor>,
+        meta: &BTreeMap<String, String>,
+        device: &Device,
+        source: &Path,
+    ) -> Result<(), TrainingError> {
+        let bad =
+            |what: String| TrainingError::Checkpoint { path: source.to_path_buf(), reason: what };
+        self.step = meta
+            .get("step")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("no step count in the optimiser state".into()))?;
+        let mut partial: HashMap<u64, (Option<Tensor<1>>, Option<Tensor<1>>)> = HashMap::new();
+        for t in tensors {
+            let (id, field) = t
+                .name
+                .split_once('.')
+                .and_then(|(id, f)| Some((id.parse::<u64>().ok()?, f.to_string())))
+                .ok_or_else(|| bad(format!("unexpected optimiser entry {}", t.name)))?;
+            if !self.rules.contains_key(&ParamId::from(id)) {
+                return Err(bad(format!(
+                    "optimiser entry {} matches no parameter of the model",
+                    t.name
+                )));
+            }
+            let n = t.values.len();
+            let tensor = Tensor::<1>::from_data(TensorData::new(t.values, [n]), device);
+            let e = partial.entry(id).or_default();
+            match field.as_str() {
+                "m" => e.0 = Some(tensor),
+                "v" => e.1 = Some(tensor),
+                _ => return Err(bad(format!("unexpected optimiser entry {}", t.name))),
+            }
+        }
+        self.state.clear();
+        for (id, (m, v)) in partial {
+            match (m, v) {
+                (Some(m), Some(v)) => {
+                    self.state.insert(ParamId::from(id), Moments { m, v });
+                }
+                _ => return Err(bad(format!("parameter {id} lacks one of its moments"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sum of squared gradient entries over every parameter (one scalar tensor, read once).
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    total: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            let sq = g.square().sum();
+            self.total = Some(match self.total.take() {
+                Some(t) => t + sq,
+                None => sq,
+            });
+        }
+    }
+}
+
+struct Update<'a> {
+    opt: &'a mut AdamW,
+    grads: &'a mut GradientsParams,
+    lr: f64,
+    scale: f64,
+    bias1: f64,
+    bias2: f64,
+}
+
+impl ModuleMapper for Update<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<D>(id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let o = &mut *self.opt;
+        let (mult, decay) = o.rules.get(&id).copied().unwrap_or((1.0, true));
+        let lr = self.lr * mult;
+        let require_grad = tensor.is_require_grad();
+        let shape = tensor.shape();
+        let n = shape.num_elements();
+        let w = tensor.inner().reshape([n]);
+        let mut g = grad.reshape([n]);
+        if self.scale != 1.0 {
+            g = g.mul_scalar(self.scale);
+        }
+        let (m, v) = match o.state.remove(&id) {
+            Some(s) => (
+                s.m.mul_scalar(o.beta1) + g.clone().mul_scalar(1.0 - o.beta1),
+                s.v.mul_scalar(o.beta2) + g.square().mul_scalar(1.0 - o.beta2),
+            ),
+            None => (g.clone().mul_scalar(1.0 - o.beta1), g.square().mul_scalar(1.0 - o.beta2)),
+        };
+        let denom = v.clone().div_scalar(self.bias2).sqrt().add_scalar(o.eps);
+        let step = m.clone().div_scalar(self.bias1).div(denom).mul_scalar(lr);
+        let w = if decay && o.weight_decay > 0.0 {
+            w.mul_scalar(1.0 - lr * o.weight_decay) - step
+        } else {
+            w - step
+        };
+        o.state.insert(id, Moments { m, v });
+        let mut w = Tensor::from_inner(w.reshape(shape));
+        if require_grad {
+            w = w.require_grad();
+        }
+        Param::from_mapped_value(id, w, mapper)
+    }
+}

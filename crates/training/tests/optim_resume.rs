@@ -1,0 +1,182 @@
+//! The optimiser against burn's own AdamW, and a run killed and resumed from its checkpoint
+//! against the same run uninterrupted.
+
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use scalinglab_data::{TokenCorpus, WalkConfig};
+use scalinglab_model::{Arch, ModelConfig, Parameterization};
+use scalinglab_training::{
+    AdamW, Checkpointing, TrainConfig, TrainingError, init_seeded, train_run,
+};
+
+fn tiny_model(arch: Arch, p: Parameterization) -> ModelConfig {
+    ModelConfig {
+        arch,
+        vocab_size: 32,
+        context: 8,
+        d_model: 16,
+        n_layers: 1,
+        n_heads: 2,
+        parameterization: p,
+        base_width: 8,
+        ..Default::default()
+    }
+}
+
+fn flat(model: &scalinglab_model::Gpt) -> Vec<f32> {
+    use burn::module::{ModuleVisitor, Param};
+    struct All(Vec<f32>);
+    impl ModuleVisitor for All {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.0.extend(p.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let mut a = All(Vec::new());
+    model.visit(&mut a);
+    a.0
+}
+
+/// With weight decay and clipping off, and SP (every multiplier 1), three steps of our AdamW
+/// equal three steps of burn's independent implementation.
+#[test]
+fn adamw_matches_burns_adamw_without_decay_or_clipping() {
+    let device = Device::flex().autodiff();
+    let cfg = tiny_model(Arch::Gpt2, Parameterization::Sp);
+    let tc = TrainConfig { weight_decay: 0.0, grad_clip: 0.0, eps: 1e-8, ..Default::default() };
+    let x = Tensor::<2, Int>::from_ints([[1, 2, 3, 4, 5, 6, 7, 8]], &device);
+    let y = Tensor::<2, Int>::from_ints([[2, 3, 4, 5, 6, 7, 8, 9]], &device);
+    let mut ours = init_seeded(&cfg, &device, 1);
+    let mut theirs = ours.clone();
+    let mut opt = AdamW::new(&tc, &cfg, &ours);
+    let mut burn_opt = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.95)
+        .with_epsilon(1e-8)
+        .with_weight_decay(0.0)
+        .init();
+    for lr in [1e-2, 5e-3, 2e-3] {
+        let g = GradientsParams::from_grads(ours.loss(x.clone(), y.clone()).backward(), &ours);
+        ours = opt.step(lr, ours, g).0;
+        let g = GradientsParams::from_grads(theirs.loss(x.clone(), y.clone()).backward(), &theirs);
+        theirs = burn_opt.step(lr, theirs, g);
+    }
+    let (a, b) = (flat(&ours), flat(&theirs));
+    let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+    // Updates are about lr = 1e-2 per step; the two differ only by f32 rounding order.
+    assert!(worst < 1e-5, "largest parameter difference {worst}");
+    // And they did move.
+    let start = flat(&init_seeded(&cfg, &device, 1));
+    assert!(a.iter().zip(&start).any(|(p, q)| (p - q).abs() > 1e-3));
+}
+
+/// The norm used for clipping is the global one: the square root of the sum of every squared
+/// gradient entry over all parameters, summed here by hand.
+#[test]
+fn global_gradient_norm_is_the_norm_over_all_parameters() {
+    let device = Device::flex().autodiff();
+    let cfg = tiny_model(Arch::Llama, Parameterization::Mup);
+    let tc = TrainConfig { grad_clip: 1e-3, ..Default::default() };
+    let model = init_seeded(&cfg, &device, 2);
+    let x = Tensor::<2, Int>::from_ints([[1, 2, 3, 4, 5, 6, 7, 8]], &device);
+    let y = Tensor::<2, Int>::from_ints([[2, 3, 4, 5, 6, 7, 8, 9]], &device);
+    let grads = GradientsParams::from_grads(model.loss(x, y).backward(), &model);
+    let mut by_hand = 0.0f64;
+    for (id, role) in model.param_roles() {
+        let g = if role == scalinglab_model::ParamRole::Vector {
+            grads.get::<1>(id).unwrap().into_data()
+        } else {
+            grads.get::<2>(id).unwrap().into_data()
+        };
+        by_hand +=
+            g.convert::<f64>().try_to_vec::<f64>().unwrap().iter().map(|v| v * v).sum::<f64>();
+    }
+    let mut opt = AdamW::new(&tc, &cfg, &model);
+    let (_, norm) = opt.step(1e-3, model, grads);
+    assert!((norm - by_hand.sqrt()).abs() < 1e-4 * by_hand.sqrt(), "{norm} vs {}", by_hand.sqrt());
+}
+
+fn data() -> (TokenCorpus, TokenCorpus, usize) {
+    let chain = WalkConfig::default().build().unwrap();
+    let v = chain.num_states();
+    (TokenCorpus::from_walks(&chain, 8, 320, 1), TokenCorpus::from_walks(&chain, 8, 32, 2), v)
+}
+
+/// A run stopped after 7 and again after 6 more steps (checkpoints every 3 steps, so the last
+/// steps before each stop are lost and redone) ends exactly as the run that never stopped.
+#[test]
+fn a_resumed_run_ends_exactly_as_an_uninterrupted_one() {
+    let device = Device::flex();
+    let (train, eval, vocab) = data();
+    for (arch, p) in [(Arch::Gpt2, Parameterization::Sp), (Arch::Llama, Parameterization::Mup)] {
+        let cfg = ModelConfig { vocab_size: vocab, ..tiny_model(arch, p) };
+        let tc = TrainConfig {
+            batch_size: 16,
+            lr: 1e-2,
+            checkpoint_every: 3,
+            curve_points: 8,
+            eval_every: 5,
+            ..Default::default()
+        };
+        let (_, whole) =
+            train_run(&cfg, &tc, &train, &eval, &device, &Checkpointing::default(), |_, _| {})
+                .unwrap();
+        assert_eq!(whole.steps, 20);
+        let dir =
+            std::env::temp_dir().join(format!("scalinglab-resume-{arch}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ck = Checkpointing { dir: Some(dir.clone()), stop_after: Some(7) };
+        match train_run(&cfg, &tc, &train, &eval, &device, &ck, |_, _| {}) {
+            Err(TrainingError::Interrupted { step: 7 }) => {}
+            r => panic!("expected an interruption at step 7, got {:?}", r.map(|r| r.1)),
+        }
+        ck.stop_after = Some(6); // resumes at step 6, stops at 12
+        assert!(matches!(
+            train_run(&cfg, &tc, &train, &eval, &device, &ck, |_, _| {}),
+            Err(TrainingError::Interrupted { step: 12 })
+        ));
+        ck.stop_after = None;
+        let (_, resumed) = train_run(&cfg, &tc, &train, &eval, &device, &ck, |_, _| {}).unwrap();
+        assert_eq!(resumed.resumed_from, Some(12));
+        assert_eq!(resumed.steps, whole.steps);
+        assert_eq!(resumed.eval_loss.to_bits(), whole.eval_loss.to_bits(), "{arch}");
+        assert_eq!(resumed.train_loss.to_bits(), whole.train_loss.to_bits());
+        assert_eq!(resumed.curve, whole.curve);
+        assert_eq!(resumed.eval_loss_by_position, whole.eval_loss_by_position);
+        assert_eq!(whole.eval_loss_by_position.len(), 8);
+        // The per-position losses average to the eval loss.
+        let mean = whole.eval_loss_by_position.iter().sum::<f64>() / 8.0;
+        assert!((mean - whole.eval_loss).abs() < 1e-9);
+        // Another model cannot resume this checkpoint.
+        let other = ModelConfig { d_model: 24, n_heads: 3, ..cfg.clone() };
+        ck.stop_after = Some(1);
+        let _ = train_run(
+            &other,
+            &tc,
+            &train,
+            &eval,
+            &device,
+            &Checkpointing { dir: Some(dir.join("o")), stop_after: Some(4) },
+            |_, _| {},
+        );
+        scalinglab_training::remove_checkpoint(&dir);
+        std::fs::rename(dir.join("o").join("checkpoint"), dir.join("checkpoint")).unwrap();
+        let e = train_run(&cfg, &tc, &train, &eval, &device, &ck, |_, _| {}).unwrap_err();
+        assert!(e.to_string().contains("another model"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn an_absurd_learning_rate_is_reported_as_divergence() {
+    let device = Device::flex();
+    let (train, eval, vocab) = data();
+    let cfg = ModelConfig { vocab_size: vocab, ..tiny_model(Arch::Gpt2, Parameterization::Sp) };
+    let tc = TrainConfig { lr: 1e4, grad_clip: 0.0, warmup_frac: 0.0, ..Default::default() };
+    let (_, out) =
+        train_run(&cfg, &tc, &train, &eval, &device, &Checkpointing::default(), |_, _| {}).unwrap();
+    assert!(out.diverged && out.eval_loss.is_nan());
+    let why = out.divergence.unwrap();
+    assert!(why.contains("step"), "{why}");
+    assert!(out.steps < 20);
+}
