@@ -174,6 +174,82 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         steps: usize,
     },
+    /// muP coordinate check: train SP and muP models of several widths for a few steps at one
+    /// learning rate and compare how each layer's activation size grows with width.
+    CoordCheck {
+        /// Architecture: gpt2 or llama.
+        #[arg(long, default_value = "gpt2")]
+        arch: String,
+        /// Widths, comma-separated.
+        #[arg(long, default_value = "32,64,128,256")]
+        widths: String,
+        /// Adam steps before measuring.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Learning rate, the same at every width.
+        #[arg(long, default_value_t = 1e-2)]
+        lr: f64,
+        /// Backend.
+        #[arg(long, default_value = "flex")]
+        device: DeviceChoice,
+        /// Output directory for coord_check.csv and the two plots.
+        #[arg(long, default_value = "coord_check")]
+        out: PathBuf,
+    },
+    /// Sample a token corpus from a model saved by a sweep (train.save_models = true), through
+    /// the key/value cache; writes raw little-endian u16 (vocabulary ≤ 65536) or u32 ids.
+    Sample {
+        /// model.safetensors written by a sweep.
+        model: PathBuf,
+        /// Output file (.bin).
+        #[arg(long)]
+        out: PathBuf,
+        /// Sequences to sample.
+        #[arg(long, default_value_t = 1000)]
+        sequences: usize,
+        /// Tokens per sequence (the first is drawn uniformly).
+        #[arg(long, default_value_t = 51)]
+        length: usize,
+        /// Softmax temperature (0: greedy).
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f64,
+        /// Keep only the k most likely tokens.
+        #[arg(long)]
+        top_k: Option<usize>,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Sequences sampled together.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Backend.
+        #[arg(long, default_value = "flex")]
+        device: DeviceChoice,
+    },
+    /// Final-layer hidden states of a saved model at positions drawn from a token file: a point
+    /// cloud (raw f32, row-major) for `scalinglab stats --points FILE --dim D_MODEL`.
+    Hidden {
+        /// model.safetensors written by a sweep.
+        model: PathBuf,
+        /// Token file (raw little-endian ids, as `scalinglab sample` writes).
+        #[arg(long)]
+        tokens: PathBuf,
+        /// Bits per token id in the token file: 16 or 32.
+        #[arg(long, default_value_t = 16)]
+        token_bits: u32,
+        /// Points (positions) to take.
+        #[arg(long, default_value_t = 10000)]
+        points: usize,
+        /// Output file (.bin, f32).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the positions.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Backend.
+        #[arg(long, default_value = "flex")]
+        device: DeviceChoice,
+    },
     /// Check an experiment file and print what it would run, without training.
     Check {
         /// Experiment file (TOML); without one, the built-in quickstart.
@@ -382,6 +458,87 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::CoordCheck { arch, widths, steps, lr, device, out } => {
+            let arch = match arch.as_str() {
+                "gpt2" => scalinglab_model::Arch::Gpt2,
+                "llama" => scalinglab_model::Arch::Llama,
+                other => anyhow::bail!("--arch {other:?}: expected gpt2 or llama"),
+            };
+            let widths = parse_list(&widths, "--widths")?;
+            let cfg = scalinglab_training::CoordCheckConfig {
+                arch,
+                widths,
+                steps,
+                lr,
+                ..Default::default()
+            };
+            let dev = scalinglab_training::select_device(device)?;
+            print!("{}", scalinglab_training::coord_check_command(&cfg, &dev.device, &out)?);
+        }
+        Command::Sample {
+            model,
+            out,
+            sequences,
+            length,
+            temperature,
+            top_k,
+            seed,
+            batch,
+            device,
+        } => {
+            let dev = scalinglab_training::select_device(device)?;
+            let (cfg, net) = scalinglab_training::load_saved_model(&model, &dev.device)?;
+            let s = scalinglab_model::SampleConfig { temperature, top_k, seed };
+            let corpus = scalinglab_training::sample_corpus(
+                &net,
+                cfg.vocab_size,
+                sequences,
+                length,
+                batch,
+                &s,
+                &dev.device,
+            );
+            let width = if cfg.vocab_size <= 65_536 { 16 } else { 32 };
+            scalinglab_analysis::stats::io::write_tokens_binary(
+                &out,
+                &corpus.tokens,
+                scalinglab_analysis::stats::io::TokenWidth::from_bits(width)?,
+            )?;
+            println!(
+                "{} tokens ({sequences} × {length}) from a {} d={} model in {:.1} s ({:.0} tokens/s); written as u{width} to {}",
+                corpus.tokens.len(),
+                cfg.arch,
+                cfg.d_model,
+                corpus.seconds,
+                corpus.tokens.len() as f64 / corpus.seconds.max(1e-9),
+                out.display()
+            );
+        }
+        Command::Hidden { model, tokens, token_bits, points, out, seed, device } => {
+            let dev = scalinglab_training::select_device(device)?;
+            let (cfg, net) = scalinglab_training::load_saved_model(&model, &dev.device)?;
+            let ids = scalinglab_analysis::stats::io::read_tokens(
+                &tokens,
+                scalinglab_analysis::stats::io::TokenFormat::Binary,
+                scalinglab_analysis::stats::io::TokenWidth::from_bits(token_bits)?,
+                cfg.vocab_size,
+            )?;
+            let (values, dim) = scalinglab_training::hidden_state_points(
+                &net,
+                &cfg,
+                &ids,
+                points,
+                seed,
+                &dev.device,
+            )?;
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{points} hidden states of dimension {dim} written to {} (f32); next: scalinglab stats --points {} --dim {dim}",
+                out.display(),
+                out.display()
+            );
+        }
         Command::Check { config } => {
             let cfg = load(config.as_ref())?;
             println!("{}: valid", cfg.name);
@@ -415,4 +572,11 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Parses a comma-separated list of numbers, naming the flag in errors.
+fn parse_list(s: &str, flag: &str) -> Result<Vec<usize>> {
+    s.split(',')
+        .map(|w| w.trim().parse().with_context(|| format!("{flag}: bad number {w:?}")))
+        .collect()
 }

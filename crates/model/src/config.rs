@@ -40,8 +40,9 @@ pub enum Parameterization {
     /// Maximal-update parameterization (Yang et al. 2022, Tensor Programs V, table 3 with the
     /// output multiplier of its table 8), relative to `base_width`: with m = d_model/base_width,
     /// hidden matrices are drawn with variance init_std²/m and trained with Adam learning rate
-    /// lr/m; embeddings and the unembedding keep init_std and lr; the logits are multiplied by
-    /// output_multiplier/m; attention logits are scaled by 1/d_head. At m = 1 it equals SP
+    /// lr/m; embeddings keep init_std and lr; an untied unembedding starts at zero (§D.2) and
+    /// keeps lr; the logits are multiplied by output_multiplier/m; attention logits are scaled
+    /// by 1/d_head. At m = 1 it equals SP
     /// apart from the attention scale, so a learning rate tuned at the base width transfers.
     Mup,
 }

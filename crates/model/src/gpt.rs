@@ -24,12 +24,14 @@ use burn::tensor::activation::{gelu, log_softmax, silu};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
-use crate::{Arch, ModelConfig, ParamRole};
+use crate::{Arch, ModelConfig, ParamRole, Parameterization};
 
-/// A linear layer with normal initialisation: weight N(0, std²), bias zero.
+/// A linear layer with normal initialisation: weight N(0, std²) (zeros when `std` is 0), bias
+/// zero.
 fn linear(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) -> Linear {
+    let init = if std == 0.0 { Initializer::Zeros } else { Initializer::Normal { mean: 0.0, std } };
     Linear {
-        weight: Initializer::Normal { mean: 0.0, std }.init([d_in, d_out], device),
+        weight: init.init([d_in, d_out], device),
         bias: bias.then(|| Initializer::Zeros.init([d_out], device)),
     }
 }
@@ -305,7 +307,13 @@ impl ModelConfig {
             dropout: dropout(),
             blocks,
             ln_f: Norm::new(self.arch, d, bias, device),
-            lm_head: (!self.tie_embeddings).then(|| linear(d, self.vocab_size, false, std, device)),
+            // muP: the readout starts at zero (Yang et al. 2022, §D.2), so the logits are zero
+            // at every width and grow only through training.
+            lm_head: (!self.tie_embeddings).then(|| {
+                let out_std =
+                    if self.parameterization == Parameterization::Mup { 0.0 } else { std };
+                linear(d, self.vocab_size, false, out_std, device)
+            }),
             context: self.context,
             logit_multiplier: self.logit_multiplier(),
         }
@@ -386,6 +394,26 @@ impl Gpt {
     /// `tokens`: `[batch, seq]` → `[batch, seq, d_model]`.
     pub fn hidden_states(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         self.trunk(tokens, None)
+    }
+
+    /// Every layer's output, for the muP coordinate check: `("embedding", x₀)`, then
+    /// `("block i", x_i)` for each block, then `("logits", z)`.
+    ///
+    /// # Shapes
+    /// `tokens`: `[batch, seq]` → tensors `[batch, seq, d_model]` (logits `[batch, seq, vocab]`).
+    pub fn activations(&self, tokens: Tensor<2, Int>) -> Vec<(String, Tensor<3>)> {
+        let [_, t] = tokens.dims();
+        let mut x = self.tok_emb.forward(tokens);
+        if let Some(pos) = &self.pos_emb {
+            x = x + pos.weight.val().slice([0..t]).unsqueeze_dim::<3>(0);
+        }
+        let mut out = vec![("embedding".to_string(), x.clone())];
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward(x, self.rope.as_ref(), 0, None);
+            out.push((format!("block {i}"), x.clone()));
+        }
+        out.push(("logits".to_string(), self.unembed(self.ln_f.forward(x))));
+        out
     }
 
     /// Cross-entropy (nats) of each target token given its prefix.

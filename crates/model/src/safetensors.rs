@@ -182,3 +182,49 @@ impl ModuleVisitor for NamedParams {
         self.tensors.push(NamedTensor { name: self.path.join("."), shape, values });
     }
 }
+
+/// Replaces each float parameter by the tensor of the same module path.
+pub(crate) struct LoadNamed {
+    path: Vec<String>,
+    pub(crate) tensors: std::collections::HashMap<String, NamedTensor>,
+    pub(crate) errors: Vec<String>,
+}
+
+impl LoadNamed {
+    pub(crate) fn new(tensors: Vec<NamedTensor>) -> Self {
+        Self {
+            path: Vec::new(),
+            tensors: tensors.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl burn::module::ModuleMapper for LoadNamed {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let name = self.path.join(".");
+        let Some(t) = self.tensors.remove(&name) else {
+            self.errors.push(format!("no tensor {name}"));
+            return param;
+        };
+        let (id, tensor, mapper) = param.consume();
+        if tensor.shape().to_vec() != t.shape {
+            self.errors.push(format!(
+                "tensor {name} has shape {:?}, the model expects {:?}",
+                t.shape,
+                tensor.shape().to_vec()
+            ));
+            return Param::from_mapped_value(id, tensor, mapper);
+        }
+        let value = Tensor::<D>::from_data(TensorData::new(t.values, t.shape), &tensor.device());
+        Param::from_mapped_value(id, value, mapper)
+    }
+}

@@ -184,6 +184,35 @@ impl Gpt {
     }
 }
 
+impl crate::ModelConfig {
+    /// Builds this model on `device` and loads its weights from a safetensors file written by
+    /// [`Gpt::export_safetensors`] (names are module paths; every parameter must be present
+    /// with its shape, and no tensor may be left over).
+    ///
+    /// # Errors
+    /// If the file cannot be read, or its tensors do not match the model.
+    pub fn load_safetensors(
+        &self,
+        path: &std::path::Path,
+        device: &Device,
+    ) -> Result<Gpt, crate::SafetensorsError> {
+        let (tensors, _) = crate::read_safetensors(path)?;
+        let mut loader = crate::safetensors::LoadNamed::new(tensors);
+        let model = burn::module::Module::map(self.init(device), &mut loader);
+        let mut problems = loader.errors;
+        problems.extend(loader.tensors.keys().map(|k| format!("unexpected tensor {k}")));
+        if problems.is_empty() {
+            Ok(model)
+        } else {
+            problems.sort();
+            Err(crate::SafetensorsError::Format {
+                path: path.to_path_buf(),
+                reason: format!("does not fit the model: {}", problems.join("; ")),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -229,6 +229,14 @@ fn safetensors_export_round_trips_every_parameter() {
     assert!(names.contains(&"blocks.1.mlp.gate.weight"), "{names:?}");
     let emb = tensors.iter().find(|t| t.name == "tok_emb.weight").unwrap();
     assert_eq!(emb.shape, vec![50, 32]);
+    // Loading gives the same logits; a model of another shape is refused, naming the tensor.
+    let loaded = cfg.load_safetensors(&path, &device).unwrap();
+    let x = Tensor::<2, Int>::from_ints([[1, 2, 3, 4]], &device);
+    let d = (model.forward(x.clone()) - loaded.forward(x)).abs().max().into_scalar::<f32>();
+    assert_eq!(d, 0.0);
+    let other = ModelConfig { d_model: 48, n_heads: 4, ..cfg.clone() };
+    let e = other.load_safetensors(&path, &device).unwrap_err().to_string();
+    assert!(e.contains("tok_emb.weight has shape [50, 32]"), "{e}");
     // A truncated file is an error naming the file.
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use scalinglab_model::{FlopCounting, ModelConfig};
 
@@ -17,7 +17,8 @@ pub struct BenchResult {
     pub device: String,
     /// Model width.
     pub d_model: usize,
-    /// Training tokens per second (forward, backward and AdamW step; loss read back every step).
+    /// Training tokens per second (forward, backward and the training's AdamW step, with global
+    /// gradient-norm clipping; loss read back every step).
     pub tokens_per_s: f64,
     /// Training FLOP/s, counting 6N + attention + unembedding per token.
     pub flops_per_s: f64,
@@ -38,7 +39,7 @@ pub fn bench_training(
     let device = selected.device.clone().autodiff();
     device.seed(0);
     let mut net = model.init(&device);
-    let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
+    let mut optim = crate::AdamW::new(&crate::TrainConfig::default(), model, &net);
     let (t, v) = (model.context, model.vocab_size as i64);
     let data: Vec<i64> = (0..batch * (t + 1)).map(|i| (i as i64 * 7919 + 13) % v).collect();
     let tokens = Tensor::<1, Int>::from_data(TensorData::new(data, [batch * (t + 1)]), &device)
@@ -53,7 +54,7 @@ pub fn bench_training(
         let loss = net.loss(x.clone(), y.clone());
         let _ = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &net);
-        net = optim.step(1e-3, net, grads);
+        net = optim.step(1e-3, net, grads).0;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let tokens_per_s = (steps * batch * t) as f64 / elapsed;

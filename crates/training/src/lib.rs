@@ -10,18 +10,21 @@
 
 mod bench;
 mod config;
+mod coord;
 mod device;
 mod error;
 mod optim;
 mod run;
 mod schedule;
 mod sweep;
+mod teacher;
 
 pub use bench::{BenchResult, bench_training};
 pub use config::{
     AnalysisConfig, DataConfig, ExperimentConfig, ModelFamily, QUICKSTART_TOML, SweepConfig,
     TrainConfig,
 };
+pub use coord::{CoordCheckConfig, CoordRow, CoordSlope, coord_check, coord_check_command};
 pub use device::{DeviceChoice, SelectedDevice, select_device};
 pub use error::TrainingError;
 pub use optim::AdamW;
@@ -30,3 +33,4 @@ pub use run::{
 };
 pub use schedule::LrSchedule;
 pub use sweep::{ExperimentOutcome, RunOptions, files, oracle_loss, reanalyze, run_experiment};
+pub use teacher::{SampledCorpus, hidden_state_points, load_saved_model, sample_corpus};

@@ -62,6 +62,14 @@ pub struct RunOutcome {
     pub checkpoint_seconds: f64,
 }
 
+/// SplitMix64 mixing (seeded choices that must not depend on a generator's state).
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// burn seeds a backend's random generator globally, and draws parameters lazily, at their
 /// first use: runs trained side by side would draw from one stream in an order the scheduler
 /// picks. Seeding and drawing every parameter happen under this lock, so that a run's initial

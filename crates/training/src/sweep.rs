@@ -412,6 +412,7 @@ pub fn run_experiment(
                 )?;
                 writer.append(&record)?;
                 crate::run::remove_checkpoint(&runs_dir.join(&run.id));
+                let _ = fs::remove_dir(runs_dir.join(&run.id)); // only if empty (no kept model)
                 let line = format!(
                     "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}{}",
                     run.id,

@@ -180,3 +180,26 @@ fn an_absurd_learning_rate_is_reported_as_divergence() {
     assert!(why.contains("step"), "{why}");
     assert!(out.steps < 20);
 }
+
+/// muP's coordinate check: after a few Adam steps at one learning rate, the logits and the
+/// last block's output grow with width under SP and stay flat under muP.
+#[test]
+fn coordinate_check_is_flat_under_mup_and_grows_under_sp() {
+    use scalinglab_training::{CoordCheckConfig, coord_check};
+    for arch in [Arch::Gpt2, Arch::Llama] {
+        let cfg = CoordCheckConfig { arch, widths: vec![32, 64, 128], ..Default::default() };
+        let (rows, slopes) = coord_check(&cfg, &Device::flex()).unwrap();
+        assert_eq!(rows.len(), 2 * 3 * 2 * (cfg.n_layers + 2));
+        let slope = |p: Parameterization, layer: &str| {
+            slopes.iter().find(|s| s.parameterization == p && s.layer == layer).unwrap().slope
+        };
+        let report = format!("{arch}: {slopes:?}");
+        assert!(slope(Parameterization::Sp, "logits") > 0.4, "{report}");
+        assert!(slope(Parameterization::Mup, "logits").abs() < 0.25, "{report}");
+        assert!(slope(Parameterization::Mup, "block 1").abs() < 0.25, "{report}");
+        assert!(
+            slope(Parameterization::Sp, "block 1") > slope(Parameterization::Mup, "block 1") + 0.2,
+            "{report}"
+        );
+    }
+}
