@@ -173,6 +173,10 @@ enum Command {
         /// Timed steps per cell (after 3 warmup steps).
         #[arg(long, default_value_t = 20)]
         steps: usize,
+        /// Time sampling instead of training: tokens/s through the key/value cache against
+        /// re-encoding the window for every token, `--batch` sequences of the model's context.
+        #[arg(long)]
+        sampling: bool,
     },
     /// muP coordinate check: train SP and muP models of several widths for a few steps at one
     /// learning rate and compare how each layer's activation size grows with width.
@@ -428,7 +432,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", report.summary_text());
             println!("written to {}", out.display());
         }
-        Command::Bench { devices, widths, batch, steps } => {
+        Command::Bench { devices, widths, batch, steps, sampling } => {
             let devices: Vec<DeviceChoice> =
                 devices.split(',').map(|d| d.trim().parse()).collect::<Result<_, _>>()?;
             let widths: Vec<usize> = widths
@@ -436,6 +440,32 @@ fn run(cli: Cli) -> Result<()> {
                 .map(|w| w.trim().parse().with_context(|| format!("--widths: bad width {w:?}")))
                 .collect::<Result<_>>()?;
             let family = ExperimentConfig::quickstart();
+            if sampling {
+                println!(
+                    "{:<44} {:>6} {:>16} {:>16} {:>8}",
+                    "backend", "width", "cached tok/s", "re-encode tok/s", "speedup"
+                );
+                for &w in &widths {
+                    for &d in &devices {
+                        let model = family.run_model(w)?;
+                        let r = scalinglab_training::bench_sampling(
+                            d,
+                            &model,
+                            batch,
+                            model.context - 1,
+                        )?;
+                        println!(
+                            "{:<44} {:>6} {:>16.0} {:>16.0} {:>7.1}x",
+                            r.device,
+                            w,
+                            r.cached_tokens_per_s,
+                            r.naive_tokens_per_s,
+                            r.cached_tokens_per_s / r.naive_tokens_per_s
+                        );
+                    }
+                }
+                return Ok(());
+            }
             println!(
                 "{:<44} {:>6} {:>12} {:>12} {:>10} {:>8}",
                 "backend", "width", "tokens/s", "GFLOP/s", "ms/step", "ratio"

@@ -66,3 +66,51 @@ pub fn bench_training(
         step_seconds: elapsed / steps as f64,
     })
 }
+
+/// Sampling throughput through the key/value cache and by re-encoding the window for every
+/// token (the naive way), on one backend.
+#[derive(Clone, Debug)]
+pub struct SamplingBench {
+    /// Backend description.
+    pub device: String,
+    /// Model width.
+    pub d_model: usize,
+    /// Generated tokens per second with the cache.
+    pub cached_tokens_per_s: f64,
+    /// Generated tokens per second re-encoding the window.
+    pub naive_tokens_per_s: f64,
+}
+
+/// Generates `batch` sequences of `length` new tokens from a freshly initialised `model`,
+/// with and without the cache, and times both.
+///
+/// # Errors
+/// If the backend cannot be used.
+pub fn bench_sampling(
+    choice: DeviceChoice,
+    model: &ModelConfig,
+    batch: usize,
+    length: usize,
+) -> Result<SamplingBench, TrainingError> {
+    let selected = select_device(choice)?;
+    let device = selected.device.clone();
+    device.seed(0);
+    let net = model.init(&device);
+    let prompts: Vec<Vec<u32>> = (0..batch).map(|i| vec![(i % model.vocab_size) as u32]).collect();
+    let cfg = scalinglab_model::SampleConfig::default();
+    let _ = net.generate(&prompts, 2, &cfg, &device); // warm up
+    let time = |f: &dyn Fn() -> Vec<Vec<u32>>| {
+        let start = Instant::now();
+        let out = f();
+        let n = out.iter().map(|s| s.len() - 1).sum::<usize>();
+        n as f64 / start.elapsed().as_secs_f64()
+    };
+    let cached = time(&|| net.generate(&prompts, length, &cfg, &device));
+    let naive = time(&|| net.generate_uncached(&prompts, length, &cfg, &device));
+    Ok(SamplingBench {
+        device: selected.description,
+        d_model: model.d_model,
+        cached_tokens_per_s: cached,
+        naive_tokens_per_s: naive,
+    })
+}

@@ -19,7 +19,7 @@ mod schedule;
 mod sweep;
 mod teacher;
 
-pub use bench::{BenchResult, bench_training};
+pub use bench::{BenchResult, SamplingBench, bench_sampling, bench_training};
 pub use config::{
     AnalysisConfig, DataConfig, ExperimentConfig, ModelFamily, QUICKSTART_TOML, SweepConfig,
     TrainConfig,

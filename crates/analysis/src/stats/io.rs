@@ -353,9 +353,80 @@ fn contiguous(path: &Path, mut pairs: Vec<Row>) -> Result<Vec<f64>, AnalysisErro
     Ok(pairs.into_iter().map(|p| p.1).collect())
 }
 
+/// Reads a sweep's `per_position.csv` (`run_id,params_non_embedding,tokens,position,loss`,
+/// positions from 1): at each data size the run with the lowest mean loss (the lower envelope
+/// over model sizes, as Cagnetta et al. take it) gives the curve; `L_0` is missing (NaN).
+fn read_sweep_positions(path: &Path) -> Result<Vec<LossCurve>, AnalysisError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| csv_error(path, 0, e.to_string()))?;
+    let headers = rdr.headers().map_err(|e| csv_error(path, 1, e.to_string()))?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            csv_error(
+                path,
+                1,
+                format!(
+                    "no column {name:?} (header: {})",
+                    headers.iter().collect::<Vec<_>>().join(",")
+                ),
+            )
+        })
+    };
+    let (run, tok, pos, loss) = (col("run_id")?, col("tokens")?, col("position")?, col("loss")?);
+    // run id → (tokens, rows)
+    let mut runs: Vec<(String, f64, Vec<Row>)> = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i as u64 + 2;
+        let rec = rec.map_err(|e| csv_error(path, line, e.to_string()))?;
+        let num = |j: usize, what: &str| -> Result<f64, AnalysisError> {
+            let f = rec.get(j).unwrap_or("");
+            f.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                csv_error(path, line, format!("{what} {f:?} is not a finite number"))
+            })
+        };
+        let id = rec.get(run).unwrap_or("").to_string();
+        let (t, p, l) = (num(tok, "tokens")?, num(pos, "position")?, num(loss, "loss")?);
+        let p = position(path, line, p)?;
+        match runs.iter_mut().find(|r| r.0 == id) {
+            Some(r) => r.2.push((p, l, line)),
+            None => runs.push((id, t, vec![(p, l, line)])),
+        }
+    }
+    let mut best: Vec<(f64, f64, Vec<f64>)> = Vec::new(); // (tokens, mean, losses)
+    for (_, t, mut rows) in runs {
+        if !rows.iter().any(|r| r.0 == 0) {
+            rows.push((0, f64::NAN, 0));
+        }
+        let losses = contiguous(path, rows)?;
+        let mean = losses[1..].iter().sum::<f64>() / (losses.len() - 1).max(1) as f64;
+        match best.iter_mut().find(|b| b.0 == t) {
+            Some(b) if mean < b.1 => *b = (t, mean, losses),
+            Some(_) => {}
+            None => best.push((t, mean, losses)),
+        }
+    }
+    if best.is_empty() {
+        return Err(invalid_file(path, "the file holds no losses"));
+    }
+    best.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(best.into_iter().map(|(tokens, _, losses)| LossCurve { tokens, losses }).collect())
+}
+
 /// Reads a `tokens,position,loss` table into one [`LossCurve`] per data size, in increasing
-/// size.
+/// size; or a sweep's `per_position.csv` (recognised by its `run_id` column), see
+/// `read_sweep_positions`.
 pub fn read_loss_table(path: &Path) -> Result<Vec<LossCurve>, AnalysisError> {
+    let first = std::fs::read_to_string(path)
+        .map_err(|e| AnalysisError::io("cannot read", path, e))?
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    if first.split(',').any(|h| h.trim() == "run_id") {
+        return read_sweep_positions(path);
+    }
     let rows = read_numeric_csv(path)?;
     let mut groups: Vec<(f64, Vec<Row>)> = Vec::new();
     for (line, r) in &rows {
@@ -514,5 +585,23 @@ mod tests {
         assert_eq!(curves[0], LossCurve { tokens: 1e5, losses: vec![6.0, 5.5] });
         std::fs::write(&t, "1e6,0\n").unwrap();
         assert!(read_loss_table(&t).unwrap_err().to_string().contains("expected 3"));
+        // A sweep's per_position.csv: the better of two models at D = 100 is kept; L_0 is NaN.
+        let s = d.join("per_position.csv");
+        std::fs::write(
+            &s,
+            "run_id,params_non_embedding,tokens,position,loss\n\
+             a,10,100,1,5.0\na,10,100,2,4.0\nb,20,100,1,4.5\nb,20,100,2,3.5\n\
+             c,20,400,1,4.0\nc,20,400,2,3.0\n",
+        )
+        .unwrap();
+        let curves = read_loss_table(&s).unwrap();
+        assert_eq!(curves.len(), 2);
+        assert_eq!(curves[0].tokens, 100.0);
+        assert!(curves[0].losses[0].is_nan());
+        assert_eq!(curves[0].losses[1..], [4.5, 3.5]);
+        assert_eq!(curves[1].losses[1..], [4.0, 3.0]);
+        std::fs::write(&s, "run_id,tokens,position,loss\na,100,1,x\n").unwrap();
+        let e = read_loss_table(&s).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("loss \"x\""), "{e}");
     }
 }

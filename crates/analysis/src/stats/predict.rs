@@ -244,7 +244,8 @@ pub fn collapse(
                 format!("curve {ci}: data size {} must be finite and > 0", c.tokens),
             ));
         }
-        if let Some(n) = c.losses.iter().position(|v| !v.is_finite()) {
+        // L_0 (no context) is not used; a sweep's per-position losses start at n = 1.
+        if let Some(n) = c.losses.iter().skip(1).position(|v| !v.is_finite()).map(|i| i + 1) {
             return Err(AnalysisError::invalid(
                 CTX,
                 format!("curve {ci} (P = {}): L_{n} = {} is not finite", c.tokens, c.losses[n]),
