@@ -45,6 +45,27 @@ enum Command {
         /// Runs trained side by side (0: one per core on a CPU backend, one on a GPU).
         #[arg(long, default_value_t = 0)]
         jobs: usize,
+        /// Accept a changed config whose only changes add grid points (widths, token or
+        /// compute budgets) to the finished runs.
+        #[arg(long)]
+        extend: bool,
+        /// Train only these grid points (comma-separated indices, as `scalinglab status`
+        /// numbers them) into runs/<id>/ for a later --collect: one task of a Slurm array.
+        #[arg(long, conflicts_with_all = ["collect", "emit"])]
+        only: Option<String>,
+        /// Merge the runs that --only tasks finished, train any that are missing, and report.
+        #[arg(long)]
+        collect: bool,
+        /// Write a scheduler script instead of training: `slurm` (a job array, one run per
+        /// task) into the run directory as sweep.slurm.
+        #[arg(long)]
+        emit: Option<String>,
+    },
+    /// The state of every run of a run directory: done, diverged, interrupted (with the
+    /// checkpoint's step), pending; with the indices --only takes.
+    Status {
+        /// A run directory.
+        dir: PathBuf,
     },
     /// Rewrite the fits, plots and report of a run directory from its results.csv.
     Analyze {
@@ -307,14 +328,57 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { config, device, out, fresh, quiet, jobs } => {
+        Command::Run { config, device, out, fresh, quiet, jobs, extend, only, collect, emit } => {
             let cfg = load(config.as_ref())?;
             let out_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
-            let opts =
-                RunOptions { fresh, progress: !quiet, jobs, ..RunOptions::new(out_dir, device) };
+            let opts = RunOptions {
+                fresh,
+                extend,
+                progress: !quiet,
+                jobs,
+                ..RunOptions::new(out_dir.clone(), device)
+            };
+            if let Some(kind) = emit {
+                anyhow::ensure!(
+                    kind == "slurm",
+                    "--emit {kind:?}: the one scheduler format is slurm"
+                );
+                let config = config.context(
+                    "--emit slurm needs the experiment file (the tasks must read the same file)",
+                )?;
+                let config = std::fs::canonicalize(&config)
+                    .with_context(|| format!("cannot find {}", config.display()))?;
+                std::fs::create_dir_all(&out_dir)
+                    .with_context(|| format!("cannot create {}", out_dir.display()))?;
+                let dir = std::fs::canonicalize(&out_dir)?;
+                let binary = std::env::current_exe()
+                    .map_or_else(|_| "scalinglab".to_string(), |p| p.display().to_string());
+                let script = scalinglab_training::slurm_script(&cfg, &config, &dir, &binary)?;
+                let path = dir.join("sweep.slurm");
+                std::fs::write(&path, script)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("wrote {}; submit it with sbatch", path.display());
+                return Ok(());
+            }
+            if let Some(only) = only {
+                let indices = parse_list(&only, "--only")?;
+                let trained = scalinglab_training::run_only(&cfg, &opts, &indices)?;
+                println!(
+                    "{trained} run(s) trained into {}; merge with --collect",
+                    out_dir.join("runs").display()
+                );
+                return Ok(());
+            }
+            if collect {
+                let merged = scalinglab_training::collect_shards(&out_dir)?;
+                println!("merged {merged} run(s) finished by --only tasks");
+            }
             let outcome = run_experiment(&cfg, &opts)
                 .with_context(|| format!("experiment {:?} failed", cfg.name))?;
             print_outcome(&outcome);
+        }
+        Command::Status { dir } => {
+            print!("{}", scalinglab_training::status(&dir)?);
         }
         Command::Analyze { dir } => {
             let outcome =

@@ -41,13 +41,14 @@ pub enum TrainingError {
         source: std::io::Error,
     },
     /// The run directory holds results of a different experiment.
-    #[error(
-        "{dir} already holds results of a different configuration (its config.toml differs); \
-         pass another --out directory, or --fresh to discard them"
-    )]
+    #[error("{dir} already holds runs of a different configuration ({changes}); {hint}")]
     ConfigMismatch {
         /// The run directory.
         dir: PathBuf,
+        /// What changed, `field: old → new`, separated by `; `.
+        changes: String,
+        /// What the user can do.
+        hint: String,
     },
     /// A checkpoint could not be read or does not fit the run.
     #[error("checkpoint {path}: {reason}")]

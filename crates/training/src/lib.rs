@@ -32,5 +32,8 @@ pub use run::{
     Checkpointing, CurveRow, RunOutcome, evaluate, init_seeded, remove_checkpoint, train_run,
 };
 pub use schedule::LrSchedule;
-pub use sweep::{ExperimentOutcome, RunOptions, files, oracle_loss, reanalyze, run_experiment};
+pub use sweep::{
+    ExperimentOutcome, RunOptions, collect_shards, files, oracle_loss, reanalyze, run_experiment,
+    run_only, slurm_script, status,
+};
 pub use teacher::{SampledCorpus, hidden_state_points, load_saved_model, sample_corpus};

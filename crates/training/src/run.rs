@@ -146,14 +146,20 @@ pub struct Checkpointing {
     pub stop_after: Option<u64>,
 }
 
-/// Progress saved in `checkpoint/state.json`.
+/// Progress saved in `checkpoint/state.json`. Floats that feed later results are stored as
+/// their bit patterns: a decimal round trip through JSON may be off by one unit in the last
+/// place, and a resumed run must end bit for bit where an uninterrupted one does.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct State {
     step: u64,
     tokens: u64,
+    #[serde(with = "bits_vec")]
     losses: Vec<f64>,
+    #[serde(with = "bits_curve")]
     curve: Vec<CurveRow>,
+    #[serde(with = "bits_opt")]
     ema: Option<f64>,
+    #[serde(with = "bits_one")]
     best_ema: f64,
     wall_seconds: f64,
     checkpoint_seconds: f64,
@@ -164,6 +170,60 @@ struct State {
 }
 
 const CHECKPOINT: &str = "checkpoint";
+
+mod bits_one {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(v.to_bits())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(f64::from_bits(u64::deserialize(d)?))
+    }
+}
+
+mod bits_opt {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(f64::to_bits).serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(f64::from_bits))
+    }
+}
+
+mod bits_vec {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>().serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<u64>::deserialize(d)?.into_iter().map(f64::from_bits).collect())
+    }
+}
+
+mod bits_curve {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::CurveRow;
+    type Row = (u64, u64, u64, Option<u64>);
+    pub fn serialize<S: Serializer>(v: &[CurveRow], s: S) -> Result<S::Ok, S::Error> {
+        v.iter()
+            .map(|c| (c.step, c.tokens_seen, c.train_loss.to_bits(), c.eval_loss.map(f64::to_bits)))
+            .collect::<Vec<Row>>()
+            .serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CurveRow>, D::Error> {
+        Ok(Vec::<Row>::deserialize(d)?
+            .into_iter()
+            .map(|(step, tokens_seen, t, e)| CurveRow {
+                step,
+                tokens_seen,
+                train_loss: f64::from_bits(t),
+                eval_loss: e.map(f64::from_bits),
+            })
+            .collect())
+    }
+}
 
 fn ckpt_err(path: &Path, reason: impl std::fmt::Display) -> TrainingError {
     TrainingError::Checkpoint { path: path.to_path_buf(), reason: reason.to_string() }

@@ -17,6 +17,7 @@ use scalinglab_data::{MarkovChain, TokenCorpus};
 use scalinglab_model::{FlopCounting, ModelConfig};
 
 use crate::device::{DeviceChoice, SelectedDevice, cpu_threads, select_device};
+use crate::error::invalid;
 use crate::run::{Checkpointing, RunOutcome, train_run};
 use crate::{ExperimentConfig, TrainConfig, TrainingError};
 
@@ -102,6 +103,9 @@ pub struct RunOptions {
     pub device: DeviceChoice,
     /// Discard results already in `out_dir` instead of resuming.
     pub fresh: bool,
+    /// Accept a config whose only changes add grid points (widths, token budgets, compute
+    /// budgets) to the finished ones.
+    pub extend: bool,
     /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
     pub progress: bool,
     /// Runs trained side by side, each in its own thread pool; 0 picks one per core on a CPU
@@ -113,7 +117,14 @@ pub struct RunOptions {
 impl RunOptions {
     /// Options with defaults: resume, progress bar, automatic parallelism.
     pub fn new(out_dir: impl Into<PathBuf>, device: DeviceChoice) -> Self {
-        Self { out_dir: out_dir.into(), device, fresh: false, progress: true, jobs: 0 }
+        Self {
+            out_dir: out_dir.into(),
+            device,
+            fresh: false,
+            extend: false,
+            progress: true,
+            jobs: 0,
+        }
     }
 }
 
@@ -178,6 +189,45 @@ pub fn oracle_loss(chain: &MarkovChain, corpus: &TokenCorpus) -> f64 {
     total / count.max(1) as f64
 }
 
+/// The dotted fields whose values differ between two config texts, as `field: old → new`.
+fn changed_fields(old: &str, new: &str) -> Vec<String> {
+    fn flatten(
+        prefix: &str,
+        v: &toml::Value,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    flatten(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let parse = |t: &str| {
+        let mut m = std::collections::BTreeMap::new();
+        if let Ok(v) = toml::from_str::<toml::Table>(t) {
+            flatten("", &toml::Value::Table(v), &mut m);
+        }
+        m
+    };
+    let (a, b) = (parse(old), parse(new));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |v: Option<&String>| v.map_or("(absent)".to_string(), |v| v.clone());
+            format!("{k}: {} → {}", show(a.get(k)), show(b.get(k)))
+        })
+        .collect()
+}
+
 /// Prepares the run directory: writes `config.toml`, or checks that the one already there is
 /// the same experiment (so that finished runs can be resumed).
 fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), TrainingError> {
@@ -191,18 +241,48 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
         for entry in entries {
             let p = entry.map_err(write_err(dir))?.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let ours = [files::RESULTS, files::REPORT, files::FITS].contains(&name)
+            let ours = [
+                files::RESULTS,
+                files::REPORT,
+                files::FITS,
+                files::CURVES,
+                files::POSITIONS,
+                files::LOG,
+            ]
+            .contains(&name)
                 || p.extension().is_some_and(|e| e == "svg");
             if ours && p.is_file() {
                 fs::remove_file(&p).map_err(write_err(&p))?;
+            }
+            if name == files::RUNS && p.is_dir() {
+                fs::remove_dir_all(&p).map_err(write_err(&p))?;
             }
         }
     } else if config_path.exists() {
         let old = fs::read_to_string(&config_path)
             .map_err(|source| TrainingError::Read { path: config_path.clone(), source })?;
-        let same = ExperimentConfig::from_toml(&old, &config_path).is_ok_and(|old| &old == cfg);
-        if !same && dir.join(files::RESULTS).exists() {
-            return Err(TrainingError::ConfigMismatch { dir: dir.clone() });
+        let changed = changed_fields(&old, &text);
+        let has_results = dir.join(files::RESULTS).exists() || dir.join(files::RUNS).exists();
+        if !changed.is_empty() && has_results {
+            // Growing the grid keeps every finished run valid; anything else would mix
+            // experiments in one results file.
+            let grid_only = changed.iter().all(|c| {
+                ["sweep.widths", "sweep.tokens", "sweep.compute_budgets"]
+                    .iter()
+                    .any(|k| c.starts_with(k))
+            });
+            if !(opts.extend && grid_only) {
+                return Err(TrainingError::ConfigMismatch {
+                    dir: dir.clone(),
+                    changes: changed.join("; "),
+                    hint: if grid_only {
+                        "pass --extend to add the new grid points to the finished ones".into()
+                    } else {
+                        "pass another --out directory, or --fresh to discard the finished runs"
+                            .into()
+                    },
+                });
+            }
         }
     }
     fs::write(&config_path, text).map_err(write_err(&config_path))
@@ -247,15 +327,140 @@ fn progress_bar(total_work: f64, show: bool) -> ProgressBar {
     bar
 }
 
-/// Runs (or resumes) an experiment and writes its report.
+/// What the training part of a sweep leaves for the analysis.
+struct Trained {
+    chain: MarkovChain,
+    entropy_rate: f64,
+    unigram_entropy: f64,
+    eval_oracle_loss: f64,
+    trained: usize,
+    description: String,
+}
+
+/// Where a finished run's rows go: the sweep's shared files, or (for `--only`, where several
+/// processes share a directory) files of its own under `runs/<id>/`, merged by `--collect`.
+#[derive(Clone, Copy, PartialEq)]
+enum Sink {
+    Shared,
+    PerRun,
+}
+
+/// Runs (or resumes) an experiment and writes its report. Rows that `--only` tasks left
+/// under `runs/` are merged first.
 pub fn run_experiment(
     cfg: &ExperimentConfig,
     opts: &RunOptions,
 ) -> Result<ExperimentOutcome, TrainingError> {
     let start = Instant::now();
-    cfg.validate()?;
-    let SelectedDevice { device, description, choice } = select_device(opts.device)?;
     prepare_dir(cfg, opts)?;
+    collect_shards(&opts.out_dir)?;
+    let t = train_grid(cfg, opts, None)?;
+    let results_path = opts.out_dir.join(files::RESULTS);
+    let records = read_results(&results_path)?;
+    let fits = write_report(
+        &records,
+        &analysis_options(cfg, &t.chain, t.eval_oracle_loss),
+        &opts.out_dir,
+    )?;
+    Ok(ExperimentOutcome {
+        report: opts.out_dir.join(files::REPORT),
+        out_dir: opts.out_dir.clone(),
+        records,
+        trained: t.trained,
+        fits,
+        entropy_rate: t.entropy_rate,
+        unigram_entropy: t.unigram_entropy,
+        eval_oracle_loss: t.eval_oracle_loss,
+        device: t.description,
+        wall: start.elapsed(),
+    })
+}
+
+/// Trains only the grid points `indices` (0-based, in the order `scalinglab status` lists),
+/// writing each run's rows under `runs/<id>/`: what each task of a Slurm job array (or of GNU
+/// parallel) runs against a shared directory. Returns how many runs were trained (finished
+/// ones are skipped). `scalinglab run --collect` merges the rows and writes the report.
+///
+/// # Errors
+/// An index past the grid, an invalid config, a changed config, or a failed run.
+pub fn run_only(
+    cfg: &ExperimentConfig,
+    opts: &RunOptions,
+    indices: &[usize],
+) -> Result<usize, TrainingError> {
+    let n = plan(cfg)?.len();
+    if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
+        return Err(invalid("--only", bad, format!("the grid has {n} runs, indices 0..{}", n - 1)));
+    }
+    prepare_dir(cfg, opts)?;
+    Ok(train_grid(cfg, opts, Some(indices))?.trained)
+}
+
+/// Merges the rows that `--only` tasks wrote under `runs/<id>/` into the shared files (each
+/// run once), then removes them. Returns how many runs were merged.
+///
+/// # Errors
+/// If a file cannot be read or written.
+pub fn collect_shards(dir: &Path) -> Result<usize, TrainingError> {
+    let runs_dir = dir.join(files::RUNS);
+    if !runs_dir.exists() {
+        return Ok(0);
+    }
+    let results_path = dir.join(files::RESULTS);
+    let mut done: HashSet<String> = if results_path.exists() {
+        read_results(&results_path)?.into_iter().map(|r| r.run_id).collect()
+    } else {
+        HashSet::new()
+    };
+    let mut writer: Option<ResultsWriter> = None;
+    let mut merged = 0;
+    let mut entries: Vec<PathBuf> = fs::read_dir(&runs_dir)
+        .map_err(write_err(&runs_dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(files::RESULTS).exists())
+        .collect();
+    entries.sort();
+    for run_dir in entries {
+        let shard = run_dir.join(files::RESULTS);
+        for record in read_results(&shard)? {
+            if done.contains(&record.run_id) {
+                continue;
+            }
+            for (name, header) in
+                [(files::CURVES, CURVES_HEADER), (files::POSITIONS, POSITIONS_HEADER)]
+            {
+                let p = run_dir.join(name);
+                if p.exists() {
+                    let text = fs::read_to_string(&p)
+                        .map_err(|source| TrainingError::Read { path: p.clone(), source })?;
+                    let rows: Vec<String> = text.lines().skip(1).map(str::to_string).collect();
+                    append_rows(&dir.join(name), header, &rows)?;
+                }
+            }
+            if writer.is_none() {
+                writer = Some(ResultsWriter::open(&results_path)?);
+            }
+            writer.as_mut().expect("opened").append(&record)?;
+            done.insert(record.run_id.clone());
+            merged += 1;
+        }
+        for name in [files::RESULTS, files::CURVES, files::POSITIONS] {
+            let _ = fs::remove_file(run_dir.join(name));
+        }
+        let _ = fs::remove_dir(&run_dir);
+    }
+    Ok(merged)
+}
+
+/// Trains every unfinished run of the grid (or of `only`), resuming interrupted ones.
+fn train_grid(
+    cfg: &ExperimentConfig,
+    opts: &RunOptions,
+    only: Option<&[usize]>,
+) -> Result<Trained, TrainingError> {
+    cfg.validate()?;
+    let sink = if only.is_some() { Sink::PerRun } else { Sink::Shared };
+    let SelectedDevice { device, description, choice } = select_device(opts.device)?;
     let results_path = opts.out_dir.join(files::RESULTS);
 
     // Data: one pool of training walks (each budget takes a prefix, so the sets are nested) and
@@ -278,17 +483,29 @@ pub fn run_experiment(
     let curves_path = opts.out_dir.join(files::CURVES);
     let positions_path = opts.out_dir.join(files::POSITIONS);
     let log_path = opts.out_dir.join(files::LOG);
-    retain_rows(&curves_path, CURVES_HEADER, &done)?;
-    retain_rows(&positions_path, POSITIONS_HEADER, &done)?;
-    let runs_dir = opts.out_dir.join(files::RUNS);
-    for id in &done {
-        crate::run::remove_checkpoint(&runs_dir.join(id));
+    if sink == Sink::Shared {
+        retain_rows(&curves_path, CURVES_HEADER, &done)?;
+        retain_rows(&positions_path, POSITIONS_HEADER, &done)?;
+        for id in &done {
+            crate::run::remove_checkpoint(&opts.out_dir.join(files::RUNS).join(id));
+        }
     }
-    let todo: Vec<&PlannedRun> = runs.iter().filter(|r| !done.contains(&r.id)).collect();
+    let runs_dir = opts.out_dir.join(files::RUNS);
+    let selected: Vec<&PlannedRun> = match only {
+        Some(ix) => ix.iter().map(|&i| &runs[i]).collect(),
+        None => runs.iter().collect(),
+    };
+    let todo: Vec<&PlannedRun> = selected
+        .into_iter()
+        .filter(|r| !done.contains(&r.id) && !runs_dir.join(&r.id).join(files::RESULTS).exists())
+        .collect();
     let total_work: f64 = todo.iter().map(|r| r.flops_per_token * r.tokens as f64).sum();
     let scale = 1e6; // progress in MFLOP
     let bar = progress_bar(total_work / scale, opts.progress);
-    let mut writer = ResultsWriter::open(&results_path)?;
+    let mut writer = match sink {
+        Sink::Shared => Some(ResultsWriter::open(&results_path)?),
+        Sink::PerRun => None,
+    };
     let cores = cpu_threads();
     let jobs = match (opts.jobs, choice) {
         (0, DeviceChoice::Flex | DeviceChoice::Ndarray) => cores,
@@ -404,15 +621,19 @@ pub fn run_experiment(
             bar.set_position(work_done.load(Ordering::Relaxed));
             let written = outcome.and_then(|outcome| {
                 let record = record_of(cfg, run, &outcome, &description);
-                append_rows(&curves_path, CURVES_HEADER, &curve_rows(run, &outcome))?;
-                append_rows(
-                    &positions_path,
-                    POSITIONS_HEADER,
-                    &position_rows(run, &record, &outcome),
-                )?;
-                writer.append(&record)?;
-                crate::run::remove_checkpoint(&runs_dir.join(&run.id));
-                let _ = fs::remove_dir(runs_dir.join(&run.id)); // only if empty (no kept model)
+                let here = runs_dir.join(&run.id);
+                let (curves, positions) = match sink {
+                    Sink::Shared => (curves_path.clone(), positions_path.clone()),
+                    Sink::PerRun => (here.join(files::CURVES), here.join(files::POSITIONS)),
+                };
+                append_rows(&curves, CURVES_HEADER, &curve_rows(run, &outcome))?;
+                append_rows(&positions, POSITIONS_HEADER, &position_rows(run, &record, &outcome))?;
+                match writer.as_mut() {
+                    Some(w) => w.append(&record)?,
+                    None => ResultsWriter::open(&here.join(files::RESULTS))?.append(&record)?,
+                }
+                crate::run::remove_checkpoint(&here);
+                let _ = fs::remove_dir(&here); // only if empty (no kept model, no shard)
                 let line = format!(
                     "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}{}",
                     run.id,
@@ -446,21 +667,13 @@ pub fn run_experiment(
     });
     write_result?;
     bar.finish_and_clear();
-
-    let records = read_results(&results_path)?;
-    let fits =
-        write_report(&records, &analysis_options(cfg, &chain, eval_oracle_loss), &opts.out_dir)?;
-    Ok(ExperimentOutcome {
-        report: opts.out_dir.join(files::REPORT),
-        out_dir: opts.out_dir.clone(),
-        records,
-        trained: todo.len(),
-        fits,
+    Ok(Trained {
+        chain,
         entropy_rate,
         unigram_entropy,
         eval_oracle_loss,
-        device: description,
-        wall: start.elapsed(),
+        trained: todo.len(),
+        description,
     })
 }
 
@@ -604,4 +817,113 @@ pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
         eval_oracle_loss: oracle,
         wall: start.elapsed(),
     })
+}
+
+/// The state of every planned run of a run directory, as a table (`scalinglab status`):
+/// index (for `--only`), id, N, D, and done (with its eval loss), diverged, interrupted at a
+/// checkpoint (step k of K), finished by an `--only` task but not yet collected, or pending.
+///
+/// # Errors
+/// If the directory has no readable `config.toml`, or a results file cannot be read.
+pub fn status(dir: &Path) -> Result<String, TrainingError> {
+    let cfg = ExperimentConfig::load(&dir.join(files::CONFIG))?;
+    let runs = plan(&cfg)?;
+    let results_path = dir.join(files::RESULTS);
+    let mut records: Vec<RunRecord> =
+        if results_path.exists() { read_results(&results_path)? } else { Vec::new() };
+    let runs_dir = dir.join(files::RUNS);
+    let mut out = format!(
+        "{}: {} runs planned ({})\n\n{:>4}  {:<16} {:>10} {:>10}  state\n",
+        dir.display(),
+        runs.len(),
+        cfg.name,
+        "idx",
+        "run",
+        "N",
+        "D"
+    );
+    let (mut done, mut diverged, mut partial, mut pending, mut uncollected) = (0, 0, 0, 0, 0);
+    for (i, run) in runs.iter().enumerate() {
+        let shard = runs_dir.join(&run.id).join(files::RESULTS);
+        let mut state = String::new();
+        if shard.exists() {
+            records.extend(read_results(&shard)?);
+            uncollected += 1;
+            state.push_str("finished by --only, not collected; ");
+        }
+        let n = run.model.param_counts().non_embedding;
+        match records.iter().find(|r| r.run_id == run.id) {
+            Some(r) if r.status == RunStatus::Diverged => {
+                diverged += 1;
+                state.push_str("DIVERGED");
+            }
+            Some(r) => {
+                done += 1;
+                state.push_str(&format!("done: eval {:.4}, {:.0} s", r.eval_loss, r.wall_seconds));
+            }
+            None => {
+                let ck = runs_dir.join(&run.id).join("checkpoint").join("state.json");
+                let step = fs::read_to_string(&ck).ok().and_then(|t| {
+                    let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+                    Some((v.get("step")?.as_u64()?, v.get("batches")?.as_u64()?))
+                });
+                match step {
+                    Some((k, total)) => {
+                        partial += 1;
+                        state.push_str(&format!("interrupted: checkpoint at step {k} of {total}"));
+                    }
+                    None => {
+                        pending += 1;
+                        state.push_str("pending");
+                    }
+                }
+            }
+        }
+        out.push_str(&format!("{i:>4}  {:<16} {n:>10} {:>10}  {state}\n", run.id, run.tokens));
+    }
+    out.push_str(&format!(
+        "\n{done} done, {diverged} diverged, {partial} interrupted (resume from checkpoint), {pending} pending{}\n",
+        if uncollected > 0 {
+            format!("; {uncollected} to merge with `scalinglab run CONFIG --out DIR --collect`")
+        } else {
+            String::new()
+        }
+    ));
+    Ok(out)
+}
+
+/// A Slurm job-array script that trains every run of `config` into `dir`, one array task per
+/// grid point (`--only $SLURM_ARRAY_TASK_ID`); after the array, `--collect` merges and fits.
+///
+/// # Errors
+/// If the grid cannot be planned.
+pub fn slurm_script(
+    cfg: &ExperimentConfig,
+    config: &Path,
+    dir: &Path,
+    binary: &str,
+) -> Result<String, TrainingError> {
+    let n = plan(cfg)?.len();
+    let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    Ok(format!(
+        "#!/bin/bash\n\
+         # Trains the {n} runs of experiment `{name}` as a Slurm job array, one run per task.\n\
+         # Submit:   sbatch {script}\n\
+         # Then:     {binary} run {config} --out {dir} --collect   (merges the runs, fits, reports)\n\
+         # Progress: {binary} status {dir}\n\
+         # Any other scheduler works the same way: run `--only INDEX` for INDEX in 0..{last}, e.g.\n\
+         #   seq 0 {last} | parallel -j 4 {binary} run {config} --out {dir} --only {{}} --quiet --jobs 1\n\
+         #SBATCH --job-name=scalinglab-{name}\n\
+         #SBATCH --array=0-{last}\n\
+         #SBATCH --cpus-per-task=2\n\
+         #SBATCH --output={dir_plain}/slurm-%A_%a.out\n\
+         set -euo pipefail\n\
+         {binary} run {config} --out {dir} --only \"$SLURM_ARRAY_TASK_ID\" --quiet --jobs 1\n",
+        name = cfg.name,
+        script = q(&dir.join("sweep.slurm")),
+        config = q(config),
+        dir = q(dir),
+        dir_plain = dir.display(),
+        last = n.saturating_sub(1),
+    ))
 }
