@@ -226,7 +226,7 @@ impl ModelConfig {
         if self.n_layers == 0 {
             return Err(invalid("n_layers", self.n_layers, "must be at least 1"));
         }
-        if self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+        if self.n_heads == 0 || !self.d_model.is_multiple_of(self.n_heads) {
             return Err(invalid(
                 "n_heads",
                 self.n_heads,
@@ -234,7 +234,7 @@ impl ModelConfig {
             ));
         }
         let kv = self.kv_heads();
-        if kv == 0 || self.n_heads % kv != 0 {
+        if kv == 0 || !self.n_heads.is_multiple_of(kv) {
             return Err(invalid(
                 "n_kv_heads",
                 kv,
@@ -249,7 +249,7 @@ impl ModelConfig {
             ));
         }
         if self.arch == Arch::Llama {
-            if self.head_dim() % 2 != 0 {
+            if !self.head_dim().is_multiple_of(2) {
                 return Err(invalid(
                     "n_heads",
                     self.n_heads,

@@ -82,7 +82,7 @@ pub fn write_safetensors(
         offset = end;
     }
     let mut json = serde_json::Value::Object(header).to_string().into_bytes();
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     let io = |source| SafetensorsError::Io { path: path.to_path_buf(), source };

@@ -305,14 +305,14 @@ impl ExperimentConfig {
         if let Some(c) = s.compute_budgets.iter().find(|c| !(c.is_finite() && **c > 0.0)) {
             return Err(invalid("sweep.compute_budgets", c, "budgets must be positive FLOPs"));
         }
-        if let Some([lo, hi]) = s.isoflop_tokens {
-            if lo == 0 || lo > hi {
-                return Err(invalid(
-                    "sweep.isoflop_tokens",
-                    format!("[{lo}, {hi}]"),
-                    "need 0 < min_tokens <= max_tokens",
-                ));
-            }
+        if let Some([lo, hi]) = s.isoflop_tokens
+            && (lo == 0 || lo > hi)
+        {
+            return Err(invalid(
+                "sweep.isoflop_tokens",
+                format!("[{lo}, {hi}]"),
+                "need 0 < min_tokens <= max_tokens",
+            ));
         }
         let t = &self.train;
         if t.batch_size == 0 {
@@ -377,11 +377,11 @@ impl ExperimentConfig {
             return Err(invalid("model.mlp_ratio", r, "must be positive and give d_ff >= 1"));
         }
         let n_heads = (width / self.sweep.head_dim).max(1);
-        if f.kv_group == 0 || n_heads % f.kv_group != 0 {
+        if f.kv_group == 0 || !n_heads.is_multiple_of(f.kv_group) {
             return Err(invalid(
                 "model.kv_group",
                 f.kv_group,
-                &format!("must divide the {n_heads} heads of width {width}"),
+                format!("must divide the {n_heads} heads of width {width}"),
             ));
         }
         let m = ModelConfig {

@@ -119,10 +119,10 @@ pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, TrainingErr
                 return Ok(dev);
             }
             #[cfg(feature = "wgpu")]
-            if let Ok((dev, is_hardware)) = open_wgpu() {
-                if is_hardware {
-                    return Ok(dev);
-                }
+            if let Ok((dev, is_hardware)) = open_wgpu()
+                && is_hardware
+            {
+                return Ok(dev);
             }
             let cpu = DeviceChoice::default_cpu().ok_or_else(|| {
                 TrainingError::Device(
