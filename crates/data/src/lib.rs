@@ -14,8 +14,9 @@
 //!
 //! The crate has three parts:
 //!
-//! * [`graph`]: undirected simple graphs ([`Graph`]) and seeded generators ([`GraphSpec`]:
-//!   Erdős–Rényi G(n, m) and Barabási–Albert).
+//! * [`graph`]: undirected simple graphs ([`Graph`]), seeded generators ([`GraphSpec`]:
+//!   Erdős–Rényi G(n, m) and G(n, p), Barabási–Albert, random regular, Watts–Strogatz) with a
+//!   [`Connectivity`] policy, and edge-list files in and out.
 //! * [`walk`]: Markov chains ([`MarkovChain`]) built from graphs with unbiased or power-law
 //!   biased transition weights ([`WalkBias`]), with exact stationary distribution, entropy rate
 //!   and fast sampling; [`WalkConfig`] is the serialisable recipe for one chain.
@@ -38,12 +39,13 @@
 pub mod corpus;
 mod error;
 pub mod graph;
+mod io;
 mod sampling;
 pub mod walk;
 
 pub use corpus::TokenCorpus;
 pub use error::DataError;
-pub use graph::{Graph, GraphSpec};
+pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
 pub use walk::{MarkovChain, WalkBias, WalkConfig};
 
 /// SplitMix64 finaliser: a bijective mixing of 64 bits.
@@ -69,3 +71,9 @@ const ERDOS_RENYI_STREAM: u64 = 1;
 const BARABASI_ALBERT_STREAM: u64 = 2;
 /// Stream of the biased-walk edge weights in [`derive_seed`].
 const BIAS_STREAM: u64 = 3;
+/// Stream of the Erdős–Rényi G(n, p) draws in [`derive_seed`].
+const GNP_STREAM: u64 = 4;
+/// Stream of the random-regular draws in [`derive_seed`].
+const REGULAR_STREAM: u64 = 5;
+/// Stream of the Watts–Strogatz draws in [`derive_seed`].
+const WATTS_STROGATZ_STREAM: u64 = 6;
