@@ -21,6 +21,9 @@
 //!   biased transition weights ([`WalkBias`]), with exact stationary distribution, entropy rate
 //!   and fast sampling; [`WalkConfig`] is the serialisable recipe for one chain.
 //! * [`corpus`]: fixed-length token sequences for next-token training ([`TokenCorpus`]).
+//! * [`shard`]: token shards on disk ([`ShardWriter`], [`TokenShard`]: `u16`/`u32` tokens and a
+//!   JSON header, read through a memory map), and [`sampler`]: random-window training batches
+//!   and sequential evaluation batches from them.
 //!
 //! Every random choice uses [`rand::rngs::StdRng`] seeded through
 //! [`rand::SeedableRng::seed_from_u64`], so the same seed gives the same data.
@@ -40,12 +43,16 @@ pub mod corpus;
 mod error;
 pub mod graph;
 mod io;
+pub mod sampler;
 mod sampling;
+pub mod shard;
 pub mod walk;
 
 pub use corpus::TokenCorpus;
 pub use error::DataError;
 pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
+pub use sampler::{Batch, RandomWindows, SequentialWindows};
+pub use shard::{ShardHeader, ShardInfo, ShardWriter, TokenDtype, TokenShard};
 pub use walk::{MarkovChain, WalkBias, WalkConfig};
 
 /// SplitMix64 finaliser: a bijective mixing of 64 bits.
@@ -77,3 +84,5 @@ const GNP_STREAM: u64 = 4;
 const REGULAR_STREAM: u64 = 5;
 /// Stream of the Watts–Strogatz draws in [`derive_seed`].
 const WATTS_STROGATZ_STREAM: u64 = 6;
+/// Stream of [`RandomWindows`] in [`derive_seed`].
+const WINDOW_STREAM: u64 = 7;
