@@ -20,7 +20,6 @@ pub(crate) fn is_gzip(path: &Path) -> bool {
 }
 
 /// `path` without a trailing `.gz`, for telling formats apart by the inner extension.
-#[allow(dead_code)] // used by the corpus readers
 pub(crate) fn without_gz(path: &Path) -> &Path {
     if is_gzip(path) { path.file_stem().map(Path::new).unwrap_or(path) } else { path }
 }

@@ -24,6 +24,9 @@
 //! * [`shard`]: token shards on disk ([`ShardWriter`], [`TokenShard`]: `u16`/`u32` tokens and a
 //!   JSON header, read through a memory map), and [`sampler`]: random-window training batches
 //!   and sequential evaluation batches from them.
+//! * [`text`]: streaming readers of real corpora ([`DocumentSource`]: TinyStories text and
+//!   JSON, WikiText, JSONL, folders, gzip of each) and a deterministic train/validation split
+//!   by document ([`split_of`]).
 //!
 //! Every random choice uses [`rand::rngs::StdRng`] seeded through
 //! [`rand::SeedableRng::seed_from_u64`], so the same seed gives the same data.
@@ -46,6 +49,7 @@ mod io;
 pub mod sampler;
 mod sampling;
 pub mod shard;
+pub mod text;
 pub mod walk;
 
 pub use corpus::TokenCorpus;
@@ -53,6 +57,7 @@ pub use error::DataError;
 pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
 pub use sampler::{Batch, RandomWindows, SequentialWindows};
 pub use shard::{ShardHeader, ShardInfo, ShardWriter, TokenDtype, TokenShard};
+pub use text::{DocumentSource, Documents, Split, split_of};
 pub use walk::{MarkovChain, WalkBias, WalkConfig};
 
 /// SplitMix64 finaliser: a bijective mixing of 64 bits.
@@ -86,3 +91,5 @@ const REGULAR_STREAM: u64 = 5;
 const WATTS_STROGATZ_STREAM: u64 = 6;
 /// Stream of [`RandomWindows`] in [`derive_seed`].
 const WINDOW_STREAM: u64 = 7;
+/// Stream of the train/validation split hashes in [`derive_seed`].
+const SPLIT_STREAM: u64 = 8;
