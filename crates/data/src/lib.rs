@@ -27,6 +27,8 @@
 //! * [`text`]: streaming readers of real corpora ([`DocumentSource`]: TinyStories text and
 //!   JSON, WikiText, JSONL, folders, gzip of each) and a deterministic train/validation split
 //!   by document ([`split_of`]).
+//! * [`tokenizer`]: byte, character, whitespace-word and BPE tokenizers ([`Tokenizer`],
+//!   [`TokenizerSpec`]), saved and loaded as `tokenizer.json`.
 //!
 //! Every random choice uses [`rand::rngs::StdRng`] seeded through
 //! [`rand::SeedableRng::seed_from_u64`], so the same seed gives the same data.
@@ -50,6 +52,7 @@ pub mod sampler;
 mod sampling;
 pub mod shard;
 pub mod text;
+pub mod tokenizer;
 pub mod walk;
 
 pub use corpus::TokenCorpus;
@@ -58,6 +61,7 @@ pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
 pub use sampler::{Batch, RandomWindows, SequentialWindows};
 pub use shard::{ShardHeader, ShardInfo, ShardWriter, TokenDtype, TokenShard};
 pub use text::{DocumentSource, Documents, Split, split_of};
+pub use tokenizer::{Tokenize, Tokenizer, TokenizerSpec};
 pub use walk::{MarkovChain, WalkBias, WalkConfig};
 
 /// SplitMix64 finaliser: a bijective mixing of 64 bits.
