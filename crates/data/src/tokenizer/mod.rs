@@ -72,8 +72,9 @@ pub enum Tokenizer {
     Char(CharTokenizer),
     /// Whitespace-separated words.
     Word(WordTokenizer),
-    /// A Hugging Face tokenizer (trained BPE or a loaded `tokenizer.json`).
-    Hf(HfTokenizer),
+    /// A Hugging Face tokenizer (trained BPE or a loaded `tokenizer.json`), boxed: it is
+    /// large.
+    Hf(Box<HfTokenizer>),
 }
 
 impl Tokenizer {
@@ -82,7 +83,7 @@ impl Tokenizer {
             Tokenizer::Byte(t) => t,
             Tokenizer::Char(t) => t,
             Tokenizer::Word(t) => t,
-            Tokenizer::Hf(t) => t,
+            Tokenizer::Hf(t) => t.as_ref(),
         }
     }
 
@@ -104,7 +105,7 @@ impl Tokenizer {
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| DataError::parse(path, e.line() as u64, format!("invalid JSON: {e}")))?;
         if value.get("scalinglab_tokenizer").is_none() {
-            return HfTokenizer::from_file(path).map(Tokenizer::Hf);
+            return HfTokenizer::from_file(path).map(|t| Tokenizer::Hf(Box::new(t)));
         }
         let saved: SavedTokenizer = serde_json::from_value(value)
             .map_err(|e| DataError::parse(path, 1, format!("not a saved tokenizer: {e}")))?;
@@ -207,7 +208,7 @@ impl TokenizerSpec {
                 Tokenizer::Word(WordTokenizer::train(docs, *vocab_size)?)
             }
             TokenizerSpec::Bpe { vocab_size, min_frequency } => {
-                Tokenizer::Hf(HfTokenizer::train_bpe(docs, *vocab_size, *min_frequency)?)
+                Tokenizer::Hf(Box::new(HfTokenizer::train_bpe(docs, *vocab_size, *min_frequency)?))
             }
             TokenizerSpec::Pretrained { path } => Tokenizer::load(path)?,
         })
