@@ -29,6 +29,8 @@
 //!   by document ([`split_of`]).
 //! * [`tokenizer`]: byte, character, whitespace-word and BPE tokenizers ([`Tokenizer`],
 //!   [`TokenizerSpec`]), saved and loaded as `tokenizer.json`.
+//! * [`ngram`]: n-gram language models with add-k smoothing ([`NgramModel`]), their exact
+//!   entropy rates and seeded sampling.
 //!
 //! Every random choice uses [`rand::rngs::StdRng`] seeded through
 //! [`rand::SeedableRng::seed_from_u64`], so the same seed gives the same data.
@@ -48,6 +50,7 @@ pub mod corpus;
 mod error;
 pub mod graph;
 mod io;
+pub mod ngram;
 pub mod sampler;
 mod sampling;
 pub mod shard;
@@ -58,6 +61,7 @@ pub mod walk;
 pub use corpus::TokenCorpus;
 pub use error::DataError;
 pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
+pub use ngram::{NgramCounter, NgramModel, Smoothing};
 pub use sampler::{Batch, RandomWindows, SequentialWindows};
 pub use shard::{ShardHeader, ShardInfo, ShardWriter, TokenDtype, TokenShard};
 pub use text::{DocumentSource, Documents, Split, split_of};
@@ -97,3 +101,5 @@ const WATTS_STROGATZ_STREAM: u64 = 6;
 const WINDOW_STREAM: u64 = 7;
 /// Stream of the train/validation split hashes in [`derive_seed`].
 const SPLIT_STREAM: u64 = 8;
+/// Stream of n-gram sampling in [`derive_seed`].
+const NGRAM_STREAM: u64 = 9;
