@@ -209,8 +209,8 @@ impl NgramCounter {
         // The successor history of every entry is itself a history of the cycle.
         let mut next = Vec::with_capacity(tokens.len());
         for c in 0..keys.len() {
-            for e in offsets[c]..offsets[c + 1] {
-                let succ = self.shift(keys[c], tokens[e]);
+            for &w in &tokens[offsets[c]..offsets[c + 1]] {
+                let succ = self.shift(keys[c], w);
                 next.push(*index.get(&succ).expect("a cyclic stream's histories are closed"));
             }
         }
