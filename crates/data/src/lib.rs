@@ -31,6 +31,9 @@
 //!   [`TokenizerSpec`]), saved and loaded as `tokenizer.json`.
 //! * [`ngram`]: n-gram language models with add-k smoothing ([`NgramModel`]), their exact
 //!   entropy rates and seeded sampling.
+//! * [`manifold`]: points on spheres and tori rotated into a high-dimensional space, with
+//!   Hölder targets of a set smoothness ([`ManifoldConfig`]), and their encodings as token
+//!   sequences or patches.
 //!
 //! Every random choice uses [`rand::rngs::StdRng`] seeded through
 //! [`rand::SeedableRng::seed_from_u64`], so the same seed gives the same data.
@@ -50,6 +53,7 @@ pub mod corpus;
 mod error;
 pub mod graph;
 mod io;
+pub mod manifold;
 pub mod ngram;
 pub mod sampler;
 mod sampling;
@@ -61,6 +65,7 @@ pub mod walk;
 pub use corpus::TokenCorpus;
 pub use error::DataError;
 pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
+pub use manifold::{HolderTarget, Manifold, ManifoldConfig, ManifoldData, ManifoldSamples};
 pub use ngram::{NgramCounter, NgramModel, Smoothing};
 pub use sampler::{Batch, RandomWindows, SequentialWindows};
 pub use shard::{ShardHeader, ShardInfo, ShardWriter, TokenDtype, TokenShard};
@@ -103,3 +108,7 @@ const WINDOW_STREAM: u64 = 7;
 const SPLIT_STREAM: u64 = 8;
 /// Stream of n-gram sampling in [`derive_seed`].
 const NGRAM_STREAM: u64 = 9;
+/// Stream of a manifold data set's rotation and target in [`derive_seed`].
+const MANIFOLD_STREAM: u64 = 10;
+/// Stream of manifold samples in [`derive_seed`].
+const MANIFOLD_SAMPLE_STREAM: u64 = 11;
