@@ -34,6 +34,8 @@
 //! * [`manifold`]: points on spheres and tori rotated into a high-dimensional space, with
 //!   Hölder targets of a set smoothness ([`ManifoldConfig`]), and their encodings as token
 //!   sequences or patches.
+//! * [`build`]: [`build_data`], one entry point from a configuration ([`DataBuildConfig`]:
+//!   walk, corpus + tokenizer, n-gram, manifold) to shards on disk and a [`DataSummary`].
 //!
 //! Every random choice uses [`rand::rngs::StdRng`] seeded through
 //! [`rand::SeedableRng::seed_from_u64`], so the same seed gives the same data.
@@ -49,6 +51,7 @@
 //! # Ok::<(), scalinglab_data::DataError>(())
 //! ```
 
+pub mod build;
 pub mod corpus;
 mod error;
 pub mod graph;
@@ -62,6 +65,10 @@ pub mod text;
 pub mod tokenizer;
 pub mod walk;
 
+pub use build::{
+    CorpusBuild, DataBuildConfig, DataSummary, ManifoldBuild, NgramBuild, Progress, WalkBuild,
+    build_data,
+};
 pub use corpus::TokenCorpus;
 pub use error::DataError;
 pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
@@ -112,3 +119,5 @@ const NGRAM_STREAM: u64 = 9;
 const MANIFOLD_STREAM: u64 = 10;
 /// Stream of manifold samples in [`derive_seed`].
 const MANIFOLD_SAMPLE_STREAM: u64 = 11;
+/// Stream of [`build_data`]'s samples in [`derive_seed`].
+const BUILD_STREAM: u64 = 12;

@@ -78,7 +78,8 @@ pub struct ShardHeader {
     /// Where the tokens came from, e.g. a corpus path or a walk configuration.
     pub source: String,
     /// Entropy rate of the generating process in nats per token, when known exactly (graph
-    /// walks, n-gram models): the lowest achievable loss.
+    /// walks, n-gram models): the lowest achievable loss. (JSON keeps it to within a unit in
+    /// the last place.)
     #[serde(default)]
     pub entropy_rate: Option<f64>,
 }
