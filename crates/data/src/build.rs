@@ -204,6 +204,9 @@ pub struct DataSummary {
     pub notes: Vec<String>,
 }
 
+/// Documents tokenised together (in parallel by the Hugging Face tokenizers).
+const ENCODE_BATCH: usize = 256;
+
 /// Report progress at most once per this many units.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
@@ -416,28 +419,37 @@ fn build_corpus(
         None
     };
     let started = Instant::now();
-    let mut ids = Vec::new();
+    let mut batch: Vec<(u64, String)> = Vec::with_capacity(ENCODE_BATCH);
+    let mut texts: Vec<String> = Vec::with_capacity(ENCODE_BATCH);
     let mut reported = 0;
-    for (i, doc) in c.source.documents()?.enumerate() {
-        if i as u64 >= max_docs {
+    let mut documents = c.source.documents()?.take(max_docs.min(usize::MAX as u64) as usize);
+    let mut index = 0u64;
+    loop {
+        batch.clear();
+        for doc in documents.by_ref().take(ENCODE_BATCH) {
+            batch.push((index, doc?));
+            index += 1;
+        }
+        if batch.is_empty() {
             break;
         }
-        let doc = doc?;
-        ids.clear();
-        tokenizer.encode_into(&doc, &mut ids)?;
-        ids.extend(tokenizer.end_of_text());
-        let w = match (split_of(i as u64, c.seed, c.validation_fraction), val.as_mut()) {
-            (Split::Validation, Some(v)) => v,
-            _ => &mut train,
-        };
-        w.write_tokens(&ids)?;
-        w.end_document();
+        texts.clear();
+        texts.extend(batch.iter_mut().map(|(_, d)| std::mem::take(d)));
+        for ((i, _), mut ids) in batch.iter().zip(tokenizer.encode_batch(&texts)?) {
+            ids.extend(tokenizer.end_of_text());
+            let w = match (split_of(*i, c.seed, c.validation_fraction), val.as_mut()) {
+                (Split::Validation, Some(v)) => v,
+                _ => &mut train,
+            };
+            w.write_tokens(&ids)?;
+            w.end_document();
+        }
         let done = train.num_tokens() + val.as_ref().map_or(0, |v| v.num_tokens());
         if done - reported >= PROGRESS_EVERY {
             reported = done;
             progress(&Progress {
                 stage: "tokenising".into(),
-                done: i as u64 + 1,
+                done: index,
                 total: c.max_documents,
                 unit: "documents",
             });

@@ -117,6 +117,11 @@ fn bpe_reaches_the_vocabulary_size_and_round_trips() {
     }
     // Merges compress: well under one token per byte.
     assert!((tokens as f64) < 0.5 * bytes as f64, "{tokens} tokens for {bytes} bytes");
+    // Batch encoding (parallel) agrees with one text at a time.
+    let batch = t.encode_batch(&held_out).unwrap();
+    for (text, ids) in held_out.iter().zip(&batch) {
+        assert_eq!(*ids, t.encode(text).unwrap());
+    }
     // The special token is one id.
     assert_eq!(t.encode("<|endoftext|>").unwrap(), vec![0]);
 

@@ -136,6 +136,13 @@ impl Tokenize for HfTokenizer {
         Ok(())
     }
 
+    fn encode_batch(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, DataError> {
+        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let encodings =
+            self.inner.encode_batch_fast(inputs, false).map_err(|e| hf_error("encode", e))?;
+        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
     fn decode(&self, ids: &[u32]) -> Result<String, DataError> {
         let size = self.vocab_size();
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= size) {

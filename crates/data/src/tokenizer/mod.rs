@@ -56,6 +56,12 @@ pub trait Tokenize {
         Ok(out)
     }
 
+    /// The ids of each of `texts`. Sequential by default; the Hugging Face tokenizers encode
+    /// the batch in parallel (on rayon's thread pool, unless `TOKENIZERS_PARALLELISM=false`).
+    fn encode_batch(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, DataError> {
+        texts.iter().map(|t| self.encode(t)).collect()
+    }
+
     /// Text of `ids`; an id `>= vocab_size()` is an error.
     fn decode(&self, ids: &[u32]) -> Result<String, DataError>;
 
@@ -128,6 +134,10 @@ impl Tokenize for Tokenizer {
 
     fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<(), DataError> {
         self.as_dyn().encode_into(text, out)
+    }
+
+    fn encode_batch(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, DataError> {
+        self.as_dyn().encode_batch(texts)
     }
 
     fn decode(&self, ids: &[u32]) -> Result<String, DataError> {
