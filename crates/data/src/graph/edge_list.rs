@@ -14,8 +14,8 @@ use crate::DataError;
 use crate::io::{Output, open_read};
 
 impl Graph {
-    /// Read an edge-list file (see the [module docs](self) for the format). Errors name the
-    /// file and the line, e.g. `graph.txt:7: expected two node ids "u v", found "3"`.
+    /// Read an edge-list file (format in the [`graph`](crate::graph) module docs). Errors name
+    /// the file and the line, e.g. `graph.txt:7: expected two node ids "u v", found "3"`.
     pub fn read_edge_list(path: &Path) -> Result<Graph, DataError> {
         Graph::parse_edge_list(open_read(path)?, path)
     }

@@ -16,6 +16,14 @@
 //! ([`Connectivity::Resample`]), or keep the largest connected component and relabel its
 //! nodes `0..n'` in their original order ([`Connectivity::LargestComponent`]).
 //! [`GraphSpec::generate_with_report`] returns a [`GraphReport`] saying which happened.
+//!
+//! # Edge-list files
+//! [`Graph::read_edge_list`] and [`Graph::write_edge_list`] use plain text, one undirected
+//! edge per line as two non-negative integer node ids separated by spaces or tabs (`u v`).
+//! Everything after a `#` is a comment; blank lines are skipped. A comment `# nodes: N` fixes
+//! the node count to N (so isolated nodes survive a round trip); without it the graph has
+//! `1 + max id` nodes. Repeated edges (either direction) are merged; self loops are errors. A
+//! file whose name ends in `.gz` is gzip-compressed.
 
 mod edge_list;
 mod generators;
