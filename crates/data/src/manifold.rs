@@ -372,7 +372,11 @@ impl ManifoldData {
     /// Quantise a point into D tokens in `0..bins`: coordinate `x_i` clipped to `[−r, r]`,
     /// token `⌊(x_i + r)/(2r) · bins⌋` (the top edge into the last bin). `range` defaults to
     /// [`default_range`](Self::default_range).
+    ///
+    /// # Panics
+    /// If `bins == 0`.
     pub fn encode_tokens(&self, x: &[f64], bins: usize, range: Option<f64>, out: &mut Vec<u32>) {
+        assert!(bins > 0, "encode_tokens needs at least one bin");
         let r = range.unwrap_or_else(|| self.default_range());
         out.extend(x.iter().map(|&v| quantize(v, r, bins)));
     }

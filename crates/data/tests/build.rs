@@ -240,3 +240,26 @@ fn build_configs_reject_mistakes() {
     assert!(err.starts_with("/nonexistent/train.json: cannot read the shard header"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn example_configs_parse_and_validate() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config: DataBuildConfig =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        match &config {
+            DataBuildConfig::Walk(w) => w.walk.validate().unwrap(),
+            DataBuildConfig::Manifold(m) => m.manifold.validate().unwrap(),
+            _ => {}
+        }
+        names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        ["sphere_d4.toml", "tinystories_bigram.toml", "tinystories_bpe.toml", "walk_er_1k.toml"]
+    );
+}
