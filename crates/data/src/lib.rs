@@ -1,4 +1,6 @@
-//! Data of controlled complexity for neural scaling studies: random walks on graphs.
+//! Data for neural scaling studies: random walks on graphs with exact entropy rates, n-gram
+//! languages, manifold regression data, and real corpora with tokenizers, written to token
+//! shards.
 //!
 //! A random walk on a graph is a stream of tokens (the nodes) in which the next token depends
 //! only on the current one, so the best possible next-token loss is known exactly: it is the
@@ -12,7 +14,7 @@
 //! For an unbiased walk on a connected undirected graph `π_i = deg_i / 2|E|` and
 //! `H = Σ_i π_i ln deg_i`.
 //!
-//! The crate has three parts:
+//! The crate's parts:
 //!
 //! * [`graph`]: undirected simple graphs ([`Graph`]), seeded generators ([`GraphSpec`]:
 //!   Erdős–Rényi G(n, m) and G(n, p), Barabási–Albert, random regular, Watts–Strogatz) with a
@@ -38,7 +40,9 @@
 //!   walk, corpus + tokenizer, n-gram, manifold) to shards on disk and a [`DataSummary`].
 //!
 //! Every random choice uses [`rand::rngs::StdRng`] seeded through
-//! [`rand::SeedableRng::seed_from_u64`], so the same seed gives the same data.
+//! [`rand::SeedableRng::seed_from_u64`] with a seed mixed from the user's seed and a stream
+//! per purpose (graph draws, bias weights, walks, splits, …), so the same seed gives the same
+//! data and different purposes never share a stream.
 //!
 //! ```
 //! use scalinglab_data::{TokenCorpus, WalkConfig};
