@@ -64,6 +64,17 @@ fn main() {
         let walk = chain.sample_walk(20_000_000, &mut StdRng::seed_from_u64(1));
         rate(&format!("walk sampling, ER 1K/5K, {name}"), walk.len(), start);
     }
+    // n-gram models of a walk on the default 128-node graph.
+    let small = WalkConfig::default()
+        .build()
+        .unwrap()
+        .sample_walk(2_000_000, &mut StdRng::seed_from_u64(3));
+    for order in [2, 3] {
+        let model = NgramModel::estimate(order, 128, Smoothing::AddK { k: 0.0 }, &small).unwrap();
+        let start = Instant::now();
+        let sample = model.sample(20_000_000, 2);
+        rate(&format!("n-gram sampling, order {order}, k = 0, V = 128"), sample.len(), start);
+    }
     let chain = WalkConfig {
         graph: GraphSpec::ErdosRenyi { nodes: 50_000, edges: 2_000_000 },
         bias: WalkBias::Unbiased,
