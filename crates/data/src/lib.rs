@@ -1,4 +1,6 @@
-//! Data of controlled complexity for neural scaling studies: random walks on graphs.
+//! Data for neural scaling studies: random walks on graphs with exact entropy rates, n-gram
+//! languages, manifold regression data, and real corpora with tokenizers, written to token
+//! shards.
 //!
 //! A random walk on a graph is a stream of tokens (the nodes) in which the next token depends
 //! only on the current one, so the best possible next-token loss is known exactly: it is the
@@ -12,17 +14,35 @@
 //! For an unbiased walk on a connected undirected graph `π_i = deg_i / 2|E|` and
 //! `H = Σ_i π_i ln deg_i`.
 //!
-//! The crate has three parts:
+//! The crate's parts:
 //!
-//! * [`graph`]: undirected simple graphs ([`Graph`]) and seeded generators ([`GraphSpec`]:
-//!   Erdős–Rényi G(n, m) and Barabási–Albert).
+//! * [`graph`]: undirected simple graphs ([`Graph`]), seeded generators ([`GraphSpec`]:
+//!   Erdős–Rényi G(n, m) and G(n, p), Barabási–Albert, random regular, Watts–Strogatz) with a
+//!   [`Connectivity`] policy, and edge-list files in and out.
 //! * [`walk`]: Markov chains ([`MarkovChain`]) built from graphs with unbiased or power-law
 //!   biased transition weights ([`WalkBias`]), with exact stationary distribution, entropy rate
 //!   and fast sampling; [`WalkConfig`] is the serialisable recipe for one chain.
 //! * [`corpus`]: fixed-length token sequences for next-token training ([`TokenCorpus`]).
+//! * [`shard`]: token shards on disk ([`ShardWriter`], [`TokenShard`]: `u16`/`u32` tokens and a
+//!   JSON header, read through a memory map), and [`sampler`]: random-window training batches
+//!   and sequential evaluation batches from them.
+//! * [`text`]: streaming readers of real corpora ([`DocumentSource`]: TinyStories text and
+//!   JSON, WikiText, JSONL, folders, gzip of each) and a deterministic train/validation split
+//!   by document ([`split_of`]).
+//! * [`tokenizer`]: byte, character, whitespace-word and BPE tokenizers ([`Tokenizer`],
+//!   [`TokenizerSpec`]), saved and loaded as `tokenizer.json`.
+//! * [`ngram`]: n-gram language models with add-k smoothing ([`NgramModel`]), their exact
+//!   entropy rates and seeded sampling.
+//! * [`manifold`]: points on spheres and tori rotated into a high-dimensional space, with
+//!   Hölder targets of a set smoothness ([`ManifoldConfig`]), and their encodings as token
+//!   sequences or patches.
+//! * [`build`]: [`build_data`], one entry point from a configuration ([`DataBuildConfig`]:
+//!   walk, corpus + tokenizer, n-gram, manifold) to shards on disk and a [`DataSummary`].
 //!
 //! Every random choice uses [`rand::rngs::StdRng`] seeded through
-//! [`rand::SeedableRng::seed_from_u64`], so the same seed gives the same data.
+//! [`rand::SeedableRng::seed_from_u64`] with a seed mixed from the user's seed and a stream
+//! per purpose (graph draws, bias weights, walks, splits, …), so the same seed gives the same
+//! data and different purposes never share a stream.
 //!
 //! ```
 //! use scalinglab_data::{TokenCorpus, WalkConfig};
@@ -35,15 +55,33 @@
 //! # Ok::<(), scalinglab_data::DataError>(())
 //! ```
 
+pub mod build;
 pub mod corpus;
 mod error;
 pub mod graph;
+mod io;
+pub mod manifold;
+pub mod ngram;
+pub mod sampler;
 mod sampling;
+pub mod shard;
+pub mod text;
+pub mod tokenizer;
 pub mod walk;
 
+pub use build::{
+    CorpusBuild, DataBuildConfig, DataSummary, ManifoldBuild, NgramBuild, Progress, WalkBuild,
+    build_data,
+};
 pub use corpus::TokenCorpus;
 pub use error::DataError;
-pub use graph::{Graph, GraphSpec};
+pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
+pub use manifold::{HolderTarget, Manifold, ManifoldConfig, ManifoldData, ManifoldSamples};
+pub use ngram::{NgramCounter, NgramModel, Smoothing};
+pub use sampler::{Batch, RandomWindows, SequentialWindows};
+pub use shard::{ShardHeader, ShardInfo, ShardWriter, TokenDtype, TokenShard};
+pub use text::{DocumentSource, Documents, Split, split_of};
+pub use tokenizer::{Tokenize, Tokenizer, TokenizerSpec};
 pub use walk::{MarkovChain, WalkBias, WalkConfig};
 
 /// SplitMix64 finaliser: a bijective mixing of 64 bits.
@@ -69,3 +107,21 @@ const ERDOS_RENYI_STREAM: u64 = 1;
 const BARABASI_ALBERT_STREAM: u64 = 2;
 /// Stream of the biased-walk edge weights in [`derive_seed`].
 const BIAS_STREAM: u64 = 3;
+/// Stream of the Erdős–Rényi G(n, p) draws in [`derive_seed`].
+const GNP_STREAM: u64 = 4;
+/// Stream of the random-regular draws in [`derive_seed`].
+const REGULAR_STREAM: u64 = 5;
+/// Stream of the Watts–Strogatz draws in [`derive_seed`].
+const WATTS_STROGATZ_STREAM: u64 = 6;
+/// Stream of [`RandomWindows`] in [`derive_seed`].
+const WINDOW_STREAM: u64 = 7;
+/// Stream of the train/validation split hashes in [`derive_seed`].
+const SPLIT_STREAM: u64 = 8;
+/// Stream of n-gram sampling in [`derive_seed`].
+const NGRAM_STREAM: u64 = 9;
+/// Stream of a manifold data set's rotation and target in [`derive_seed`].
+const MANIFOLD_STREAM: u64 = 10;
+/// Stream of manifold samples in [`derive_seed`].
+const MANIFOLD_SAMPLE_STREAM: u64 = 11;
+/// Stream of [`build_data`]'s samples in [`derive_seed`].
+const BUILD_STREAM: u64 = 12;

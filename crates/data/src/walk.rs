@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::Exp1;
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{Graph, GraphSpec};
+use crate::graph::{Graph, GraphReport, GraphSpec};
 use crate::sampling::{build_alias, draw_alias};
 use crate::{BIAS_STREAM, DataError, derive_seed};
 
@@ -483,9 +483,15 @@ impl WalkConfig {
 
     /// Like [`build`](Self::build), also returning the graph.
     pub fn build_with_graph(&self) -> Result<(Graph, MarkovChain), DataError> {
+        self.build_with_report().map(|(graph, chain, _)| (graph, chain))
+    }
+
+    /// Like [`build_with_graph`](Self::build_with_graph), also saying how the graph's
+    /// connectivity policy was applied (draws rejected, nodes dropped): tell the user.
+    pub fn build_with_report(&self) -> Result<(Graph, MarkovChain, GraphReport), DataError> {
         self.validate()?;
-        let graph = self.graph.generate(self.seed)?;
+        let (graph, report) = self.graph.generate_with_report(self.seed)?;
         let chain = MarkovChain::from_graph(&graph, &self.bias, self.seed)?;
-        Ok((graph, chain))
+        Ok((graph, chain, report))
     }
 }

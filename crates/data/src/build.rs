@@ -1,0 +1,654 @@
+//! One entry point that builds any data set from a configuration into token shards:
+//! [`build_data`].
+//!
+//! | `kind`     | what is written to `out_dir`                                                |
+//! |------------|------------------------------------------------------------------------------|
+//! | `walk`     | `train.bin`/`.json` (and `validation.*`): stationary walks; `graph.txt`     |
+//! | `corpus`   | `train.*`, `validation.*`: documents tokenised, `<|endoftext|>` after each; `tokenizer.json` |
+//! | `ngram`    | `train.*`, `validation.*`: text sampled from an n-gram model of a shard      |
+//! | `manifold` | `train.*`, `validation.*`: coordinate tokens; `*_points.f32`, `*_targets.f32`, `manifold.json` |
+//!
+//! Every build also writes `data.json`: the configuration and the [`DataSummary`]. Token
+//! shards are described in [`crate::shard`]. Relative paths in a configuration are taken
+//! relative to the working directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::io::Output;
+use crate::manifold::ManifoldConfig;
+use crate::ngram::{NgramCounter, Smoothing};
+use crate::shard::{ShardInfo, ShardWriter, TokenShard};
+use crate::text::{DocumentSource, Split, split_of};
+use crate::tokenizer::{Tokenize, TokenizerSpec};
+use crate::walk::WalkConfig;
+use crate::{BUILD_STREAM, DataError, derive_seed};
+
+/// Random walks on a graph, cut into documents (walks) of `walk_length` tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkBuild {
+    /// The graph, bias and graph seed.
+    pub walk: WalkConfig,
+    /// Training tokens to write.
+    pub tokens: u64,
+    /// Validation tokens to write (another stream). Default: 0.
+    #[serde(default)]
+    pub validation_tokens: u64,
+    /// Tokens per walk; each walk starts from the stationary distribution, so every position
+    /// is distributed as π. With `walk_length = context + 1`, consecutive windows of the
+    /// shard are exactly independent walks.
+    pub walk_length: usize,
+    /// Seed of the walks (the graph has its own, `walk.seed`). Default: 0.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_validation_fraction() -> f64 {
+    0.01
+}
+
+/// A real corpus, tokenised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusBuild {
+    /// The documents.
+    pub source: DocumentSource,
+    /// The tokenizer; char, word and BPE tokenizers are trained on the training documents.
+    pub tokenizer: TokenizerSpec,
+    /// Fraction of documents held out for validation ([`split_of`]). Default: 0.01.
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Seed of the split. Default: 0.
+    #[serde(default)]
+    pub seed: u64,
+    /// Read at most this many documents. Default: all.
+    #[serde(default)]
+    pub max_documents: Option<u64>,
+    /// Train the tokenizer on at most this many training documents (BPE on a whole large
+    /// corpus is slow). Default: all.
+    #[serde(default)]
+    pub tokenizer_documents: Option<u64>,
+}
+
+/// Text sampled from an n-gram model estimated on a token shard (e.g. a corpus build's
+/// `train.bin`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NgramBuild {
+    /// The shard to estimate the model on.
+    pub shard: PathBuf,
+    /// Order n ≥ 2 (2 is a bigram model).
+    pub order: usize,
+    /// Smoothing. Default: maximum likelihood (add-k with k = 0).
+    #[serde(default)]
+    pub smoothing: Smoothing,
+    /// Training tokens to sample.
+    pub tokens: u64,
+    /// Validation tokens to sample (another stream). Default: 0.
+    #[serde(default)]
+    pub validation_tokens: u64,
+    /// Tokens per sampled document (each starts afresh). Default: 1024.
+    #[serde(default = "default_document_length")]
+    pub document_length: usize,
+    /// Seed of the samples. Default: 0.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_document_length() -> usize {
+    1024
+}
+
+fn default_bins() -> usize {
+    256
+}
+
+/// Manifold regression data: points, targets and coordinate tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifoldBuild {
+    /// The manifold, rotation, noise and target function.
+    pub manifold: ManifoldConfig,
+    /// Training samples.
+    pub train_samples: usize,
+    /// Validation samples (another stream). Default: 0.
+    #[serde(default)]
+    pub validation_samples: usize,
+    /// Quantisation bins per coordinate (the token vocabulary). Default: 256.
+    #[serde(default = "default_bins")]
+    pub bins: usize,
+    /// Quantisation range r (coordinates clipped to [−r, r]). Default: four standard
+    /// deviations of a coordinate ([`ManifoldData::default_range`](crate::ManifoldData::default_range)).
+    #[serde(default)]
+    pub range: Option<f64>,
+    /// Seed of the samples (the rotation and target have `manifold.seed`). Default: 0.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// What to build (see the [module docs](self)).
+///
+/// In TOML, e.g.
+///
+/// ```toml
+/// kind = "corpus"
+/// validation_fraction = 0.01
+/// [source]
+/// format = "text"
+/// path = "TinyStories-train.txt"
+/// [tokenizer]
+/// kind = "bpe"
+/// vocab_size = 8192
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataBuildConfig {
+    /// Random walks on a graph.
+    Walk(WalkBuild),
+    /// A tokenised corpus.
+    Corpus(CorpusBuild),
+    /// Samples of an n-gram model.
+    Ngram(NgramBuild),
+    /// Manifold regression data.
+    Manifold(ManifoldBuild),
+}
+
+/// Progress of a build, reported to [`build_data`]'s callback.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// What is being done, e.g. `training the tokenizer`, `writing train`.
+    pub stage: String,
+    /// Units done so far in this stage.
+    pub done: u64,
+    /// Units in the stage, when known.
+    pub total: Option<u64>,
+    /// The unit: `tokens`, `documents` or `samples`.
+    pub unit: &'static str,
+}
+
+/// What a build produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataSummary {
+    /// The configuration's `kind`.
+    pub kind: String,
+    /// Vocabulary size of the shards.
+    pub vocab_size: usize,
+    /// Tokens in `train.bin`.
+    pub train_tokens: u64,
+    /// Tokens in `validation.bin` (0 if none was written).
+    pub validation_tokens: u64,
+    /// Documents (walks, texts, samples) in `train.bin`.
+    pub train_documents: u64,
+    /// Documents in `validation.bin`.
+    pub validation_documents: u64,
+    /// Exact entropy rate of the generating process, nats per token, where known (walks,
+    /// n-gram models).
+    pub entropy_rate: Option<f64>,
+    /// The tokenizer (or token encoding).
+    pub tokenizer: String,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+    /// Wall time of the whole build, seconds.
+    pub seconds: f64,
+    /// Tokens written per second of generation or tokenisation (excluding tokenizer
+    /// training and model estimation).
+    pub tokens_per_second: f64,
+    /// Things the user should know, e.g. how a disconnected graph was handled, or that BPE
+    /// stopped short of its vocabulary size.
+    pub notes: Vec<String>,
+}
+
+/// Documents tokenised together (in parallel by the Hugging Face tokenizers).
+const ENCODE_BATCH: usize = 256;
+
+/// Report progress at most once per this many units.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// Build the data set `config` into `out_dir` (created if missing), calling `progress` as
+/// it goes, and return a summary (also written to `out_dir/data.json`).
+pub fn build_data(
+    config: &DataBuildConfig,
+    out_dir: &Path,
+    mut progress: impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, "create the folder", e))?;
+    let start = Instant::now();
+    let mut summary = match config {
+        DataBuildConfig::Walk(c) => build_walks(c, out_dir, &mut progress)?,
+        DataBuildConfig::Corpus(c) => build_corpus(c, out_dir, &mut progress)?,
+        DataBuildConfig::Ngram(c) => build_ngram(c, out_dir, &mut progress)?,
+        DataBuildConfig::Manifold(c) => build_manifold(c, out_dir, &mut progress)?,
+    };
+    summary.seconds = start.elapsed().as_secs_f64();
+    let record = serde_json::json!({ "config": config, "summary": &summary });
+    let path = out_dir.join("data.json");
+    let text = serde_json::to_string_pretty(&record).expect("the record serialises") + "\n";
+    std::fs::write(&path, text).map_err(|e| DataError::io(&path, "write", e))?;
+    summary.files.push(path);
+    Ok(summary)
+}
+
+/// A summary with the shard counts filled in.
+fn summary(kind: &str, vocab_size: usize, tokenizer: String) -> DataSummary {
+    DataSummary {
+        kind: kind.into(),
+        vocab_size,
+        train_tokens: 0,
+        validation_tokens: 0,
+        train_documents: 0,
+        validation_documents: 0,
+        entropy_rate: None,
+        tokenizer,
+        files: Vec::new(),
+        seconds: 0.0,
+        tokens_per_second: 0.0,
+        notes: Vec::new(),
+    }
+}
+
+fn record_shard(
+    summary: &mut DataSummary,
+    split: Split,
+    writer: ShardWriter,
+    path: PathBuf,
+) -> Result<(), DataError> {
+    let header = writer.finish()?;
+    match split {
+        Split::Train => {
+            summary.train_tokens = header.num_tokens;
+            summary.train_documents = header.num_documents;
+        }
+        Split::Validation => {
+            summary.validation_tokens = header.num_tokens;
+            summary.validation_documents = header.num_documents;
+        }
+    }
+    summary.files.push(crate::shard::header_path(&path));
+    summary.files.push(path);
+    Ok(())
+}
+
+fn shard_path(out_dir: &Path, split: Split) -> PathBuf {
+    out_dir.join(match split {
+        Split::Train => "train.bin",
+        Split::Validation => "validation.bin",
+    })
+}
+
+fn split_name(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Validation => "validation",
+    }
+}
+
+fn positive(field: &str, value: u64) -> Result<(), DataError> {
+    if value == 0 { Err(DataError::invalid(field, 0, "must be at least 1")) } else { Ok(()) }
+}
+
+fn build_walks(
+    c: &WalkBuild,
+    out_dir: &Path,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    positive("tokens", c.tokens)?;
+    positive("walk_length", c.walk_length as u64)?;
+    let (graph, chain, report) = c.walk.build_with_report()?;
+    let graph_path = out_dir.join("graph.txt");
+    graph.write_edge_list(&graph_path)?;
+    let mut s = summary("walk", chain.num_states(), "graph nodes as tokens".into());
+    s.entropy_rate = Some(chain.entropy_rate());
+    s.notes.push(format!("graph: {report}"));
+    s.files.push(graph_path);
+    let source = format!("random walks: {}", serde_json::to_string(&c.walk).expect("serialises"));
+    let started = Instant::now();
+    let mut written = 0;
+    for (split, tokens, index) in
+        [(Split::Train, c.tokens, 0), (Split::Validation, c.validation_tokens, 1)]
+    {
+        if tokens == 0 {
+            continue;
+        }
+        let path = shard_path(out_dir, split);
+        let info = ShardInfo {
+            tokenizer: "graph nodes as tokens".into(),
+            source: source.clone(),
+            end_of_text: None,
+            entropy_rate: s.entropy_rate,
+        };
+        let mut w = ShardWriter::create(&path, chain.num_states(), info)?;
+        let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, index));
+        let mut buf = Vec::with_capacity(c.walk_length);
+        let stage = format!("writing {}", split_name(split));
+        let mut reported = 0;
+        while w.num_tokens() < tokens {
+            let len = (tokens - w.num_tokens()).min(c.walk_length as u64) as usize;
+            buf.clear();
+            chain.sample_walk_into(len, &mut rng, &mut buf);
+            w.write_tokens(&buf)?;
+            w.end_document();
+            if w.num_tokens() - reported >= PROGRESS_EVERY || w.num_tokens() == tokens {
+                reported = w.num_tokens();
+                progress(&Progress {
+                    stage: stage.clone(),
+                    done: reported,
+                    total: Some(tokens),
+                    unit: "tokens",
+                });
+            }
+        }
+        written += w.num_tokens();
+        record_shard(&mut s, split, w, path)?;
+    }
+    s.tokens_per_second = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    Ok(s)
+}
+
+fn build_corpus(
+    c: &CorpusBuild,
+    out_dir: &Path,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    if !(0.0..=1.0).contains(&c.validation_fraction) {
+        return Err(DataError::invalid(
+            "validation_fraction",
+            c.validation_fraction,
+            "must be in [0, 1]",
+        ));
+    }
+    let max_docs = c.max_documents.unwrap_or(u64::MAX);
+    // Pass 1: train the tokenizer on training documents only.
+    let tokenizer = if c.tokenizer.needs_corpus() {
+        let limit = c.tokenizer_documents.unwrap_or(u64::MAX);
+        let stage = "training the tokenizer".to_string();
+        progress(&Progress { stage: stage.clone(), done: 0, total: None, unit: "documents" });
+        let (seed, fraction) = (c.seed, c.validation_fraction);
+        let docs = c
+            .source
+            .documents()?
+            .take(max_docs.min(usize::MAX as u64) as usize)
+            .enumerate()
+            .filter(move |(i, d)| d.is_err() || split_of(*i as u64, seed, fraction) == Split::Train)
+            .map(|(_, d)| d)
+            .take(limit.min(usize::MAX as u64) as usize);
+        c.tokenizer.build(docs)?
+    } else {
+        c.tokenizer.build(std::iter::empty())?
+    };
+    let tokenizer_path = out_dir.join("tokenizer.json");
+    tokenizer.save(&tokenizer_path)?;
+    let description = tokenizer.describe();
+    let mut s = summary("corpus", tokenizer.vocab_size(), description.clone());
+    s.files.push(tokenizer_path);
+    if let TokenizerSpec::Bpe { vocab_size, .. } = c.tokenizer
+        && tokenizer.vocab_size() < vocab_size
+    {
+        s.notes.push(format!("tokenizer: {description}"));
+    }
+    if tokenizer.end_of_text().is_none() {
+        s.notes.push(
+            "the tokenizer has no <|endoftext|>: documents are concatenated without a separator"
+                .into(),
+        );
+    }
+    // Pass 2: tokenise and write.
+    let info = |split: Split| ShardInfo {
+        tokenizer: description.clone(),
+        source: format!(
+            "{} ({} split, fraction {}, seed {})",
+            c.source.describe(),
+            split_name(split),
+            c.validation_fraction,
+            c.seed
+        ),
+        end_of_text: tokenizer.end_of_text(),
+        entropy_rate: None,
+    };
+    let train_path = shard_path(out_dir, Split::Train);
+    let val_path = shard_path(out_dir, Split::Validation);
+    let mut train = ShardWriter::create(&train_path, tokenizer.vocab_size(), info(Split::Train))?;
+    let mut val = if c.validation_fraction > 0.0 {
+        Some(ShardWriter::create(&val_path, tokenizer.vocab_size(), info(Split::Validation))?)
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let mut batch: Vec<(u64, String)> = Vec::with_capacity(ENCODE_BATCH);
+    let mut texts: Vec<String> = Vec::with_capacity(ENCODE_BATCH);
+    let mut reported = 0;
+    let mut documents = c.source.documents()?.take(max_docs.min(usize::MAX as u64) as usize);
+    let mut index = 0u64;
+    loop {
+        batch.clear();
+        for doc in documents.by_ref().take(ENCODE_BATCH) {
+            batch.push((index, doc?));
+            index += 1;
+        }
+        if batch.is_empty() {
+            break;
+        }
+        texts.clear();
+        texts.extend(batch.iter_mut().map(|(_, d)| std::mem::take(d)));
+        for ((i, _), mut ids) in batch.iter().zip(tokenizer.encode_batch(&texts)?) {
+            ids.extend(tokenizer.end_of_text());
+            let w = match (split_of(*i, c.seed, c.validation_fraction), val.as_mut()) {
+                (Split::Validation, Some(v)) => v,
+                _ => &mut train,
+            };
+            w.write_tokens(&ids)?;
+            w.end_document();
+        }
+        let done = train.num_tokens() + val.as_ref().map_or(0, |v| v.num_tokens());
+        if done - reported >= PROGRESS_EVERY {
+            reported = done;
+            progress(&Progress {
+                stage: "tokenising".into(),
+                done: index,
+                total: c.max_documents,
+                unit: "documents",
+            });
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    record_shard(&mut s, Split::Train, train, train_path)?;
+    if let Some(v) = val {
+        record_shard(&mut s, Split::Validation, v, val_path)?;
+    }
+    s.tokens_per_second = (s.train_tokens + s.validation_tokens) as f64 / elapsed.max(1e-9);
+    Ok(s)
+}
+
+fn build_ngram(
+    c: &NgramBuild,
+    out_dir: &Path,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    positive("tokens", c.tokens)?;
+    positive("document_length", c.document_length as u64)?;
+    let shard = TokenShard::open(&c.shard)?;
+    let mut counter = NgramCounter::new(c.order, shard.vocab_size())?;
+    let mut buf = Vec::new();
+    let chunk = 1 << 20;
+    let mut position = 0;
+    while position < shard.len() {
+        let n = chunk.min(shard.len() - position);
+        buf.clear();
+        shard.read_into(position, n, &mut buf);
+        counter.push(&buf)?;
+        position += n;
+        progress(&Progress {
+            stage: "counting n-grams".into(),
+            done: position as u64,
+            total: Some(shard.len() as u64),
+            unit: "tokens",
+        });
+    }
+    let model = counter.finish(c.smoothing)?;
+    let header = shard.header();
+    let mut s = summary("ngram", model.vocab_size(), header.tokenizer.clone());
+    s.entropy_rate = model.entropy_rate()?;
+    if s.entropy_rate.is_none() {
+        s.notes.push(format!(
+            "entropy rate not computed: the chain on {}^{} histories is too large",
+            model.vocab_size(),
+            c.order - 1
+        ));
+    }
+    let source = format!(
+        "order-{} n-gram model ({:?}) of {} ({} tokens, {} distinct n-grams)",
+        c.order,
+        c.smoothing,
+        c.shard.display(),
+        model.num_tokens(),
+        model.num_ngrams()
+    );
+    let started = Instant::now();
+    let mut written = 0;
+    for (split, tokens, index) in
+        [(Split::Train, c.tokens, 0), (Split::Validation, c.validation_tokens, 1)]
+    {
+        if tokens == 0 {
+            continue;
+        }
+        let path = shard_path(out_dir, split);
+        let info = ShardInfo {
+            tokenizer: header.tokenizer.clone(),
+            source: source.clone(),
+            end_of_text: header.end_of_text,
+            entropy_rate: s.entropy_rate,
+        };
+        let mut w = ShardWriter::create(&path, model.vocab_size(), info)?;
+        let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 2 + index));
+        let stage = format!("writing {}", split_name(split));
+        let mut reported = 0;
+        while w.num_tokens() < tokens {
+            let len = (tokens - w.num_tokens()).min(c.document_length as u64) as usize;
+            buf.clear();
+            model.sample_into(len, &mut rng, &mut buf);
+            w.write_tokens(&buf)?;
+            w.end_document();
+            if w.num_tokens() - reported >= PROGRESS_EVERY || w.num_tokens() == tokens {
+                reported = w.num_tokens();
+                progress(&Progress {
+                    stage: stage.clone(),
+                    done: reported,
+                    total: Some(tokens),
+                    unit: "tokens",
+                });
+            }
+        }
+        written += w.num_tokens();
+        record_shard(&mut s, split, w, path)?;
+    }
+    s.tokens_per_second = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    Ok(s)
+}
+
+/// Samples drawn per chunk of a manifold build.
+const MANIFOLD_CHUNK: usize = 4096;
+
+fn build_manifold(
+    c: &ManifoldBuild,
+    out_dir: &Path,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    positive("train_samples", c.train_samples as u64)?;
+    if c.bins < 2 || c.bins > 1 << 16 {
+        return Err(DataError::invalid("bins", c.bins, "must be between 2 and 65536"));
+    }
+    if let Some(r) = c.range
+        && !(r.is_finite() && r > 0.0)
+    {
+        return Err(DataError::invalid("range", r, "must be finite and > 0"));
+    }
+    let data = c.manifold.build()?;
+    let range = c.range.unwrap_or_else(|| data.default_range());
+    let big_d = c.manifold.ambient_dim;
+    let encoding = format!(
+        "{} coordinates quantised into {} bins over [-{range}, {range}], one token per coordinate",
+        big_d, c.bins
+    );
+    let mut s = summary("manifold", c.bins, encoding.clone());
+    let meta = serde_json::json!({
+        "config": c,
+        "ambient_dim": big_d,
+        "embedding_dim": c.manifold.manifold.embedding_dim(),
+        "intrinsic_dim": c.manifold.manifold.intrinsic_dim(),
+        "range": range,
+        "bins": c.bins,
+        "points": "<split>_points.f32: little-endian f32, [samples, ambient_dim], row-major",
+        "targets": "<split>_targets.f32: little-endian f32, [samples]",
+        "tokens": "<split>.bin: ambient_dim tokens per sample, one document per sample",
+    });
+    let meta_path = out_dir.join("manifold.json");
+    std::fs::write(&meta_path, serde_json::to_string_pretty(&meta).expect("serialises") + "\n")
+        .map_err(|e| DataError::io(&meta_path, "write", e))?;
+    s.files.push(meta_path);
+    let started = Instant::now();
+    let mut written = 0;
+    for (split, samples, index) in
+        [(Split::Train, c.train_samples, 0u64), (Split::Validation, c.validation_samples, 1)]
+    {
+        if samples == 0 {
+            continue;
+        }
+        let name = split_name(split);
+        let path = shard_path(out_dir, split);
+        let info = ShardInfo {
+            tokenizer: encoding.clone(),
+            source: format!("manifold {:?}", c.manifold.manifold),
+            end_of_text: None,
+            entropy_rate: None,
+        };
+        let mut w = ShardWriter::create(&path, c.bins, info)?;
+        let points_path = out_dir.join(format!("{name}_points.f32"));
+        let targets_path = out_dir.join(format!("{name}_targets.f32"));
+        let mut points = Output::create(&points_path)?;
+        let mut targets = Output::create(&targets_path)?;
+        let mut tokens = Vec::new();
+        let mut done = 0;
+        let mut chunk_index = 0;
+        while done < samples {
+            let n = MANIFOLD_CHUNK.min(samples - done);
+            let seed = derive_seed(c.seed, BUILD_STREAM, 4 + index);
+            let batch = data.sample(n, derive_seed(seed, chunk_index, 0));
+            for i in 0..n {
+                let x = batch.point(i);
+                tokens.clear();
+                data.encode_tokens(x, c.bins, Some(range), &mut tokens);
+                w.write_tokens(&tokens)?;
+                w.end_document();
+                for &v in x {
+                    points
+                        .write_all(&(v as f32).to_le_bytes())
+                        .map_err(|e| DataError::io(&points_path, "write", e))?;
+                }
+                targets
+                    .write_all(&(batch.targets[i] as f32).to_le_bytes())
+                    .map_err(|e| DataError::io(&targets_path, "write", e))?;
+            }
+            done += n;
+            chunk_index += 1;
+            progress(&Progress {
+                stage: format!("writing {name}"),
+                done: done as u64,
+                total: Some(samples as u64),
+                unit: "samples",
+            });
+        }
+        points.finish().map_err(|e| DataError::io(&points_path, "write", e))?;
+        targets.finish().map_err(|e| DataError::io(&targets_path, "write", e))?;
+        written += w.num_tokens();
+        record_shard(&mut s, split, w, path)?;
+        s.files.push(points_path);
+        s.files.push(targets_path);
+    }
+    s.tokens_per_second = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    Ok(s)
+}
