@@ -100,3 +100,19 @@ fn isoflop_lines_put_every_width_at_each_budget() {
     .to_string();
     assert!(e.contains("sweep.compute_budgets") && e.contains("-1"), "{e}");
 }
+
+#[test]
+fn every_data_config_in_configs_data_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/data");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            toml::from_str::<scalinglab_data::build::DataBuildConfig>(&text)
+                .unwrap_or_else(|e| panic!("{} is invalid: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "data configs in {}", dir.display());
+}

@@ -199,6 +199,16 @@ enum Command {
         #[arg(long)]
         sampling: bool,
     },
+    /// Build a data set into token shards from a data config (random walks, a tokenised
+    /// corpus, an n-gram model's samples, or manifold data; see configs/data/): train.bin,
+    /// validation.bin, their JSON headers and data.json with the summary.
+    Data {
+        /// Data config (TOML with `kind = "walk" | "corpus" | "ngram" | "manifold"`).
+        config: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// muP coordinate check: train SP and muP models of several widths for a few steps at one
     /// learning rate and compare how each layer's activation size grows with width.
     CoordCheck {
@@ -376,6 +386,40 @@ fn run(cli: Cli) -> Result<()> {
             let outcome = run_experiment(&cfg, &opts)
                 .with_context(|| format!("experiment {:?} failed", cfg.name))?;
             print_outcome(&outcome);
+        }
+        Command::Data { config, out } => {
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("cannot read {}", config.display()))?;
+            let cfg: scalinglab_data::build::DataBuildConfig =
+                toml::from_str(&text).with_context(|| format!("{}", config.display()))?;
+            let mut last = String::new();
+            let summary = scalinglab_data::build::build_data(&cfg, &out, |p| {
+                if p.stage != last {
+                    eprintln!("  {} …", p.stage);
+                    last = p.stage.clone();
+                }
+            })?;
+            println!(
+                "{}: {} train tokens ({} documents), {} validation tokens, vocabulary {}, tokenizer {}",
+                summary.kind,
+                summary.train_tokens,
+                summary.train_documents,
+                summary.validation_tokens,
+                summary.vocab_size,
+                summary.tokenizer
+            );
+            if let Some(h) = summary.entropy_rate {
+                println!("  exact entropy rate {h:.4} nats/token (the irreducible loss)");
+            }
+            println!(
+                "  {:.1} s, {:.2e} tokens/s; files in {}",
+                summary.seconds,
+                summary.tokens_per_second,
+                out.display()
+            );
+            for n in &summary.notes {
+                println!("  note: {n}");
+            }
         }
         Command::Status { dir } => {
             print!("{}", scalinglab_training::status(&dir)?);
