@@ -8,8 +8,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use scalinglab_analysis::frontier::{
     AnalysisSettings, ComputeCounting, Conventions, CurvePoint, Estimate, FitReport,
-    JointFitOptions, JointLaw, Method, ParamCounting, ScalingData, ScalingPoint, analyze,
-    fit_joint_law, parse_methods, points_from_records,
+    JointFitOptions, JointLaw, Method, ParamCounting, Resampling, ScalingData, ScalingPoint,
+    analyze, fit_joint_law, parse_methods, points_from_records,
 };
 use scalinglab_analysis::{FitCommandOptions, ResultsWriter, RunRecord, RunStatus, fit_command};
 
@@ -148,8 +148,10 @@ fn approach2_and_surface_recover_the_exponent_on_an_isoflop_design() {
     let mut set = settings(Method::Approach2, 300);
     set.methods.push(Method::Surface);
     let r = analyze(&data(pts, vec![]), &set).unwrap();
-    // The surface interpolates the noise rather than smoothing it: a wider interval.
-    for (m, width) in [(Method::Approach2, 0.15), (Method::Surface, 0.25)] {
+    // The surface interpolates the noise rather than smoothing it: a wider interval. (On this
+    // design the surface's exponent scatters with a standard deviation of about 0.09 over
+    // independent noise draws, so an honest 95% interval is about 0.34 wide.)
+    for (m, width) in [(Method::Approach2, 0.15), (Method::Surface, 0.45)] {
         let a = allocation(&r, m);
         inside(&format!("{m} a"), &a.n_exponent, 0.4);
         inside(&format!("{m} b"), &a.d_exponent, 0.6);
@@ -160,6 +162,95 @@ fn approach2_and_surface_recover_the_exponent_on_an_isoflop_design() {
     let notes = |m: Method| r.method(m).unwrap().notes.join(" ");
     assert!(notes(Method::Approach2).contains("grouped"), "{}", notes(Method::Approach2));
     assert!(notes(Method::Surface).contains("thin-plate"), "{}", notes(Method::Surface));
+}
+
+/// The quickstart model family's non-embedding sizes (widths 16–128, 2 layers).
+const QUICKSTART_N: [f64; 4] = [6592.0, 25472.0, 100096.0, 396800.0];
+
+/// A law whose optimum lies inside the quickstart's sizes at 1e10–1e12 FLOPs (`a = 0.4`).
+const SMALL_LAW: JointLaw = JointLaw { e: 1.8, a: 400.0, b: 300.0, alpha: 0.36, beta: 0.24 };
+
+/// `configs/isoflop.toml`'s design: every width at D = C/(6N) for 4 budgets, runs above 8M
+/// tokens left out (15 runs, 3 or 4 model sizes per budget), 2% noise.
+fn isoflop_sweep(seed: u64) -> Vec<ScalingPoint> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for c in [3e10, 1e11, 3e11, 1e12] {
+        for n in QUICKSTART_N {
+            let d = c / (6.0 * n);
+            if d <= 8e6 {
+                let loss = SMALL_LAW.loss(n, d) * (0.02 * normal(&mut rng)).exp();
+                out.push(ScalingPoint { run_id: format!("c{c:e}_n{n}"), n, d, c, loss });
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_method_gets_honest_intervals_on_an_isoflop_sweep_and_on_a_grid() {
+    let truth = SMALL_LAW.n_opt_exponent();
+    let iso = isoflop_sweep(4);
+    assert_eq!(iso.len(), 15);
+    let grid = grid(&SMALL_LAW, &geom(6592.0, 2.0, 7), &geom(51_200.0, 2.0, 7), 0.02, 3);
+    let all = |resampling| AnalysisSettings {
+        methods: Method::ALL.to_vec(),
+        resampling,
+        ..settings(Method::Approach1, 200)
+    };
+    // Resampling runs breaks the IsoFLOP design: a profile of 3–4 runs often keeps fewer
+    // than 3 model sizes, so approach 2 (and approach 1) get no intervals.
+    let r = analyze(&data(iso.clone(), vec![]), &all(Resampling::Runs)).unwrap();
+    let a2 = r.method(Method::Approach2).unwrap();
+    assert!(a2.allocation.as_ref().unwrap().n_exponent.ci.is_none(), "{:?}", a2.notes);
+    assert!(a2.bootstrap_ok < 100, "{}", a2.bootstrap_ok);
+
+    // The fixed-design residual bootstrap keeps every profile and every cell.
+    for (design, pts) in [("IsoFLOP", iso), ("grid", grid)] {
+        let r = analyze(&data(pts, vec![]), &all(Resampling::Residuals)).unwrap();
+        assert!(r.bootstrap_scheme.contains("fixed design"), "{}", r.bootstrap_scheme);
+        for m in Method::ALL {
+            let rep = r.method(m).unwrap();
+            let a = allocation(&r, m);
+            let (lo, hi) =
+                a.n_exponent.ci.unwrap_or_else(|| panic!("{design} {m}: {:?}", rep.notes));
+            assert!(rep.bootstrap_ok >= 150, "{design} {m}: {}/200", rep.bootstrap_ok);
+            // Not degenerate: the losses carry 2% noise.
+            assert!(hi - lo > 0.02, "{design} {m}: [{lo}, {hi}]");
+            assert!(lo <= a.n_exponent.value && a.n_exponent.value <= hi, "{design} {m}");
+            let (t_lo, t_hi) = a.tokens_per_param.ci.unwrap();
+            assert!(t_lo < a.tokens_per_param.value && a.tokens_per_param.value < t_hi);
+            // The truth is inside, except for approach 1: with four model sizes N_opt is a
+            // staircase, and its bias is reported rather than put into the interval.
+            if m != Method::Approach1 {
+                inside(&format!("{design} {m} a"), &a.n_exponent, truth);
+            } else {
+                assert!(rep.notes.iter().any(|n| n.contains("bias")), "{:?}", rep.notes);
+            }
+            assert!(!rep.band.is_empty(), "{design} {m}: no band");
+        }
+    }
+}
+
+#[test]
+fn residual_bootstrap_intervals_cover_the_truth_across_isoflop_sweeps() {
+    // Over independent noise draws the 95% intervals of approach 2 should contain the truth
+    // for most sweeps; intervals that are too narrow (or too wide) show up here. (In longer
+    // simulations, 80 sweeps of this design: 95% coverage, mean width 0.10 against a spread
+    // of the estimates of ±0.085.)
+    let trials = 20;
+    let mut covered = 0;
+    for k in 0..trials {
+        let mut set = settings(Method::Approach2, 100);
+        set.seed = k;
+        set.joint.starts = 300;
+        let r = analyze(&data(isoflop_sweep(100 + k), vec![]), &set).unwrap();
+        let (lo, hi) = allocation(&r, Method::Approach2).n_exponent.ci.unwrap();
+        if lo <= SMALL_LAW.n_opt_exponent() && SMALL_LAW.n_opt_exponent() <= hi {
+            covered += 1;
+        }
+    }
+    assert!(covered >= 16, "approach 2 covered the truth {covered} times of {trials}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::analysis::{AnalysisSettings, FitReport, analyze};
+use super::analysis::{AnalysisSettings, FitReport, Resampling, analyze};
 use super::data::{
     ComputeCounting, CsvColumns, ParamCounting, is_results_csv, points_from_records,
     read_curves_csv, read_points_csv,
@@ -34,6 +34,9 @@ pub struct FitCommandOptions {
     pub run_id_column: Option<String>,
     /// `--bootstrap N`: resamples per method (0 = no intervals). Default 1,000.
     pub bootstrap: usize,
+    /// `--resample residuals|runs`: how the bootstrap draws its resamples (see
+    /// [`super::analysis`]). Default residuals (fixed design).
+    pub resampling: Resampling,
     /// `--starts N`: L-BFGS starts of approach 3. Default 4,500 (Chinchilla's grid).
     pub starts: usize,
     /// `--huber-delta X`: approach 3's Huber δ. Default 1e-3.
@@ -70,6 +73,7 @@ impl Default for FitCommandOptions {
             loss_column: "loss".into(),
             run_id_column: None,
             bootstrap: 1000,
+            resampling: Resampling::Residuals,
             starts: 4500,
             huber_delta: 1e-3,
             params: ParamCounting::NonEmbedding,
@@ -154,6 +158,7 @@ pub fn fit_command(
     let settings = AnalysisSettings {
         methods: opts.methods.clone(),
         bootstrap: opts.bootstrap,
+        resampling: opts.resampling,
         seed: opts.seed,
         joint: JointFitOptions {
             huber_delta: opts.huber_delta,

@@ -42,7 +42,7 @@ pub mod surface;
 
 pub use analysis::{
     Allocation, AnalysisSettings, BandPoint, ExtrapolationCheck, FitReport, HeldOutRun,
-    JointReport, MethodDetail, MethodReport, WindowFit, analyze,
+    JointReport, MethodDetail, MethodReport, Resampling, WindowFit, analyze,
 };
 pub use command::{FitCommandOptions, fit_command};
 pub use data::{
