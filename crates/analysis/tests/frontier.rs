@@ -367,12 +367,15 @@ fn all_four_methods_side_by_side_on_a_user_csv() {
     assert!(r.extrapolation.as_ref().unwrap().mean_abs_rel_error < 0.02);
 }
 
-/// Writes a quickstart-shaped results file (4 widths × 4 token budgets) and returns its path.
-fn quickstart_results(dir: &Path, extra: impl Fn(&mut Vec<RunRecord>)) -> PathBuf {
+/// The law of [`quickstart_results`]' default files.
+const QUICKSTART_LAW: JointLaw = JointLaw { e: 2.2, a: 50.0, b: 30.0, alpha: 0.5, beta: 0.3 };
+
+/// Writes a quickstart-shaped results file (4 widths × 4 token budgets) with losses from `law`
+/// and 1% noise, and returns its path.
+fn quickstart_results(dir: &Path, law: &JointLaw, extra: impl Fn(&mut Vec<RunRecord>)) -> PathBuf {
     let path = dir.join("results.csv");
     let _ = std::fs::remove_file(&path);
     let mut rng = StdRng::seed_from_u64(9);
-    let law = JointLaw { e: 2.2, a: 50.0, b: 30.0, alpha: 0.5, beta: 0.3 };
     let (layers, context, vocab) = (2usize, 50usize, 128usize);
     let mut records = Vec::new();
     for width in [16usize, 32, 64, 128] {
@@ -441,7 +444,7 @@ fn check_outputs(out: &Path, r: &FitReport) {
 #[test]
 fn fit_command_on_a_quickstart_results_file() {
     let dir = temp_dir("quickstart");
-    quickstart_results(&dir, |rs| {
+    quickstart_results(&dir, &QUICKSTART_LAW, |rs| {
         let mut bad = rs[0].clone();
         bad.run_id = "exploded".into();
         bad.status = RunStatus::Diverged;
@@ -507,6 +510,121 @@ fn fit_command_on_a_quickstart_results_file() {
     assert!(r2.warnings.iter().any(|w| w.contains("k(N)")), "{:?}", r2.warnings);
     assert_eq!(r2.methods.len(), 2);
     assert!(r2.method(Method::Approach3).unwrap().allocation.is_some());
+}
+
+#[test]
+fn example_report_results_get_every_method_the_grid_allows() {
+    // The repository's real quickstart sweep: 4 widths × 5 token budgets, 20 runs.
+    let results =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/example-report/results.csv");
+    let out = temp_dir("example-report");
+    let opts = FitCommandOptions { bootstrap: 200, starts: 1000, ..Default::default() };
+    let r = fit_command(&results, &opts, &out).unwrap();
+    assert_eq!((r.points.len(), r.n_sizes, r.n_token_counts), (20, 4, 5));
+    // Approach 2 is not available, and says why in terms of this grid and what would do.
+    let e2 = r.method(Method::Approach2).unwrap().error.as_deref().unwrap();
+    assert!(
+        e2.contains("×3.93 apart")
+            && e2.contains("span D ×16")
+            && e2.contains("3 model sizes meet only at")
+            && e2.contains("sweep.compute_budgets"),
+        "{e2}"
+    );
+    // The other three get intervals from the residual bootstrap (runs resampled, approach 1
+    // had none: fewer than half the resamples kept three bracketed envelope points).
+    for m in [Method::Approach1, Method::Approach3, Method::Surface] {
+        let a = allocation(&r, m);
+        let (lo, hi) = a.n_exponent.ci.unwrap_or_else(|| panic!("{m}: no interval"));
+        assert!(lo < hi && lo <= a.n_exponent.value && a.n_exponent.value <= hi, "{m}");
+    }
+    check_outputs(&out, &r);
+    let md = std::fs::read_to_string(out.join("fit.md")).unwrap();
+    assert!(md.contains("| 2: IsoFLOP parabolas | not available |") && md.contains("fixed design"));
+}
+
+#[test]
+fn curves_beside_the_results_file_are_picked_up_for_approach1() {
+    let dir = temp_dir("curves");
+    // A law whose optimum the curves bracket: under the default law every run is too short
+    // for the model size that would be optimal at its compute.
+    let law = JointLaw { a: 150.0, ..QUICKSTART_LAW };
+    let results = quickstart_results(&dir, &law, |rs| {
+        let mut bad = rs[0].clone();
+        bad.run_id = "exploded".into();
+        bad.status = RunStatus::Diverged;
+        rs.push(bad);
+    });
+    // The trainer's curves.csv: evaluations every 800 tokens from step 0, `loss` = eval loss,
+    // from the same law as the final points (idealised schedule) with 0.5% noise.
+    let mut rng = StdRng::seed_from_u64(4);
+    let mut text = String::from("run_id,step,tokens_seen,flops_so_far,train_loss,eval_loss,loss\n");
+    let records = scalinglab_analysis::read_results(&results).unwrap();
+    let mut rows = 0;
+    for r in &records {
+        let n = r.params_non_embedding as f64;
+        for step in 0..=r.steps {
+            let t = 800.0 * step as f64;
+            let loss = if r.status == RunStatus::Diverged {
+                f64::NAN
+            } else if step == 0 {
+                7.0
+            } else {
+                law.loss(n, t) * (0.005 * normal(&mut rng)).exp()
+            };
+            let flops = r.flops_per_token * t;
+            text.push_str(&format!("{},{step},{t},{flops},{loss},{loss},{loss}\n", r.run_id));
+            rows += 1;
+        }
+    }
+    // A run still training: curve rows, no result yet.
+    text.push_str("w256_d51200,1,800,1e9,5.0,5.0,5.0\n");
+    std::fs::write(dir.join("curves.csv"), text).unwrap();
+    let opts = FitCommandOptions {
+        bootstrap: 100,
+        starts: 300,
+        methods: vec![Method::Approach1],
+        windows: false,
+        ..Default::default()
+    };
+    let r = fit_command(&results, &opts, &dir.join("fit")).unwrap();
+    // Step-0 rows (no tokens yet) and the diverged run's NaN rows are skipped, the unfinished
+    // run left out; every fitted run's curve is used.
+    let used = rows - records.len() - (records.last().unwrap().steps as usize);
+    assert!(
+        r.curves.starts_with(&format!("approach 1 used {used} training-curve points from 16 runs"))
+            && r.curves.contains("curves.csv (found beside the results file)"),
+        "{}",
+        r.curves
+    );
+    let warnings = r.warnings.join(" | ");
+    assert!(
+        warnings.contains("curve row(s) skipped") && warnings.contains("`w256_d51200`"),
+        "{warnings}"
+    );
+    let rep = r.method(Method::Approach1).unwrap();
+    assert!(rep.notes.iter().any(|n| n.contains("training curves of 16 runs")), "{:?}", rep.notes);
+    let a = allocation(&r, Method::Approach1);
+    assert!(a.n_exponent.ci.is_some(), "{:?}", rep.notes);
+    let md = std::fs::read_to_string(dir.join("fit").join("fit.md")).unwrap();
+    assert!(md.contains("training curves: approach 1 used"), "{md}");
+
+    // An explicit --curves file whose runs are not fitted is an error naming it ...
+    let stray = dir.join("other.csv");
+    std::fs::write(&stray, "run_id,tokens_seen,flops_so_far,loss\nghost,800,1e9,3.0\n").unwrap();
+    let m = fit_command(&results, &FitCommandOptions { curves: Some(stray), ..opts.clone() }, &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("other.csv") && m.contains("`ghost`"), "{m}");
+    // ... while a stray curves.csv beside the results is reported and ignored.
+    std::fs::write(
+        dir.join("curves.csv"),
+        "run_id,tokens_seen,flops_so_far,loss\nghost,800,1e9,3.0\n",
+    )
+    .unwrap();
+    let opts = FitCommandOptions { methods: vec![Method::Approach3], ..opts };
+    let r = fit_command(&results, &opts, &dir.join("fit")).unwrap();
+    assert!(r.curves.starts_with("none"), "{}", r.curves);
+    assert!(r.warnings.iter().any(|w| w.contains("curves.csv beside the results file not used")));
 }
 
 #[test]

@@ -44,10 +44,11 @@ pub use analysis::{
     Allocation, AnalysisSettings, BandPoint, ExtrapolationCheck, FitReport, HeldOutRun,
     JointReport, MethodDetail, MethodReport, Resampling, WindowFit, analyze,
 };
-pub use command::{FitCommandOptions, fit_command};
+pub use command::{CURVES_FILE, FitCommandOptions, fit_command};
 pub use data::{
     ComputeCounting, ComputeModel, Conventions, CsvColumns, CurvePoint, ParamCounting, ScalingData,
-    ScalingPoint, is_results_csv, points_from_records, read_curves_csv, read_points_csv,
+    ScalingPoint, TrainingCurves, is_results_csv, points_from_records, read_curves_csv,
+    read_points_csv, read_training_curves,
 };
 pub use envelope::{EnvelopeFit, EnvelopePoint, fit_envelope};
 pub use isoflop::{IsoFlopFit, IsoFlopMode, IsoFlopOptions, IsoFlopProfile, fit_isoflop};
