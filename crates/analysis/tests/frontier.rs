@@ -675,6 +675,14 @@ fn degenerate_inputs_are_clear_errors() {
         one.push_str(&format!("1e6,{d},{}\n", LAW.loss(1e6, d)));
     }
     let m = run(&one);
+    for reason in [
+        "approach1: fit failed for approach 1 (lower envelope): 8 of 8 envelope points are not bracketed",
+        "approach2: fit failed for approach 2 (IsoFLOP): no compute budget is reached by 3 or more model sizes",
+        "approach3: approach 3: 1 points but 2 are needed (a single model size",
+        "surface: fit failed for surface frontier: the runs neither form a grid",
+    ] {
+        assert!(m.contains(reason), "{reason} missing: {m}");
+    }
     assert!(m.contains("single model size"), "{m}");
     assert!(!m.contains("exponent = 0"), "{m}");
     // Unknown method name.

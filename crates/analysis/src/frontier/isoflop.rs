@@ -261,9 +261,8 @@ pub(crate) fn grid_diagnosis(points: &[ScalingPoint], cm: &ComputeModel) -> Stri
     let ln_n: Vec<f64> = surf.sizes.iter().map(|s| s.0).collect();
     if ln_n.len() < 3 {
         return format!(
-            "Only {} model size(s) have runs at two or more token counts; a parabola in ln N needs 3. Plan IsoFLOP \
-             runs (every model size at D = C/(6N) for a few budgets C; in a scalinglab sweep, \
-             `sweep.compute_budgets`) or add model sizes",
+            "Only {} model size(s) have runs at two or more token counts: plan IsoFLOP runs (every model size at \
+             D = C/(6N) for a few budgets C; in a scalinglab sweep, `sweep.compute_budgets`) or add model sizes",
             ln_n.len()
         );
     }
