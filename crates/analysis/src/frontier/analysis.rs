@@ -12,13 +12,18 @@
 //!   resample keeps every run's `N`, `D` and `C` and draws its loss as
 //!   `L̂ᵢ · exp(r*)`, where `L̂ᵢ` is approach 3's fitted law at the run and `r*` is drawn with
 //!   replacement from the runs' log residuals `ln Lᵢ − ln L̂ᵢ`, centred and rescaled by
-//!   `√(n/(n − 5))` for the five fitted parameters. Training curves (approach 1) move with
-//!   their run: each is scaled by the run's `L*ᵢ / Lᵢ`. Because the design is kept, every
-//!   IsoFLOP profile keeps all its model sizes, every grid keeps its cells and every method
-//!   keeps the structure it needs, so every method gets intervals on a full `N × D` grid and
-//!   on an IsoFLOP design alike. Residuals include any lack of fit of the law, which is then
-//!   treated as noise: the intervals err on the wide side, never on the narrow one; losses
-//!   without noise give zero-width intervals (there is nothing to resample).
+//!   `√(n/(n − 5))` for the five fitted parameters. With Huber δ = 10⁻³ far below the noise
+//!   the fit is nearly an L1 fit and pins up to five runs inside ±δ; those near-zero
+//!   residuals are left out of the pool (kept when most residuals are that small), since
+//!   drawing them made approach 3's intervals about 20% too narrow in simulation. Training
+//!   curves (approach 1) move with their run: each is scaled by the run's `L*ᵢ / Lᵢ`. Because
+//!   the design is kept, every IsoFLOP profile keeps all its model sizes, every grid keeps
+//!   its cells and every method keeps the structure it needs, so every method gets intervals
+//!   on a full `N × D` grid and on an IsoFLOP design alike. Residuals include any lack of fit
+//!   of the law, which is then treated as noise and widens the intervals; losses without
+//!   noise give zero-width intervals (there is nothing to resample). When approach 3's law
+//!   cannot be fitted, or fewer than 7 runs leave too few degrees of freedom, runs are
+//!   resampled instead, with a warning.
 //! * **Runs**: case resampling, `n` runs drawn with replacement (with their training curves),
 //!   as Besiroglu et al. 2024 resampled Chinchilla's points. It treats the design as random:
 //!   a resampled IsoFLOP profile of four runs keeps three distinct model sizes only two times
@@ -38,8 +43,18 @@
 //! to a smooth surface, and that scatter is placed around the method's own estimate, so a
 //! method that disagrees with approach 3 is not pulled towards it. When a method cannot be
 //! fitted on `L̂` (e.g. the smooth law's minimum falls off the grid), the scatter is centred
-//! on the median resample instead, and the report says so. Intervals are reported only when
-//! at least half the resamples (and at least 10) could be fitted.
+//! on the median resample instead, and the report says so. What a method finds on `L̂`
+//! against `L̂`'s own exponent is reported as that method's bias on this design (a staircase
+//! of four model sizes, a parabola through widely spaced sizes), which resampling cannot put
+//! into an interval. Intervals are reported only when at least half the resamples (and at
+//! least 10) could be fitted.
+//!
+//! In simulation (`examples/bootstrap_coverage.rs`: 40 sweeps each of an IsoFLOP design and
+//! of a 6 × 7 grid, 2% noise) the residual intervals of the four methods contained the
+//! method's noise-free answer in 88–100% of sweeps and were 0.9–1.3 times as wide as the
+//! actual spread of the estimates (3.92 standard deviations); intervals from resampling runs
+//! were 1.5–2.8 times too wide for approaches 1 and 2 — and on an IsoFLOP design with 3–4
+//! model sizes per budget those two got no intervals at all.
 //!
 //! Approach 3 refits each resample by L-BFGS from the best distinct optima of the full-data
 //! fit ([`JointFit::warm_starts`]), not from the whole grid — the grid search has already
@@ -904,11 +919,12 @@ fn run_with_bootstrap(
         for c in logspace(lo, hi, 40) {
             let band = |g: &dyn Fn(&Frontier) -> f64| {
                 interval_of(g(f), cf.map(g), &col(g), Scale::Log, true)
-                    .unwrap_or((f64::NAN, f64::NAN))
             };
-            let (n_lo, n_hi) = band(&|x| x.n_opt(c));
-            let (d_lo, d_hi) = band(&|x| x.d_opt(c));
-            report.band.push(BandPoint { c, n_lo, n_hi, d_lo, d_hi });
+            if let (Some((n_lo, n_hi)), Some((d_lo, d_hi))) =
+                (band(&|x| x.n_opt(c)), band(&|x| x.d_opt(c)))
+            {
+                report.band.push(BandPoint { c, n_lo, n_hi, d_lo, d_hi });
+            }
         }
     }
     report.notes.extend(method_notes(&main.detail));

@@ -16,8 +16,9 @@
 //!
 //! Each method gives a [`Frontier`]: `N_opt = K_N·C^a` and `D_opt = K_D·C^b` fitted to its
 //! per-budget optima, from which the tokens per parameter `D_opt/N_opt` at a reference
-//! budget follow. [`analyze`] runs the chosen methods side by side with percentile-bootstrap
-//! intervals (resampling runs, in parallel), a fit-window sweep reported apart from the
+//! budget follow. [`analyze`] runs the chosen methods side by side with bootstrap intervals
+//! (by default a fixed-design residual bootstrap that keeps every run, so IsoFLOP profiles
+//! and grids keep their structure; see [`analysis`]; in parallel), a fit-window sweep reported apart from the
 //! bootstrap, and an extrapolation check of approach 3 on the largest models;
 //! [`fit_command`] reads a results file or any CSV and writes `fit.json`, `fit.md` and plots.
 //!
@@ -148,7 +149,8 @@ pub fn parse_methods(s: &str) -> Result<Vec<Method>, AnalysisError> {
     Ok(out)
 }
 
-/// A value with an optional 95% percentile-bootstrap interval.
+/// A value with an optional 95% bootstrap interval (see [`analysis`] for how it is drawn and
+/// placed).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Estimate {
     /// The estimate from all the data.
