@@ -687,6 +687,76 @@ mod tests {
     }
 
     #[test]
+    fn optimiser_reaches_the_brute_force_objective() {
+        // 8 noisy points, free offset, both losses. The objective is recomputed here from its
+        // definition, J = (1/n) Σ ρ(ln y − ln(E + A x^−α)), and minimised by brute force: a
+        // 61³ grid over (E, ln A, α), then the 5 best cells refined by repeated 21³ grids
+        // that shrink around the best point.
+        let x = logspace(3.0, 6.0, 8);
+        let y = law(&x, 1.5, 60.0, 0.4, 0.03, 11);
+        let y_min = y.iter().cloned().fold(f64::INFINITY, f64::min);
+        for loss in [FitLoss::Squared, FitLoss::Huber { delta: 0.01 }] {
+            let rho = |r: f64| match loss {
+                FitLoss::Squared => 0.5 * r * r,
+                FitLoss::Huber { delta } if r.abs() <= delta => 0.5 * r * r / delta,
+                FitLoss::Huber { delta } => r.abs() - 0.5 * delta,
+            };
+            let j = |e: f64, la: f64, al: f64| {
+                if !(0.0..y_min).contains(&e) {
+                    return f64::INFINITY;
+                }
+                x.iter()
+                    .zip(&y)
+                    .map(|(x, y)| rho(y.ln() - (e + (la - al * x.ln()).exp()).ln()))
+                    .sum::<f64>()
+                    / x.len() as f64
+            };
+            let axis = |lo: f64, hi: f64, k: usize| -> Vec<f64> {
+                (0..k).map(|i| lo + (hi - lo) * i as f64 / (k - 1) as f64).collect()
+            };
+            let mut cells = Vec::new();
+            for &e in &axis(0.0, 0.999 * y_min, 61) {
+                for &la in &axis(-2.0, 12.0, 61) {
+                    for &al in &axis(0.0, 1.5, 61) {
+                        cells.push((j(e, la, al), [e, la, al]));
+                    }
+                }
+            }
+            cells.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut brute = f64::INFINITY;
+            for &(f0, start) in &cells[..5] {
+                let (mut best, mut c) = (f0, start);
+                let mut half = [0.999 * y_min / 60.0, 14.0 / 60.0, 1.5 / 60.0];
+                for _ in 0..25 {
+                    let mut next = (best, c);
+                    for &e in &axis(c[0] - half[0], c[0] + half[0], 21) {
+                        for &la in &axis(c[1] - half[1], c[1] + half[1], 21) {
+                            for &al in &axis(c[2] - half[2], c[2] + half[2], 21) {
+                                let f = j(e, la, al);
+                                if f < next.0 {
+                                    next = (f, [e, la, al]);
+                                }
+                            }
+                        }
+                    }
+                    // Shrink only when the best point stays at the centre.
+                    if next.1 == c {
+                        half.iter_mut().for_each(|h| *h *= 0.3);
+                    }
+                    (best, c) = next;
+                }
+                brute = brute.min(best);
+            }
+            let fit = fit_power_law(&x, &y, &FitOptions { loss, ..no_boot() }).unwrap();
+            let got = j(fit.e, fit.a.ln(), fit.alpha);
+            assert!(
+                (got - brute).abs() <= 1e-6 * brute,
+                "{loss:?}: fit objective {got} vs brute force {brute}"
+            );
+        }
+    }
+
+    #[test]
     fn huber_resists_one_outlier() {
         let x = logspace(3.0, 6.0, 10);
         let mut y = law(&x, 1.7, 400.0, 0.34, 0.002, 5);

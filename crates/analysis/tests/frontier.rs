@@ -8,8 +8,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use scalinglab_analysis::frontier::{
     AnalysisSettings, ComputeCounting, Conventions, CurvePoint, Estimate, FitReport,
-    JointFitOptions, JointLaw, Method, ParamCounting, ScalingData, ScalingPoint, analyze,
-    fit_joint_law, parse_methods, points_from_records,
+    JointFitOptions, JointLaw, Method, ParamCounting, Resampling, ScalingData, ScalingPoint,
+    analyze, fit_joint_law, parse_methods, points_from_records,
 };
 use scalinglab_analysis::{FitCommandOptions, ResultsWriter, RunRecord, RunStatus, fit_command};
 
@@ -148,8 +148,10 @@ fn approach2_and_surface_recover_the_exponent_on_an_isoflop_design() {
     let mut set = settings(Method::Approach2, 300);
     set.methods.push(Method::Surface);
     let r = analyze(&data(pts, vec![]), &set).unwrap();
-    // The surface interpolates the noise rather than smoothing it: a wider interval.
-    for (m, width) in [(Method::Approach2, 0.15), (Method::Surface, 0.25)] {
+    // The surface interpolates the noise rather than smoothing it: a wider interval. (On this
+    // design the surface's exponent scatters with a standard deviation of about 0.09 over
+    // independent noise draws, so an honest 95% interval is about 0.34 wide.)
+    for (m, width) in [(Method::Approach2, 0.15), (Method::Surface, 0.45)] {
         let a = allocation(&r, m);
         inside(&format!("{m} a"), &a.n_exponent, 0.4);
         inside(&format!("{m} b"), &a.d_exponent, 0.6);
@@ -160,6 +162,95 @@ fn approach2_and_surface_recover_the_exponent_on_an_isoflop_design() {
     let notes = |m: Method| r.method(m).unwrap().notes.join(" ");
     assert!(notes(Method::Approach2).contains("grouped"), "{}", notes(Method::Approach2));
     assert!(notes(Method::Surface).contains("thin-plate"), "{}", notes(Method::Surface));
+}
+
+/// The quickstart model family's non-embedding sizes (widths 16–128, 2 layers).
+const QUICKSTART_N: [f64; 4] = [6592.0, 25472.0, 100096.0, 396800.0];
+
+/// A law whose optimum lies inside the quickstart's sizes at 1e10–1e12 FLOPs (`a = 0.4`).
+const SMALL_LAW: JointLaw = JointLaw { e: 1.8, a: 400.0, b: 300.0, alpha: 0.36, beta: 0.24 };
+
+/// `configs/isoflop.toml`'s design: every width at D = C/(6N) for 4 budgets, runs above 8M
+/// tokens left out (15 runs, 3 or 4 model sizes per budget), 2% noise.
+fn isoflop_sweep(seed: u64) -> Vec<ScalingPoint> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for c in [3e10, 1e11, 3e11, 1e12] {
+        for n in QUICKSTART_N {
+            let d = c / (6.0 * n);
+            if d <= 8e6 {
+                let loss = SMALL_LAW.loss(n, d) * (0.02 * normal(&mut rng)).exp();
+                out.push(ScalingPoint { run_id: format!("c{c:e}_n{n}"), n, d, c, loss });
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_method_gets_honest_intervals_on_an_isoflop_sweep_and_on_a_grid() {
+    let truth = SMALL_LAW.n_opt_exponent();
+    let iso = isoflop_sweep(4);
+    assert_eq!(iso.len(), 15);
+    let grid = grid(&SMALL_LAW, &geom(6592.0, 2.0, 7), &geom(51_200.0, 2.0, 7), 0.02, 3);
+    let all = |resampling| AnalysisSettings {
+        methods: Method::ALL.to_vec(),
+        resampling,
+        ..settings(Method::Approach1, 200)
+    };
+    // Resampling runs breaks the IsoFLOP design: a profile of 3–4 runs often keeps fewer
+    // than 3 model sizes, so approach 2 (and approach 1) get no intervals.
+    let r = analyze(&data(iso.clone(), vec![]), &all(Resampling::Runs)).unwrap();
+    let a2 = r.method(Method::Approach2).unwrap();
+    assert!(a2.allocation.as_ref().unwrap().n_exponent.ci.is_none(), "{:?}", a2.notes);
+    assert!(a2.bootstrap_ok < 100, "{}", a2.bootstrap_ok);
+
+    // The fixed-design residual bootstrap keeps every profile and every cell.
+    for (design, pts) in [("IsoFLOP", iso), ("grid", grid)] {
+        let r = analyze(&data(pts, vec![]), &all(Resampling::Residuals)).unwrap();
+        assert!(r.bootstrap_scheme.contains("fixed design"), "{}", r.bootstrap_scheme);
+        for m in Method::ALL {
+            let rep = r.method(m).unwrap();
+            let a = allocation(&r, m);
+            let (lo, hi) =
+                a.n_exponent.ci.unwrap_or_else(|| panic!("{design} {m}: {:?}", rep.notes));
+            assert!(rep.bootstrap_ok >= 150, "{design} {m}: {}/200", rep.bootstrap_ok);
+            // Not degenerate: the losses carry 2% noise.
+            assert!(hi - lo > 0.02, "{design} {m}: [{lo}, {hi}]");
+            assert!(lo <= a.n_exponent.value && a.n_exponent.value <= hi, "{design} {m}");
+            let (t_lo, t_hi) = a.tokens_per_param.ci.unwrap();
+            assert!(t_lo < a.tokens_per_param.value && a.tokens_per_param.value < t_hi);
+            // The truth is inside, except for approach 1: with four model sizes N_opt is a
+            // staircase, and its bias is reported rather than put into the interval.
+            if m != Method::Approach1 {
+                inside(&format!("{design} {m} a"), &a.n_exponent, truth);
+            } else {
+                assert!(rep.notes.iter().any(|n| n.contains("bias")), "{:?}", rep.notes);
+            }
+            assert!(!rep.band.is_empty(), "{design} {m}: no band");
+        }
+    }
+}
+
+#[test]
+fn residual_bootstrap_intervals_cover_the_truth_across_isoflop_sweeps() {
+    // Over independent noise draws the 95% intervals of approach 2 should contain the truth
+    // for most sweeps; intervals that are too narrow (or too wide) show up here. (In longer
+    // simulations, 80 sweeps of this design: 95% coverage, mean width 0.10 against a spread
+    // of the estimates of ±0.085.)
+    let trials = 20;
+    let mut covered = 0;
+    for k in 0..trials {
+        let mut set = settings(Method::Approach2, 100);
+        set.seed = k;
+        set.joint.starts = 300;
+        let r = analyze(&data(isoflop_sweep(100 + k), vec![]), &set).unwrap();
+        let (lo, hi) = allocation(&r, Method::Approach2).n_exponent.ci.unwrap();
+        if lo <= SMALL_LAW.n_opt_exponent() && SMALL_LAW.n_opt_exponent() <= hi {
+            covered += 1;
+        }
+    }
+    assert!(covered >= 16, "approach 2 covered the truth {covered} times of {trials}");
 }
 
 #[test]
@@ -276,12 +367,15 @@ fn all_four_methods_side_by_side_on_a_user_csv() {
     assert!(r.extrapolation.as_ref().unwrap().mean_abs_rel_error < 0.02);
 }
 
-/// Writes a quickstart-shaped results file (4 widths × 4 token budgets) and returns its path.
-fn quickstart_results(dir: &Path, extra: impl Fn(&mut Vec<RunRecord>)) -> PathBuf {
+/// The law of [`quickstart_results`]' default files.
+const QUICKSTART_LAW: JointLaw = JointLaw { e: 2.2, a: 50.0, b: 30.0, alpha: 0.5, beta: 0.3 };
+
+/// Writes a quickstart-shaped results file (4 widths × 4 token budgets) with losses from `law`
+/// and 1% noise, and returns its path.
+fn quickstart_results(dir: &Path, law: &JointLaw, extra: impl Fn(&mut Vec<RunRecord>)) -> PathBuf {
     let path = dir.join("results.csv");
     let _ = std::fs::remove_file(&path);
     let mut rng = StdRng::seed_from_u64(9);
-    let law = JointLaw { e: 2.2, a: 50.0, b: 30.0, alpha: 0.5, beta: 0.3 };
     let (layers, context, vocab) = (2usize, 50usize, 128usize);
     let mut records = Vec::new();
     for width in [16usize, 32, 64, 128] {
@@ -350,7 +444,7 @@ fn check_outputs(out: &Path, r: &FitReport) {
 #[test]
 fn fit_command_on_a_quickstart_results_file() {
     let dir = temp_dir("quickstart");
-    quickstart_results(&dir, |rs| {
+    quickstart_results(&dir, &QUICKSTART_LAW, |rs| {
         let mut bad = rs[0].clone();
         bad.run_id = "exploded".into();
         bad.status = RunStatus::Diverged;
@@ -419,6 +513,121 @@ fn fit_command_on_a_quickstart_results_file() {
 }
 
 #[test]
+fn example_report_results_get_every_method_the_grid_allows() {
+    // The repository's real quickstart sweep: 4 widths × 5 token budgets, 20 runs.
+    let results =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/example-report/results.csv");
+    let out = temp_dir("example-report");
+    let opts = FitCommandOptions { bootstrap: 200, starts: 1000, ..Default::default() };
+    let r = fit_command(&results, &opts, &out).unwrap();
+    assert_eq!((r.points.len(), r.n_sizes, r.n_token_counts), (20, 4, 5));
+    // Approach 2 is not available, and says why in terms of this grid and what would do.
+    let e2 = r.method(Method::Approach2).unwrap().error.as_deref().unwrap();
+    assert!(
+        e2.contains("×3.93 apart")
+            && e2.contains("span D ×16")
+            && e2.contains("3 model sizes meet only at")
+            && e2.contains("sweep.compute_budgets"),
+        "{e2}"
+    );
+    // The other three get intervals from the residual bootstrap (runs resampled, approach 1
+    // had none: fewer than half the resamples kept three bracketed envelope points).
+    for m in [Method::Approach1, Method::Approach3, Method::Surface] {
+        let a = allocation(&r, m);
+        let (lo, hi) = a.n_exponent.ci.unwrap_or_else(|| panic!("{m}: no interval"));
+        assert!(lo < hi && lo <= a.n_exponent.value && a.n_exponent.value <= hi, "{m}");
+    }
+    check_outputs(&out, &r);
+    let md = std::fs::read_to_string(out.join("fit.md")).unwrap();
+    assert!(md.contains("| 2: IsoFLOP parabolas | not available |") && md.contains("fixed design"));
+}
+
+#[test]
+fn curves_beside_the_results_file_are_picked_up_for_approach1() {
+    let dir = temp_dir("curves");
+    // A law whose optimum the curves bracket: under the default law every run is too short
+    // for the model size that would be optimal at its compute.
+    let law = JointLaw { a: 150.0, ..QUICKSTART_LAW };
+    let results = quickstart_results(&dir, &law, |rs| {
+        let mut bad = rs[0].clone();
+        bad.run_id = "exploded".into();
+        bad.status = RunStatus::Diverged;
+        rs.push(bad);
+    });
+    // The trainer's curves.csv: evaluations every 800 tokens from step 0, `loss` = eval loss,
+    // from the same law as the final points (idealised schedule) with 0.5% noise.
+    let mut rng = StdRng::seed_from_u64(4);
+    let mut text = String::from("run_id,step,tokens_seen,flops_so_far,train_loss,eval_loss,loss\n");
+    let records = scalinglab_analysis::read_results(&results).unwrap();
+    let mut rows = 0;
+    for r in &records {
+        let n = r.params_non_embedding as f64;
+        for step in 0..=r.steps {
+            let t = 800.0 * step as f64;
+            let loss = if r.status == RunStatus::Diverged {
+                f64::NAN
+            } else if step == 0 {
+                7.0
+            } else {
+                law.loss(n, t) * (0.005 * normal(&mut rng)).exp()
+            };
+            let flops = r.flops_per_token * t;
+            text.push_str(&format!("{},{step},{t},{flops},{loss},{loss},{loss}\n", r.run_id));
+            rows += 1;
+        }
+    }
+    // A run still training: curve rows, no result yet.
+    text.push_str("w256_d51200,1,800,1e9,5.0,5.0,5.0\n");
+    std::fs::write(dir.join("curves.csv"), text).unwrap();
+    let opts = FitCommandOptions {
+        bootstrap: 100,
+        starts: 300,
+        methods: vec![Method::Approach1],
+        windows: false,
+        ..Default::default()
+    };
+    let r = fit_command(&results, &opts, &dir.join("fit")).unwrap();
+    // Step-0 rows (no tokens yet) and the diverged run's NaN rows are skipped, the unfinished
+    // run left out; every fitted run's curve is used.
+    let used = rows - records.len() - (records.last().unwrap().steps as usize);
+    assert!(
+        r.curves.starts_with(&format!("approach 1 used {used} training-curve points from 16 runs"))
+            && r.curves.contains("curves.csv (found beside the results file)"),
+        "{}",
+        r.curves
+    );
+    let warnings = r.warnings.join(" | ");
+    assert!(
+        warnings.contains("curve row(s) skipped") && warnings.contains("`w256_d51200`"),
+        "{warnings}"
+    );
+    let rep = r.method(Method::Approach1).unwrap();
+    assert!(rep.notes.iter().any(|n| n.contains("training curves of 16 runs")), "{:?}", rep.notes);
+    let a = allocation(&r, Method::Approach1);
+    assert!(a.n_exponent.ci.is_some(), "{:?}", rep.notes);
+    let md = std::fs::read_to_string(dir.join("fit").join("fit.md")).unwrap();
+    assert!(md.contains("training curves: approach 1 used"), "{md}");
+
+    // An explicit --curves file whose runs are not fitted is an error naming it ...
+    let stray = dir.join("other.csv");
+    std::fs::write(&stray, "run_id,tokens_seen,flops_so_far,loss\nghost,800,1e9,3.0\n").unwrap();
+    let m = fit_command(&results, &FitCommandOptions { curves: Some(stray), ..opts.clone() }, &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("other.csv") && m.contains("`ghost`"), "{m}");
+    // ... while a stray curves.csv beside the results is reported and ignored.
+    std::fs::write(
+        dir.join("curves.csv"),
+        "run_id,tokens_seen,flops_so_far,loss\nghost,800,1e9,3.0\n",
+    )
+    .unwrap();
+    let opts = FitCommandOptions { methods: vec![Method::Approach3], ..opts };
+    let r = fit_command(&results, &opts, &dir.join("fit")).unwrap();
+    assert!(r.curves.starts_with("none"), "{}", r.curves);
+    assert!(r.warnings.iter().any(|w| w.contains("curves.csv beside the results file not used")));
+}
+
+#[test]
 fn degenerate_inputs_are_clear_errors() {
     let dir = temp_dir("degenerate");
     let csv = dir.join("runs.csv");
@@ -466,6 +675,14 @@ fn degenerate_inputs_are_clear_errors() {
         one.push_str(&format!("1e6,{d},{}\n", LAW.loss(1e6, d)));
     }
     let m = run(&one);
+    for reason in [
+        "approach1: fit failed for approach 1 (lower envelope): 8 of 8 envelope points are not bracketed",
+        "approach2: fit failed for approach 2 (IsoFLOP): no compute budget is reached by 3 or more model sizes",
+        "approach3: approach 3: 1 points but 2 are needed (a single model size",
+        "surface: fit failed for surface frontier: the runs neither form a grid",
+    ] {
+        assert!(m.contains(reason), "{reason} missing: {m}");
+    }
     assert!(m.contains("single model size"), "{m}");
     assert!(!m.contains("exponent = 0"), "{m}");
     // Unknown method name.

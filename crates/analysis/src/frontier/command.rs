@@ -1,11 +1,12 @@
 //! `scalinglab fit`: the library side of the command.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::analysis::{AnalysisSettings, FitReport, analyze};
+use super::analysis::{AnalysisSettings, FitReport, Resampling, analyze};
 use super::data::{
-    ComputeCounting, CsvColumns, ParamCounting, is_results_csv, points_from_records,
-    read_curves_csv, read_points_csv,
+    ComputeCounting, CsvColumns, CurvePoint, ParamCounting, ScalingData, is_results_csv,
+    points_from_records, read_points_csv, read_training_curves,
 };
 use super::joint::JointFitOptions;
 use super::output::write_plots;
@@ -34,6 +35,9 @@ pub struct FitCommandOptions {
     pub run_id_column: Option<String>,
     /// `--bootstrap N`: resamples per method (0 = no intervals). Default 1,000.
     pub bootstrap: usize,
+    /// `--resample residuals|runs`: how the bootstrap draws its resamples (see
+    /// [`super::analysis`]). Default residuals (fixed design).
+    pub resampling: Resampling,
     /// `--starts N`: L-BFGS starts of approach 3. Default 4,500 (Chinchilla's grid).
     pub starts: usize,
     /// `--huber-delta X`: approach 3's Huber δ. Default 1e-3.
@@ -44,6 +48,8 @@ pub struct FitCommandOptions {
     /// `--compute 6nd|recorded|recorded-without-unembedding` (results files only). Default 6nd.
     pub compute: ComputeCounting,
     /// `--curves FILE`: training curves (`run_id,tokens_seen,flops_so_far,loss`) for approach 1.
+    /// Default none: a [`CURVES_FILE`] (`curves.csv`) beside a scalinglab results file is used
+    /// when there is one.
     pub curves: Option<PathBuf>,
     /// `--reference-compute C`: budget of the reported `N_opt`, `D_opt`, `D/N`. Default: the
     /// largest run's compute.
@@ -70,6 +76,7 @@ impl Default for FitCommandOptions {
             loss_column: "loss".into(),
             run_id_column: None,
             bootstrap: 1000,
+            resampling: Resampling::Residuals,
             starts: 4500,
             huber_delta: 1e-3,
             params: ParamCounting::NonEmbedding,
@@ -117,12 +124,71 @@ impl std::str::FromStr for ComputeCounting {
     }
 }
 
+/// The trainer's training-curve file, picked up when it sits beside the results file.
+pub const CURVES_FILE: &str = "curves.csv";
+
+/// Reads training curves from `path` into `data`, keeping the points of runs that are fitted.
+/// Returns how many runs have curve points.
+///
+/// Rows without a finite positive `tokens_seen`, `flops_so_far` and `loss` (the evaluation
+/// at step 0, a diverged run) and the curves of runs that are not fitted (diverged, merged
+/// into a better run of their cell, still training) are left out with a warning. Errors: an
+/// unreadable or malformed file, or curves none of whose runs are fitted (naming the file
+/// and a few of its run ids).
+fn attach_curves(data: &mut ScalingData, path: &Path) -> Result<usize, AnalysisError> {
+    let curves = read_training_curves(path)?;
+    if let Some(s) = curves.skipped_summary() {
+        data.warnings.push(format!("{}: {s}", path.display()));
+    }
+    let fitted: HashSet<&str> = data.points.iter().map(|p| p.run_id.as_str()).collect();
+    let (kept, dropped): (Vec<CurvePoint>, Vec<CurvePoint>) =
+        curves.points.into_iter().partition(|c| fitted.contains(c.run_id.as_str()));
+    let runs = |v: &[CurvePoint]| {
+        let mut ids: Vec<String> = v.iter().map(|c| c.run_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let (kept_runs, dropped_runs) = (runs(&kept), runs(&dropped));
+    let sample = |ids: &[String]| {
+        let mut s = ids.iter().take(5).map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ");
+        if ids.len() > 5 {
+            s.push_str(", …");
+        }
+        s
+    };
+    if kept.is_empty() {
+        return Err(AnalysisError::invalid(
+            format!("training curves {}", path.display()),
+            format!(
+                "none of its {} run(s) ({}) is among the {} runs fitted",
+                dropped_runs.len(),
+                sample(&dropped_runs),
+                data.points.len()
+            ),
+        ));
+    }
+    if !dropped_runs.is_empty() {
+        data.warnings.push(format!(
+            "{}: the curves of {} run(s) that are not fitted (diverged, merged into a better run of their cell, or \
+             without a result yet) left out: {}",
+            path.display(),
+            dropped_runs.len(),
+            sample(&dropped_runs)
+        ));
+    }
+    data.curves = kept;
+    Ok(kept_runs.len())
+}
+
 /// Reads `input`, runs the chosen methods and writes `fit.json`, `fit.md` and SVG plots
 /// (`loss_vs_n.svg`, `loss_vs_d.svg`, `loss_vs_c.svg`, `isoflop.svg` when approach 2 ran,
 /// `frontier_n.svg`, `frontier_d.svg`) into `out_dir` (created if needed).
 ///
 /// `input` is a scalinglab `results.csv` (recognised by its header), a run directory that
-/// contains one, or any CSV with a header, read with the column options. Print
+/// contains one, or any CSV with a header, read with the column options. Approach 1 uses
+/// training curves from `opts.curves`, or else from the trainer's [`CURVES_FILE`] when it
+/// sits beside a scalinglab results file (see [`FitReport::curves`] for what was used). Print
 /// [`FitReport::summary_text`] for the terminal.
 ///
 /// Errors: unreadable or malformed input (file, line, column); invalid options; no method
@@ -133,7 +199,8 @@ pub fn fit_command(
     out_dir: &Path,
 ) -> Result<FitReport, AnalysisError> {
     let file = if input.is_dir() { input.join("results.csv") } else { input.to_path_buf() };
-    let mut data = if is_results_csv(&file)? {
+    let results_file = is_results_csv(&file)?;
+    let mut data = if results_file {
         let records = read_results(&file)?;
         let mut d = points_from_records(&records, opts.params, opts.compute)?;
         d.source = "scalinglab results".into();
@@ -148,12 +215,24 @@ pub fn fit_command(
         };
         read_points_csv(&file, &cols)?
     };
-    if let Some(c) = &opts.curves {
-        data.curves = read_curves_csv(c)?;
-    }
+    // Training curves: `--curves FILE`, else a `curves.csv` beside the results file.
+    let beside = file.parent().map(|d| d.join(CURVES_FILE)).filter(|p| results_file && p.is_file());
+    let curves_used = match (&opts.curves, beside) {
+        (Some(c), _) => Some((attach_curves(&mut data, c)?, c.clone(), "--curves")),
+        (None, Some(p)) => match attach_curves(&mut data, &p) {
+            Ok(n) => Some((n, p, "found beside the results file")),
+            // A stray file must not stop the fit: say why it was not used.
+            Err(e) => {
+                data.warnings.push(format!("{CURVES_FILE} beside the results file not used: {e}"));
+                None
+            }
+        },
+        (None, None) => None,
+    };
     let settings = AnalysisSettings {
         methods: opts.methods.clone(),
         bootstrap: opts.bootstrap,
+        resampling: opts.resampling,
         seed: opts.seed,
         joint: JointFitOptions {
             huber_delta: opts.huber_delta,
@@ -168,6 +247,19 @@ pub fn fit_command(
         windows: opts.windows,
     };
     let mut report = analyze(&data, &settings)?;
+    if let Some((n, path, how)) = curves_used {
+        let used = if settings.methods.contains(&Method::Approach1) {
+            "approach 1 used "
+        } else {
+            "not used (approach 1 was not run): "
+        };
+        report.curves = format!(
+            "{used}{} training-curve points from {} runs, read from {} ({how})",
+            data.curves.len(),
+            n,
+            path.display()
+        );
+    }
     report.input = file.display().to_string();
     report.title =
         opts.title.clone().unwrap_or_else(|| format!("Compute-optimal fits of {}", file.display()));

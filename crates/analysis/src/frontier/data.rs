@@ -450,14 +450,54 @@ fn unreachable_columns(path: &Path) -> Result<(f64, f64), AnalysisError> {
 /// Reads training curves from a CSV with columns `run_id`, `tokens_seen`, `flops_so_far`,
 /// `loss` (any order, extra columns ignored, `#` comments).
 ///
-/// Errors name the file, line and column, as [`read_points_csv`] does.
+/// Errors name the file, line and column, as [`read_points_csv`] does; every value must be a
+/// finite positive number. [`read_training_curves`] is the lenient reader for a trainer's
+/// `curves.csv`.
 pub fn read_curves_csv(path: &Path) -> Result<Vec<CurvePoint>, AnalysisError> {
+    let curves = read_training_curves(path)?;
+    match curves.skipped.first() {
+        Some((line, message)) => Err(csv_err(path, *line, message.clone())),
+        None => Ok(curves.points),
+    }
+}
+
+/// Training curves as a trainer writes them, with the rows that cannot be used set aside.
+#[derive(Clone, Debug)]
+pub struct TrainingCurves {
+    /// Usable points.
+    pub points: Vec<CurvePoint>,
+    /// Each unusable row set aside: its 1-based line and why (column and value).
+    pub skipped: Vec<(u64, String)>,
+}
+
+impl TrainingCurves {
+    /// The skipped rows in one sentence for a report, e.g. "3 rows skipped (the first: …)";
+    /// `None` when every row was used.
+    pub fn skipped_summary(&self) -> Option<String> {
+        let (line, why) = self.skipped.first()?;
+        Some(format!(
+            "{} curve row(s) skipped: not a finite positive tokens_seen, flops_so_far and loss (e.g. the evaluation \
+             before the first step, or a diverged run); the first: line {line}: {why}",
+            self.skipped.len()
+        ))
+    }
+}
+
+/// Reads training curves (`run_id`, `tokens_seen`, `flops_so_far`, `loss`; the scalinglab
+/// trainer's `curves.csv` also has `step`, `train_loss`, `eval_loss`, which are ignored —
+/// `loss` is the eval loss) and sets aside, rather than failing on, rows whose
+/// `tokens_seen`, `flops_so_far` or `loss` is empty, zero, negative or not finite: the
+/// evaluation at step 0 has seen no tokens, and a diverged run's loss is NaN.
+///
+/// Errors: an unreadable file, a missing column (listing the header), a malformed row, or a
+/// field that is not a number at all (file, line and column).
+pub fn read_training_curves(path: &Path) -> Result<TrainingCurves, AnalysisError> {
     let (mut reader, headers) = open_csv(path)?;
     let id = require_column(path, &headers, "run id", "run_id")?;
     let tok = require_column(path, &headers, "tokens", "tokens_seen")?;
     let fl = require_column(path, &headers, "FLOPs", "flops_so_far")?;
     let lo = require_column(path, &headers, "loss", "loss")?;
-    let mut out = Vec::new();
+    let mut out = TrainingCurves { points: Vec::new(), skipped: Vec::new() };
     let mut rec = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut rec) {
@@ -471,12 +511,34 @@ pub fn read_curves_csv(path: &Path) -> Result<Vec<CurvePoint>, AnalysisError> {
                 ));
             }
         }
-        out.push(CurvePoint {
-            run_id: rec.get(id).unwrap_or("").trim().to_string(),
-            tokens_seen: parse_positive(path, &rec, tok, "tokens_seen")?,
-            flops_so_far: parse_positive(path, &rec, fl, "flops_so_far")?,
-            loss: parse_positive(path, &rec, lo, "loss")?,
-        });
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let mut values = [0.0; 3];
+        let mut bad: Option<String> = None;
+        for (slot, (idx, name)) in
+            values.iter_mut().zip([(tok, "tokens_seen"), (fl, "flops_so_far"), (lo, "loss")])
+        {
+            let raw = rec.get(idx).unwrap_or("").trim();
+            if raw.is_empty() {
+                bad.get_or_insert_with(|| format!("column `{name}` is empty"));
+                continue;
+            }
+            let v: f64 = raw.parse().map_err(|_| {
+                csv_err(path, line, format!("column `{name}` = `{raw}` is not a number"))
+            })?;
+            if !positive(v) {
+                bad.get_or_insert_with(|| format!("column `{name}` = {v} must be finite and > 0"));
+            }
+            *slot = v;
+        }
+        match bad {
+            Some(why) => out.skipped.push((line, why)),
+            None => out.points.push(CurvePoint {
+                run_id: rec.get(id).unwrap_or("").trim().to_string(),
+                tokens_seen: values[0],
+                flops_so_far: values[1],
+                loss: values[2],
+            }),
+        }
     }
     Ok(out)
 }

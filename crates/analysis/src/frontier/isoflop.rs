@@ -19,8 +19,9 @@
 
 use super::data::{ComputeModel, ScalingPoint, distinct, validate_points};
 use super::interp::LossSurface;
-use super::{Frontier, FrontierPoint, check_losses_fall, logspace};
+use super::{Frontier, FrontierPoint, check_losses_fall, logspace, quantile};
 use crate::error::AnalysisError;
+use crate::format::{sci, sig};
 
 const CTX: &str = "approach 2 (IsoFLOP)";
 
@@ -128,10 +129,14 @@ pub fn fit_isoflop(
             .iter()
             .map(|p| format!("C = {:.3e}: {}", p.c, p.note.as_deref().unwrap_or("usable")))
             .collect();
+        let design = match mode {
+            IsoFlopMode::Grouped => String::new(),
+            IsoFlopMode::Interpolated => format!(". {}", grid_diagnosis(points, cm)),
+        };
         return Err(AnalysisError::FitFailed {
             context: CTX.into(),
             message: format!(
-                "{} of {} IsoFLOP profiles gave a bracketed minimum; at least 3 are needed ({})",
+                "{} of {} IsoFLOP profiles gave a bracketed minimum; at least 3 are needed ({}){design}",
                 optima.len(),
                 profiles.len(),
                 reasons.join("; ")
@@ -214,9 +219,9 @@ fn interpolated_profiles(
             context: CTX.into(),
             message: format!(
                 "no compute budget is reached by 3 or more model sizes (at most {max_cover} share one; {} model sizes \
-                 have runs at two or more D): a parabola in ln N needs 3. Add runs along lines of constant C = 6ND, \
-                 or widen each model size's range of D",
-                surf.sizes.len()
+                 have runs at two or more D): a parabola in ln N needs 3. {}",
+                surf.sizes.len(),
+                grid_diagnosis(points, cm)
             ),
         });
     }
@@ -242,6 +247,85 @@ fn interpolated_profiles(
         }
     }
     Ok(out)
+}
+
+/// Why a grid of runs gives few IsoFLOP profiles, and what grid would give them.
+///
+/// Along a line of constant `C`, `ln D = ln C − ln k − ln N`: a model size reaches a budget
+/// when its runs' token range covers `C/(kN)`. With model sizes a factor `r` apart and each
+/// size's tokens spanning a factor `s`, a budget is reached by about `1 + ln s / ln r` sizes;
+/// three sizes at every budget between the extremes need `s ≥ r³`, and three sizes at
+/// isolated budgets already need `s ≥ r²`.
+pub(crate) fn grid_diagnosis(points: &[ScalingPoint], cm: &ComputeModel) -> String {
+    let surf = LossSurface::new(points);
+    let ln_n: Vec<f64> = surf.sizes.iter().map(|s| s.0).collect();
+    if ln_n.len() < 3 {
+        return format!(
+            "Only {} model size(s) have runs at two or more token counts: plan IsoFLOP runs (every model size at \
+             D = C/(6N) for a few budgets C; in a scalinglab sweep, `sweep.compute_budgets`) or add model sizes",
+            ln_n.len()
+        );
+    }
+    let mut gaps: Vec<f64> = ln_n.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    let mut spans: Vec<f64> = surf.sizes.iter().map(|s| s.1.range().1 - s.1.range().0).collect();
+    spans.sort_by(f64::total_cmp);
+    let r = quantile(&gaps, 0.5);
+    let span = quantile(&spans, 0.5);
+    // Budgets reached by 3 or more sizes, as contiguous bands of ln C.
+    let ranges: Vec<(f64, f64)> = surf
+        .sizes
+        .iter()
+        .map(|(u, p)| {
+            let lk = (cm.k(u.exp()) * u.exp()).ln();
+            (lk + p.range().0, lk + p.range().1)
+        })
+        .collect();
+    let lo = ranges.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+    let hi = ranges.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+    let cover = |lc: f64| ranges.iter().filter(|r| lc >= r.0 - 1e-9 && lc <= r.1 + 1e-9).count();
+    let mut bands: Vec<(f64, f64)> = Vec::new();
+    let steps = 2000;
+    let mut open: Option<f64> = None;
+    for i in 0..=steps {
+        let lc = lo + (hi - lo) * i as f64 / steps as f64;
+        match (cover(lc) >= 3, open) {
+            (true, None) => open = Some(lc),
+            (false, Some(a)) => {
+                bands.push((a, lc));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(a) = open {
+        bands.push((a, hi));
+    }
+    let where_three = if bands.is_empty() {
+        "no budget is reached by 3 model sizes".to_string()
+    } else {
+        let list: Vec<String> = bands
+            .iter()
+            .map(|(a, b)| format!("C = {}–{}", sci(a.exp(), 3), sci(b.exp(), 3)))
+            .collect();
+        format!(
+            "3 model sizes meet only at {} (a factor {} of compute in all)",
+            list.join(" and "),
+            sig(bands.iter().map(|(a, b)| b - a).sum::<f64>().exp(), 3)
+        )
+    };
+    format!(
+        "On this grid the model sizes are ×{r_x} apart and each size's runs span D ×{s_x}, so a budget reaches about \
+         1 + ln {s_x} / ln {r_x} = {:.2} model sizes and {where_three}. IsoFLOP profiles with 3 sizes across a range \
+         of budgets need each model size's tokens to span at least ×{} (the cube of the size ratio; ×{}, its \
+         square, gives 3 sizes only at isolated budgets): widen sweep.tokens, space the model sizes closer, or plan \
+         IsoFLOP runs (every size at D = C/(6N) for a few budgets C; in a scalinglab sweep, `sweep.compute_budgets`)",
+        1.0 + span / r,
+        sig((3.0 * r).exp(), 2),
+        sig((2.0 * r).exp(), 2),
+        r_x = sig(r.exp(), 3),
+        s_x = sig(span.exp(), 3),
+    )
 }
 
 /// Fits the parabola and, when it is usable, the vertex.

@@ -16,8 +16,9 @@
 //!
 //! Each method gives a [`Frontier`]: `N_opt = K_N·C^a` and `D_opt = K_D·C^b` fitted to its
 //! per-budget optima, from which the tokens per parameter `D_opt/N_opt` at a reference
-//! budget follow. [`analyze`] runs the chosen methods side by side with percentile-bootstrap
-//! intervals (resampling runs, in parallel), a fit-window sweep reported apart from the
+//! budget follow. [`analyze`] runs the chosen methods side by side with bootstrap intervals
+//! (by default a fixed-design residual bootstrap that keeps every run, so IsoFLOP profiles
+//! and grids keep their structure; see [`analysis`]; in parallel), a fit-window sweep reported apart from the
 //! bootstrap, and an extrapolation check of approach 3 on the largest models;
 //! [`fit_command`] reads a results file or any CSV and writes `fit.json`, `fit.md` and plots.
 //!
@@ -28,9 +29,11 @@
 //!
 //! Modules: [`data`] (points, curves, conventions, readers), [`envelope`], [`isoflop`],
 //! [`joint`], [`surface`] (one per method), [`analysis`] (side by side, bootstrap, windows,
-//! extrapolation), [`command`] (`scalinglab fit`).
+//! extrapolation), [`command`] (`scalinglab fit`), [`bench`](mod@bench) (the timing of a 4,500-start fit
+//! with 1,000 resamples).
 
 pub mod analysis;
+pub mod bench;
 pub mod command;
 pub mod data;
 pub mod envelope;
@@ -42,12 +45,14 @@ pub mod surface;
 
 pub use analysis::{
     Allocation, AnalysisSettings, BandPoint, ExtrapolationCheck, FitReport, HeldOutRun,
-    JointReport, MethodDetail, MethodReport, WindowFit, analyze,
+    JointReport, MethodDetail, MethodReport, Resampling, WindowFit, analyze,
 };
-pub use command::{FitCommandOptions, fit_command};
+pub use bench::{FitBenchmark, benchmark_points, fit_benchmark};
+pub use command::{CURVES_FILE, FitCommandOptions, fit_command};
 pub use data::{
     ComputeCounting, ComputeModel, Conventions, CsvColumns, CurvePoint, ParamCounting, ScalingData,
-    ScalingPoint, is_results_csv, points_from_records, read_curves_csv, read_points_csv,
+    ScalingPoint, TrainingCurves, is_results_csv, points_from_records, read_curves_csv,
+    read_points_csv, read_training_curves,
 };
 pub use envelope::{EnvelopeFit, EnvelopePoint, fit_envelope};
 pub use isoflop::{IsoFlopFit, IsoFlopMode, IsoFlopOptions, IsoFlopProfile, fit_isoflop};
@@ -144,7 +149,8 @@ pub fn parse_methods(s: &str) -> Result<Vec<Method>, AnalysisError> {
     Ok(out)
 }
 
-/// A value with an optional 95% percentile-bootstrap interval.
+/// A value with an optional 95% bootstrap interval (see [`analysis`] for how it is drawn and
+/// placed).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Estimate {
     /// The estimate from all the data.

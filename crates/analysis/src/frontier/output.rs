@@ -106,7 +106,12 @@ impl FitReport {
             .map(|m| format!("{} {}/{}", m.method, m.bootstrap_ok, m.bootstrap_requested))
             .collect();
         if self.settings.bootstrap > 0 {
-            let _ = writeln!(s, "bootstrap resamples fitted: {}", boots.join(", "));
+            let scheme = match self.settings.resampling {
+                _ if self.bootstrap_scheme.contains("fallback") => "runs (fallback)",
+                super::Resampling::Residuals => "residuals, fixed design",
+                super::Resampling::Runs => "runs",
+            };
+            let _ = writeln!(s, "bootstrap resamples fitted ({scheme}): {}", boots.join(", "));
         }
         for w in &self.warnings {
             let _ = writeln!(s, "warning: {w}");
@@ -143,10 +148,9 @@ impl FitReport {
         let _ = writeln!(
             md,
             "`N_opt ∝ C^a`, `D_opt ∝ C^b`; `N_opt`, `D_opt` and tokens per parameter at the reference budget C = {}. \
-             Brackets: 95% percentile-bootstrap intervals over {} resamples of runs (the same resamples for every \
-             method).\n",
+             Brackets: 95% bootstrap intervals. Bootstrap: {}.\n",
             sci(self.reference_compute, 3),
-            self.settings.bootstrap
+            esc(&self.bootstrap_scheme)
         );
         let _ = writeln!(
             md,
