@@ -208,9 +208,15 @@ fn usable_cells<'a>(records: &'a [RunRecord], warnings: &mut Vec<String>) -> Vec
         }
     }
     if duplicates > 0 {
+        let winners: Vec<String> = best
+            .values()
+            .map(|c| format!("{} (lr {}, seed {})", c.run.run_id, c.run.lr, c.run.seed))
+            .collect();
+        let winners: Vec<&str> = winners.iter().map(String::as_str).collect();
         warnings.push(format!(
             "{duplicates} run(s) shared an (N, D) cell with another run; the lowest eval loss per cell was kept \
-             (best of seeds/learning rates)"
+             (best of seeds/learning rates): {}",
+            list_ids(&winners)
         ));
     }
     best.into_values().collect()

@@ -125,6 +125,13 @@ pub struct SweepConfig {
     /// model at a large budget can ask for far more tokens than the rest of the grid).
     /// Default: [context × batch_size, 10^8].
     pub isoflop_tokens: Option<[u64; 2]>,
+    /// Learning rates to try at every grid point, as multiples of the width's peak rate
+    /// (`train.lr`, after `lr_base_width`); the analysis keeps the best run of each (N, D) and
+    /// the report says which won. Default: [1.0].
+    pub lr_multipliers: Vec<f64>,
+    /// Seeds to train every grid point with (best of, like the learning rates). Default: none
+    /// (just `train.seed`).
+    pub seeds: Vec<u64>,
 }
 
 impl Default for SweepConfig {
@@ -135,6 +142,8 @@ impl Default for SweepConfig {
             tokens: vec![51_200, 102_400, 204_800, 409_600],
             compute_budgets: Vec::new(),
             isoflop_tokens: None,
+            lr_multipliers: vec![1.0],
+            seeds: Vec::new(),
         }
     }
 }
@@ -156,6 +165,9 @@ pub struct TrainConfig {
     pub warmup_frac: f64,
     /// Final learning rate as a fraction of the peak. Default: 0.1.
     pub min_lr_ratio: f64,
+    /// Shape after warmup: `{ kind = "cosine" }` or `{ kind = "constant_cooldown",
+    /// cooldown_frac = 0.2 }`. Default: cosine.
+    pub schedule: crate::schedule::ScheduleKind,
     /// AdamW decoupled weight decay, applied to matrices (embeddings, hidden and output) and
     /// not to biases and norm gains, as nanoGPT. Default: 0.01.
     pub weight_decay: f64,
@@ -200,6 +212,7 @@ impl Default for TrainConfig {
             lr_base_width: None,
             warmup_frac: 0.02,
             min_lr_ratio: 0.1,
+            schedule: crate::schedule::ScheduleKind::Cosine,
             weight_decay: 0.01,
             beta1: 0.9,
             beta2: 0.95,
@@ -304,6 +317,25 @@ impl ExperimentConfig {
         }
         if let Some(c) = s.compute_budgets.iter().find(|c| !(c.is_finite() && **c > 0.0)) {
             return Err(invalid("sweep.compute_budgets", c, "budgets must be positive FLOPs"));
+        }
+        if s.lr_multipliers.is_empty()
+            || s.lr_multipliers.iter().any(|m| !(m.is_finite() && *m > 0.0))
+        {
+            return Err(invalid(
+                "sweep.lr_multipliers",
+                format!("{:?}", s.lr_multipliers),
+                "list at least one positive multiple of train.lr",
+            ));
+        }
+        if let crate::schedule::ScheduleKind::ConstantCooldown { cooldown_frac } =
+            self.train.schedule
+            && !(cooldown_frac > 0.0 && cooldown_frac <= 1.0)
+        {
+            return Err(invalid(
+                "train.schedule.cooldown_frac",
+                cooldown_frac,
+                "must lie in (0, 1]",
+            ));
         }
         if let Some([lo, hi]) = s.isoflop_tokens
             && (lo == 0 || lo > hi)

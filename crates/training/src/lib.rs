@@ -31,7 +31,7 @@ pub use optim::AdamW;
 pub use run::{
     Checkpointing, CurveRow, RunOutcome, evaluate, init_seeded, remove_checkpoint, train_run,
 };
-pub use schedule::LrSchedule;
+pub use schedule::{LrSchedule, ScheduleKind};
 pub use sweep::{
     ExperimentOutcome, RunOptions, collect_shards, files, oracle_loss, reanalyze, run_experiment,
     run_only, slurm_script, status,

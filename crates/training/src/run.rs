@@ -416,7 +416,8 @@ pub fn train_run(
         batches.len() as u64,
         train_cfg.warmup_frac,
         train_cfg.min_lr_ratio,
-    );
+    )
+    .with_kind(train_cfg.schedule);
     let fresh = init_seeded(model_cfg, &ad_device, train_cfg.seed);
     let resume = ckpt.dir.as_ref().filter(|d| d.join(CHECKPOINT).join("state.json").exists());
     let (mut model, mut optim, mut state) = match resume {

@@ -1,10 +1,27 @@
-//! Learning-rate schedule: linear warmup, then cosine decay (a pure function of the step, so it
-//! needs no state in a checkpoint).
+//! Learning-rate schedules: linear warmup, then cosine decay, or a constant rate with a final
+//! linear cooldown (warmup-stable-decay). Pure functions of the step, so they need no state in
+//! a checkpoint.
 
 use serde::{Deserialize, Serialize};
 
-/// Linear warmup from 0 to `peak` over the first `warmup` steps, then cosine decay to
-/// `peak * min_ratio` at the last step.
+/// The shape after warmup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ScheduleKind {
+    /// Cosine decay from the peak to `peak × min_ratio` at the last step.
+    #[default]
+    Cosine,
+    /// The peak held constant, then a linear cooldown to `peak × min_ratio` over the last
+    /// `cooldown_frac` of the steps (Hägele et al. 2024: matches cosine at each length).
+    ConstantCooldown {
+        /// Fraction of the run's steps spent cooling down. Default in configs: 0.2.
+        cooldown_frac: f64,
+    },
+}
+
+/// Linear warmup from 0 to `peak` over the first `warmup` steps, then cosine decay (or a
+/// constant rate and a final cooldown, see [`ScheduleKind`]) to `peak * min_ratio` at the last
+/// step.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LrSchedule {
     /// Peak learning rate.
@@ -15,19 +32,37 @@ pub struct LrSchedule {
     pub total: u64,
     /// Final learning rate as a fraction of the peak.
     pub min_ratio: f64,
+    /// Shape after warmup.
+    pub kind: ScheduleKind,
 }
 
 impl LrSchedule {
     /// A schedule whose warmup is `warmup_frac` of `total` steps, at least one step.
     pub fn new(peak: f64, total: u64, warmup_frac: f64, min_ratio: f64) -> Self {
         let warmup = ((warmup_frac * total as f64).round() as u64).clamp(1, total.max(1));
-        Self { peak, warmup, total, min_ratio }
+        Self { peak, warmup, total, min_ratio, kind: ScheduleKind::Cosine }
+    }
+
+    /// The same schedule with another shape after warmup.
+    pub fn with_kind(mut self, kind: ScheduleKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Learning rate at optimisation step `step` (0-based).
     pub fn lr_at(&self, step: u64) -> f64 {
         if step < self.warmup {
             return self.peak * (step + 1) as f64 / self.warmup as f64;
+        }
+        if let ScheduleKind::ConstantCooldown { cooldown_frac } = self.kind {
+            let cool = ((cooldown_frac * self.total as f64).round() as u64).max(1);
+            let start = self.total.saturating_sub(cool).max(self.warmup);
+            if step < start {
+                return self.peak;
+            }
+            let progress =
+                ((step - start + 1) as f64 / (self.total - start).max(1) as f64).min(1.0);
+            return self.peak * (1.0 - (1.0 - self.min_ratio) * progress);
         }
         let decay_steps = self.total.saturating_sub(self.warmup).max(1) as f64;
         let progress = ((step - self.warmup) as f64 / decay_steps).min(1.0);
@@ -53,6 +88,18 @@ mod tests {
         for step in 10..100 {
             assert!(s.lr_at(step + 1) <= s.lr_at(step));
         }
+    }
+
+    #[test]
+    fn constant_then_linear_cooldown() {
+        let s = LrSchedule::new(1.0, 100, 0.1, 0.0)
+            .with_kind(ScheduleKind::ConstantCooldown { cooldown_frac: 0.2 });
+        assert!((s.lr_at(9) - 1.0).abs() < 1e-12);
+        assert_eq!(s.lr_at(50), 1.0);
+        assert_eq!(s.lr_at(79), 1.0);
+        assert!((s.lr_at(80) - 0.95).abs() < 1e-12); // first cooldown step
+        assert!((s.lr_at(89) - 0.5).abs() < 1e-12);
+        assert!(s.lr_at(99).abs() < 1e-12); // reaches min_ratio × peak at the last step
     }
 
     #[test]

@@ -162,6 +162,7 @@ struct PlannedRun {
     tokens: u64,
     flops_per_token: f64,
     lr: f64,
+    seed: u64,
 }
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainingError + '_ {
@@ -288,19 +289,37 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
     fs::write(&config_path, text).map_err(write_err(&config_path))
 }
 
+/// Every run of the experiment: the (width, tokens) grid × learning-rate multipliers × seeds.
+/// A run's id is derived from its settings (`w64_D102400`, with `_lr0.5` and `_s3` when the
+/// sweep varies them), so it names the same run in every session and on every machine.
 fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
     let mut runs = Vec::new();
+    let seeds =
+        if cfg.sweep.seeds.is_empty() { vec![cfg.train.seed] } else { cfg.sweep.seeds.clone() };
+    let many_lrs = cfg.sweep.lr_multipliers.len() > 1;
     for (width, budget) in cfg.grid()? {
         let model = cfg.run_model(width)?;
         let sequences = cfg.sequences_for(budget);
-        runs.push(PlannedRun {
-            id: format!("w{width}_D{budget}"),
-            flops_per_token: model.flops_per_token(FlopCounting::WithUnembedding),
-            model,
-            sequences,
-            tokens: (sequences * cfg.model.context) as u64,
-            lr: cfg.lr_for_width(width),
-        });
+        for &mult in &cfg.sweep.lr_multipliers {
+            for &seed in &seeds {
+                let mut id = format!("w{width}_D{budget}");
+                if many_lrs {
+                    id.push_str(&format!("_lr{mult}"));
+                }
+                if !cfg.sweep.seeds.is_empty() {
+                    id.push_str(&format!("_s{seed}"));
+                }
+                runs.push(PlannedRun {
+                    id,
+                    flops_per_token: model.flops_per_token(FlopCounting::WithUnembedding),
+                    model: model.clone(),
+                    sequences,
+                    tokens: (sequences * cfg.model.context) as u64,
+                    lr: cfg.lr_for_width(width) * mult,
+                    seed,
+                });
+            }
+        }
     }
     Ok(runs)
 }
@@ -558,7 +577,8 @@ fn train_grid(
                         };
                         let train = train_pool.take(run.sequences);
                         let mut reported = 0u64;
-                        let train_cfg = TrainConfig { lr: run.lr, ..cfg.train.clone() };
+                        let train_cfg =
+                            TrainConfig { lr: run.lr, seed: run.seed, ..cfg.train.clone() };
                         let run_dir = runs_dir.join(&run.id);
                         let ckpt = Checkpointing { dir: Some(run_dir.clone()), stop_after: None };
                         let result = fs::create_dir_all(&run_dir)
@@ -738,7 +758,7 @@ fn record_of(
         eval_loss: outcome.eval_loss,
         wall_seconds: outcome.wall_seconds,
         device: device.to_string(),
-        seed: cfg.train.seed,
+        seed: run.seed,
         status: if outcome.diverged { RunStatus::Diverged } else { RunStatus::Ok },
     }
 }
@@ -926,4 +946,38 @@ pub fn slurm_script(
         dir_plain = dir.display(),
         last = n.saturating_sub(1),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rates_and_seeds_multiply_the_grid_with_stable_ids() {
+        let mut cfg = ExperimentConfig::quickstart();
+        cfg.sweep.widths = vec![16, 32];
+        cfg.sweep.tokens = vec![51_200];
+        cfg.sweep.lr_multipliers = vec![0.5, 1.0];
+        cfg.sweep.seeds = vec![3, 4];
+        let runs = plan(&cfg).unwrap();
+        assert_eq!(runs.len(), 8);
+        let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids[0], "w16_D51200_lr0.5_s3");
+        assert_eq!(ids[3], "w16_D51200_lr1_s4");
+        assert!((runs[0].lr - 0.5 * cfg.lr_for_width(16)).abs() < 1e-15);
+        assert_eq!((runs[0].seed, runs[1].seed), (3, 4));
+        // The default sweep keeps the short ids.
+        let plain = plan(&ExperimentConfig::quickstart()).unwrap();
+        assert_eq!(plain[0].id, "w16_D51200");
+        cfg.sweep.lr_multipliers = vec![];
+        assert!(cfg.validate().unwrap_err().to_string().contains("sweep.lr_multipliers"));
+    }
+
+    #[test]
+    fn changed_fields_name_the_field_and_both_values() {
+        let a = "name = \"x\"\n[train]\nlr = 0.01\n";
+        let b = "name = \"x\"\n[train]\nlr = 0.02\nseed = 3\n";
+        assert_eq!(changed_fields(a, b), vec!["train.lr: 0.01 → 0.02", "train.seed: (absent) → 3"]);
+        assert!(changed_fields(a, a).is_empty());
+    }
 }
