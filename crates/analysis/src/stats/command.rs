@@ -378,7 +378,13 @@ pub fn compute_stats(
     }
 
     if let Some(losses) = inputs.position_losses {
-        if let Some(n) = losses.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+        // L_0 may be absent (NaN) — a sweep's per-position losses start at n = 1, and the fit
+        // never uses n = 0.
+        if let Some(n) = losses
+            .iter()
+            .enumerate()
+            .position(|(n, v)| !(v.is_finite() && *v > 0.0) && !(n == 0 && v.is_nan()))
+        {
             return Err(AnalysisError::invalid(
                 "position losses",
                 format!("L_{n} = {} must be finite and > 0", losses[n]),
