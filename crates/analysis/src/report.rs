@@ -302,10 +302,14 @@ impl LawFitter<'_> {
     }
 }
 
-/// Fits the scaling laws of one sweep (see the [module docs](self)).
+/// Fits the scaling laws of one sweep (see the [module docs](self)). Laws that cannot be
+/// fitted (too few points) are `None` with a warning instead of an error.
 ///
-/// Errors when the options are invalid (non-finite reference) or when no run is usable;
-/// laws that cannot be fitted (too few points) are `None` with a warning instead.
+/// # Errors
+///
+/// [`AnalysisError::InvalidInput`] when the options are invalid (a negative or non-finite
+/// reference loss, a non-positive unigram loss); [`AnalysisError::NoData`] when no run is
+/// usable (status ok, a finite positive eval loss, positive `N` and `D`).
 pub fn fit_sweep(
     records: &[RunRecord],
     opts: &AnalysisOptions,
@@ -649,9 +653,14 @@ fn write_file(path: &Path, text: &str) -> Result<(), AnalysisError> {
     std::fs::write(path, text).map_err(|e| AnalysisError::io("cannot write", path, e))
 }
 
-/// Writes fits.json, loss_vs_n.svg, loss_vs_d.svg, loss_minus_e_vs_n.svg,
-/// loss_minus_e_vs_d.svg, loss_vs_compute.svg (eval loss vs FLOPs per run, lower envelope
-/// highlighted), and report.md into out_dir (created if needed); returns the fits.
+/// Writes `fits.json`, `loss_vs_n.svg`, `loss_vs_d.svg`, `loss_minus_e_vs_n.svg`,
+/// `loss_minus_e_vs_d.svg`, `loss_vs_compute.svg` (eval loss vs FLOPs per run, lower envelope
+/// highlighted), and `report.md` into `out_dir` (created if needed); returns the fits.
+///
+/// # Errors
+///
+/// The errors of [`fit_sweep`]; [`AnalysisError::Io`], [`AnalysisError::Json`] or
+/// [`AnalysisError::Plot`] when a file cannot be written.
 pub fn write_report(
     records: &[RunRecord],
     opts: &AnalysisOptions,

@@ -125,6 +125,13 @@ impl DocumentSource {
     }
 
     /// Open the source and stream its documents.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] for an empty text separator; [`DataError::Io`] when the file
+    /// (or, for a folder, the folder tree) cannot be opened or listed. Errors while reading
+    /// come later, as the last item of the [`Documents`] iterator (a
+    /// [`DataError::Parse`] naming the file and line for malformed JSON).
     pub fn documents(&self) -> Result<Documents, DataError> {
         let inner: Box<dyn Iterator<Item = Result<String, DataError>> + Send> = match self {
             DocumentSource::Text { path, separator } => {

@@ -630,10 +630,14 @@ fn estimate(value: f64, centre: Option<f64>, draws: &[f64], scale: Scale, ok: bo
 
 /// Runs the chosen methods on `data` side by side (see the [module docs](self)).
 ///
-/// A method that cannot be fitted (too few model sizes, an unbracketed minimum…) gets its
-/// reason in [`MethodReport::error`] and the others go on. Errors: invalid settings (no
-/// method, a non-finite reference compute) or points (non-finite or non-positive values,
-/// naming the point); no method could be fitted (listing every method's reason).
+/// A method that cannot be fitted (too few model sizes, an unbracketed minimum…) gets its reason in
+/// [`MethodReport::error`] and the others go on.
+///
+/// # Errors
+///
+/// Invalid settings (no method, a non-finite reference compute) or points (non-finite or
+/// non-positive values, naming the point); no method could be fitted (listing every method's
+/// reason).
 pub fn analyze(
     data: &ScalingData,
     settings: &AnalysisSettings,

@@ -191,8 +191,10 @@ fn attach_curves(data: &mut ScalingData, path: &Path) -> Result<usize, AnalysisE
 /// sits beside a scalinglab results file (see [`FitReport::curves`] for what was used). Print
 /// [`FitReport::summary_text`] for the terminal.
 ///
-/// Errors: unreadable or malformed input (file, line, column); invalid options; no method
-/// could be fitted (each method's reason); files that cannot be written.
+/// # Errors
+///
+/// Unreadable or malformed input (file, line, column); invalid options; no method could be fitted
+/// (each method's reason); files that cannot be written.
 pub fn fit_command(
     input: &Path,
     opts: &FitCommandOptions,
