@@ -51,8 +51,8 @@ pub struct FitCommandOptions {
     /// Default none: a [`CURVES_FILE`] (`curves.csv`) beside a scalinglab results file is used
     /// when there is one.
     pub curves: Option<PathBuf>,
-    /// `--reference-compute C`: budget of the reported `N_opt`, `D_opt`, `D/N`. Default: the
-    /// largest run's compute.
+    /// `--reference-compute C`: budget of the reported `N_opt`, `D_opt`, `D/N`, in FLOPs.
+    /// Default: the largest run's compute.
     pub reference_compute: Option<f64>,
     /// `--holdout-sizes K`: largest model sizes held out by the extrapolation check, raised
     /// until at least 10% of the runs are held out (0 = off). Default 1.
