@@ -305,6 +305,24 @@ impl NgramModel {
     ///
     /// The errors of [`NgramCounter::new`], [`NgramCounter::push`] and
     /// [`NgramCounter::finish`].
+    ///
+    /// # Examples
+    ///
+    /// A bigram model of `0 1 2 0 1 2 …` is deterministic (entropy rate 0) under maximum
+    /// likelihood; add-one smoothing spreads probability over the whole vocabulary:
+    ///
+    /// ```
+    /// use scalinglab_data::{NgramModel, Smoothing};
+    ///
+    /// let tokens: Vec<u32> = (0..300).map(|i| i % 3).collect();
+    /// let ml = NgramModel::estimate(2, 3, Smoothing::AddK { k: 0.0 }, &tokens)?;
+    /// assert_eq!(ml.probability(&[0], 1), 1.0);
+    /// assert_eq!(ml.entropy_rate()?, Some(0.0)); // nats per token
+    /// let laplace = NgramModel::estimate(2, 3, Smoothing::AddK { k: 1.0 }, &tokens)?;
+    /// assert!((laplace.probability(&[0], 1) - 101.0 / 103.0).abs() < 1e-12);
+    /// assert!(laplace.entropy_rate()?.unwrap() > 0.0);
+    /// # Ok::<(), scalinglab_data::DataError>(())
+    /// ```
     pub fn estimate(
         order: usize,
         vocab_size: usize,

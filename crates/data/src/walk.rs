@@ -217,6 +217,24 @@ impl MarkovChain {
     /// [`DataError::Invalid`] naming the row (`rows[i]`) that breaks a rule above, or for no
     /// rows or more than `u32::MAX` of them; [`DataError::NotConverged`] if the power
     /// iteration does not converge.
+    ///
+    /// # Examples
+    ///
+    /// A two-state chain, whose stationary distribution and entropy rate are known in closed
+    /// form:
+    ///
+    /// ```
+    /// use scalinglab_data::MarkovChain;
+    ///
+    /// let rows = vec![vec![(0, 0.9), (1, 0.1)], vec![(0, 0.5), (1, 0.5)]]; // (j, P_ij)
+    /// let chain = MarkovChain::from_rows(rows)?;
+    /// let pi = chain.stationary(); // π P = π: (5/6, 1/6)
+    /// assert!((pi[0] - 5.0 / 6.0).abs() < 1e-9 && (pi[1] - 1.0 / 6.0).abs() < 1e-9);
+    /// let h0 = -(0.9f64 * 0.9f64.ln() + 0.1 * 0.1f64.ln()); // row entropies, nats
+    /// let h1 = 2f64.ln();
+    /// assert!((chain.entropy_rate() - (pi[0] * h0 + pi[1] * h1)).abs() < 1e-9);
+    /// # Ok::<(), scalinglab_data::DataError>(())
+    /// ```
     pub fn from_rows(rows: Vec<Vec<(u32, f64)>>) -> Result<MarkovChain, DataError> {
         let n = rows.len();
         if n == 0 {
