@@ -203,3 +203,46 @@ fn coordinate_check_is_flat_under_mup_and_grows_under_sp() {
         );
     }
 }
+
+/// `hidden_state_points` returns, for each drawn window, the final-layer state of its last
+/// position: the same numbers as the model's own `hidden_states` on that window.
+#[test]
+fn hidden_state_points_are_the_models_last_position_states() {
+    use scalinglab_training::hidden_state_points;
+    let device = Device::flex();
+    let cfg = ModelConfig { vocab_size: 32, ..tiny_model(Arch::Llama, Parameterization::Sp) };
+    let model = init_seeded(&cfg, &device, 3);
+    let tokens: Vec<u32> = (0..40).map(|i| (i * 7 % 32) as u32).collect();
+    let (points, dim) = hidden_state_points(&model, &cfg, &tokens, 5, 1, &device).unwrap();
+    assert_eq!((points.len(), dim), (5 * 16, 16));
+    // Each point must equal the state at the end of some window of the stream.
+    let windows: Vec<Vec<f32>> = (0..=tokens.len() - 8)
+        .map(|s| {
+            let x = Tensor::<1, Int>::from_data(
+                TensorData::new(
+                    tokens[s..s + 8].iter().map(|&t| t as i64).collect::<Vec<_>>(),
+                    [8],
+                ),
+                &device,
+            )
+            .reshape([1, 8]);
+            model
+                .hidden_states(x)
+                .slice([0..1, 7..8])
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap()
+        })
+        .collect();
+    for p in points.chunks(16) {
+        let best = windows
+            .iter()
+            .map(|w| w.iter().zip(p).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max))
+            .fold(f32::INFINITY, f32::min);
+        assert!(best < 1e-5, "a point matches no window's last state ({best})");
+    }
+    let e =
+        hidden_state_points(&model, &cfg, &[40, 1, 2, 3, 4, 5, 6, 7], 1, 0, &device).unwrap_err();
+    assert!(e.to_string().contains("vocabulary"), "{e}");
+}

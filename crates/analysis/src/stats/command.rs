@@ -310,8 +310,8 @@ fn half_width(ci: Option<(f64, f64)>) -> f64 {
 /// # Errors
 ///
 /// [`AnalysisError::InvalidInput`] for a non-positive or non-finite `opts.smoothness` or a
-/// per-position loss that is not finite and positive; the errors of
-/// [`correlation_decay`] and [`ngram_entropies`] on the tokens and of
+/// per-position loss that is not finite and positive (a missing `L_0`, NaN, is allowed); the
+/// errors of [`correlation_decay`] and [`ngram_entropies`] on the tokens and of
 /// [`intrinsic_dimension`] on the points.
 pub fn compute_stats(
     inputs: &StatsInputs<'_>,
@@ -390,7 +390,13 @@ pub fn compute_stats(
     }
 
     if let Some(losses) = inputs.position_losses {
-        if let Some(n) = losses.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+        // L_0 may be absent (NaN) — a sweep's per-position losses start at n = 1, and the fit
+        // never uses n = 0.
+        if let Some(n) = losses
+            .iter()
+            .enumerate()
+            .position(|(n, v)| !(v.is_finite() && *v > 0.0) && !(n == 0 && v.is_nan()))
+        {
             return Err(AnalysisError::invalid(
                 "position losses",
                 format!("L_{n} = {} must be finite and > 0", losses[n]),

@@ -314,7 +314,9 @@ fn csv_error(path: &Path, line: u64, message: String) -> AnalysisError {
 }
 
 /// Reads per-position losses (see the module documentation): `losses[n]` for `n = 0..`, in
-/// the file's unit (nats per token for scalinglab's evaluations).
+/// the file's unit (nats per token for scalinglab's evaluations). A sweep's
+/// `per_position.csv` (recognised by its `run_id` column) gives the curve of its largest data
+/// size (the lowest over model sizes there), with `L_0` missing (NaN).
 ///
 /// # Errors
 ///
@@ -322,6 +324,16 @@ fn csv_error(path: &Path, line: u64, message: String) -> AnalysisError {
 /// field that is not a finite number, a wrong number of columns, positions that are not
 /// exactly `0..n`, or a file without losses.
 pub fn read_position_losses(path: &Path) -> Result<Vec<f64>, AnalysisError> {
+    let first = std::fs::read_to_string(path)
+        .map_err(|e| AnalysisError::io("cannot read", path, e))?
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    if first.split(',').any(|h| h.trim() == "run_id") {
+        let curves = read_sweep_positions(path)?;
+        return Ok(curves.into_iter().next_back().map(|c| c.losses).unwrap_or_default());
+    }
     let rows = read_numeric_csv(path)?;
     if rows.is_empty() {
         return Err(invalid_file(path, "the file holds no losses"));
