@@ -84,7 +84,9 @@ pub const PLOT_SIZE: (u32, u32) = (800, 560);
 /// its index in [`PALETTE`]; markers change shape once the palette wraps around. The legend
 /// shows each series with its line and/or marker in its colour.
 ///
-/// Errors name the file; nothing panics on odd data (empty curves, NaNs, zeros on log axes).
+/// # Errors
+///
+/// Each error names the file; nothing panics on odd data (empty curves, NaNs, zeros on log axes).
 pub fn plot_svg(path: &Path, spec: &PlotSpec) -> Result<(), AnalysisError> {
     let perr = |e: String| AnalysisError::Plot { path: path.to_path_buf(), message: e };
     let tx = |v: f64| if spec.log_x { v.log10() } else { v };

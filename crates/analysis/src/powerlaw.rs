@@ -396,12 +396,17 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// Fits `y = E + A·x^(−α)` (see the [module docs](self) for the method).
 ///
-/// Errors (never panics): `x` and `y` of different lengths; any `x` or `y` not finite and
-/// positive (e.g. a NaN loss), naming the index and value; fewer points or distinct `x` values
-/// than free parameters (3 with a free offset, else 2); a non-positive Huber `delta` or
-/// negative fixed offset; an optimiser failure.
-///
+/// `x` is any positive scale variable (parameters, tokens, FLOPs) and `y` a loss in any
+/// positive unit (nats per token for scalinglab's runs); `E` comes out in the unit of `y`.
 /// With exactly as many points as parameters the fit interpolates (residuals ≈ 0).
+///
+/// # Errors
+///
+/// Never panics. [`AnalysisError::InvalidInput`] for `x` and `y` of different lengths, any `x`
+/// or `y` not finite and positive (e.g. a NaN loss; naming the index and value), a
+/// non-positive Huber `delta` or a negative fixed offset; [`AnalysisError::TooFewPoints`] for
+/// fewer points or distinct `x` values than free parameters (3 with a free offset, else 2);
+/// [`AnalysisError::FitFailed`] when the optimiser finds no finite fit.
 ///
 /// ```
 /// use scalinglab_analysis::{fit_power_law, FitOptions};

@@ -125,6 +125,12 @@ pub struct ResultsWriter {
 
 impl ResultsWriter {
     /// Opens (creating if needed) `path` for appending. Parent directories are created.
+    ///
+    /// # Errors
+    ///
+    /// [`AnalysisError::Io`] when the parent directory or the file cannot be created, opened,
+    /// read or written; [`AnalysisError::Csv`] when an existing, non-empty file has a header
+    /// other than [`csv_header`] (another schema: write to a new file instead).
     pub fn open(path: &Path) -> Result<Self, AnalysisError> {
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
@@ -173,6 +179,11 @@ impl ResultsWriter {
     }
 
     /// Appends one row and flushes it to the file.
+    ///
+    /// # Errors
+    ///
+    /// [`AnalysisError::Csv`] when the row cannot be serialised (naming the run),
+    /// [`AnalysisError::Io`] when the flush fails.
     pub fn append(&mut self, r: &RunRecord) -> Result<(), AnalysisError> {
         self.writer.serialize(r).map_err(|e| AnalysisError::Csv {
             path: self.path.clone(),
@@ -193,8 +204,13 @@ impl ResultsWriter {
 
 /// Reads every row of a results CSV written by [`ResultsWriter`].
 ///
-/// An empty file gives an empty vector. A malformed row is an error naming the file, the
-/// 1-based line and the offending field.
+/// An empty file gives an empty vector.
+///
+/// # Errors
+///
+/// [`AnalysisError::Io`] when the file cannot be opened; [`AnalysisError::Csv`] for an
+/// unreadable header or a malformed row, naming the file, the 1-based line and the offending
+/// field.
 pub fn read_results(path: &Path) -> Result<Vec<RunRecord>, AnalysisError> {
     let file =
         File::open(path).map_err(|e| AnalysisError::io("cannot open results file", path, e))?;

@@ -44,10 +44,11 @@ use crate::records::{RunRecord, RunStatus};
 pub struct AnalysisOptions {
     /// Report title.
     pub title: String,
-    /// Known irreducible loss (e.g. the exact entropy rate of a graph walk), drawn as a
-    /// reference line and compared with the fitted offset E.
+    /// Known irreducible loss as `(name, nats per token)` (e.g. the exact entropy rate of a
+    /// graph walk), drawn as a reference line and compared with the fitted offset E.
     pub reference_loss: Option<(String, f64)>,
-    /// Loss of the best context-free (unigram) model, shown as a second reference.
+    /// Loss of the best context-free (unigram) model in nats per token, shown as a second
+    /// reference.
     pub unigram_loss: Option<f64>,
     /// Bootstrap resamples for the 95% intervals (0 = none).
     pub bootstrap: usize,
@@ -88,11 +89,11 @@ pub struct ScalingFits {
     pub loss_vs_n_fixed_e: Option<PowerLawFit>,
     /// L(D) with E fixed at the reference loss, if given.
     pub loss_vs_d_fixed_e: Option<PowerLawFit>,
-    /// The reference (irreducible) loss, if given.
+    /// The reference (irreducible) loss in nats per token, if given.
     pub reference_loss: Option<f64>,
-    /// The D used for L(N).
+    /// The `D` (training tokens) at which `L(N)` was fitted.
     pub n_at: Option<u64>,
-    /// The non-embedding N used for L(D).
+    /// The non-embedding `N` (parameters) at which `L(D)` was fitted.
     pub d_at: Option<u64>,
     /// Caveats, e.g. "only 3 points for L(N): fit has 0 degrees of freedom".
     pub warnings: Vec<String>,
@@ -302,10 +303,14 @@ impl LawFitter<'_> {
     }
 }
 
-/// Fits the scaling laws of one sweep (see the [module docs](self)).
+/// Fits the scaling laws of one sweep (see the [module docs](self)). Laws that cannot be
+/// fitted (too few points) are `None` with a warning instead of an error.
 ///
-/// Errors when the options are invalid (non-finite reference) or when no run is usable;
-/// laws that cannot be fitted (too few points) are `None` with a warning instead.
+/// # Errors
+///
+/// [`AnalysisError::InvalidInput`] when the options are invalid (a negative or non-finite
+/// reference loss, a non-positive unigram loss); [`AnalysisError::NoData`] when no run is
+/// usable (status ok, a finite positive eval loss, positive `N` and `D`).
 pub fn fit_sweep(
     records: &[RunRecord],
     opts: &AnalysisOptions,
@@ -649,9 +654,14 @@ fn write_file(path: &Path, text: &str) -> Result<(), AnalysisError> {
     std::fs::write(path, text).map_err(|e| AnalysisError::io("cannot write", path, e))
 }
 
-/// Writes fits.json, loss_vs_n.svg, loss_vs_d.svg, loss_minus_e_vs_n.svg,
-/// loss_minus_e_vs_d.svg, loss_vs_compute.svg (eval loss vs FLOPs per run, lower envelope
-/// highlighted), and report.md into out_dir (created if needed); returns the fits.
+/// Writes `fits.json`, `loss_vs_n.svg`, `loss_vs_d.svg`, `loss_minus_e_vs_n.svg`,
+/// `loss_minus_e_vs_d.svg`, `loss_vs_compute.svg` (eval loss vs FLOPs per run, lower envelope
+/// highlighted), and `report.md` into `out_dir` (created if needed); returns the fits.
+///
+/// # Errors
+///
+/// The errors of [`fit_sweep`]; [`AnalysisError::Io`], [`AnalysisError::Json`] or
+/// [`AnalysisError::Plot`] when a file cannot be written.
 pub fn write_report(
     records: &[RunRecord],
     opts: &AnalysisOptions,

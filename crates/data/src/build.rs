@@ -212,6 +212,17 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Build the data set `config` into `out_dir` (created if missing), calling `progress` as
 /// it goes, and return a summary (also written to `out_dir/data.json`).
+///
+/// # Errors
+///
+/// [`DataError::Io`] when `out_dir` or a file in it cannot be created or written; the errors
+/// of the configuration's parts: [`WalkConfig::build_with_report`] for walks,
+/// [`DocumentSource::documents`] (and the reading of each document) and
+/// [`TokenizerSpec::build`] for corpora, [`TokenShard::open`] and [`NgramCounter`] for n-gram
+/// models, [`ManifoldConfig::build`] for manifolds; [`DataError::Invalid`] naming the field
+/// for a count or length of 0 (`tokens`, `walk_length`, `document_length`,
+/// `train_samples`), a `validation_fraction` outside `[0, 1]`, `bins` outside `2..=65536` or
+/// a non-positive `range`.
 pub fn build_data(
     config: &DataBuildConfig,
     out_dir: &Path,

@@ -25,6 +25,11 @@ pub struct TokenCorpus {
 impl TokenCorpus {
     /// A corpus from flat tokens: `tokens.len()` must be a multiple of `seq_len + 1` and every
     /// token `< vocab_size`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] when the length is not a multiple of `seq_len + 1` (or
+    /// `seq_len + 1` overflows), or naming the first token `>= vocab_size`.
     pub fn new(
         vocab_size: usize,
         seq_len: usize,

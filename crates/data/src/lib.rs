@@ -2,6 +2,9 @@
 //! languages, manifold regression data, and real corpora with tokenizers, written to token
 //! shards.
 //!
+//! The crate does not depend on burn: batches are plain row-major `i64` vectors, ready for a
+//! `[batch, context]` integer tensor of any framework.
+//!
 //! A random walk on a graph is a stream of tokens (the nodes) in which the next token depends
 //! only on the current one, so the best possible next-token loss is known exactly: it is the
 //! walk's *entropy rate*
@@ -14,7 +17,7 @@
 //! For an unbiased walk on a connected undirected graph `π_i = deg_i / 2|E|` and
 //! `H = Σ_i π_i ln deg_i`.
 //!
-//! The crate's parts:
+//! # Map of the crate
 //!
 //! * [`graph`]: undirected simple graphs ([`Graph`]), seeded generators ([`GraphSpec`]:
 //!   Erdős–Rényi G(n, m) and G(n, p), Barabási–Albert, random regular, Watts–Strogatz) with a
@@ -24,34 +27,89 @@
 //!   and fast sampling; [`WalkConfig`] is the serialisable recipe for one chain.
 //! * [`corpus`]: fixed-length token sequences for next-token training ([`TokenCorpus`]).
 //! * [`shard`]: token shards on disk ([`ShardWriter`], [`TokenShard`]: `u16`/`u32` tokens and a
-//!   JSON header, read through a memory map), and [`sampler`]: random-window training batches
-//!   and sequential evaluation batches from them.
+//!   JSON header, [`ShardHeader`], read through a memory map).
+//! * [`sampler`]: random-window training batches ([`RandomWindows`]) and sequential
+//!   evaluation batches ([`SequentialWindows`]) from a shard, as [`Batch`]es.
 //! * [`text`]: streaming readers of real corpora ([`DocumentSource`]: TinyStories text and
 //!   JSON, WikiText, JSONL, folders, gzip of each) and a deterministic train/validation split
 //!   by document ([`split_of`]).
-//! * [`tokenizer`]: byte, character, whitespace-word and BPE tokenizers ([`Tokenizer`],
-//!   [`TokenizerSpec`]), saved and loaded as `tokenizer.json`.
-//! * [`ngram`]: n-gram language models with add-k smoothing ([`NgramModel`]), their exact
-//!   entropy rates and seeded sampling.
+//! * [`tokenizer`]: byte, character, whitespace-word and BPE tokenizers ([`Tokenize`],
+//!   [`Tokenizer`], [`TokenizerSpec`]), saved and loaded as `tokenizer.json`.
+//! * [`ngram`]: n-gram language models with add-k smoothing ([`NgramModel`], [`Smoothing`]),
+//!   their exact entropy rates and seeded sampling.
 //! * [`manifold`]: points on spheres and tori rotated into a high-dimensional space, with
 //!   Hölder targets of a set smoothness ([`ManifoldConfig`]), and their encodings as token
 //!   sequences or patches.
 //! * [`build`]: [`build_data`], one entry point from a configuration ([`DataBuildConfig`]:
 //!   walk, corpus + tokenizer, n-gram, manifold) to shards on disk and a [`DataSummary`].
+//! * [`DataError`]: the one error type of the crate; messages name the offending field or
+//!   file and line.
 //!
 //! Every random choice uses [`rand::rngs::StdRng`] seeded through
 //! [`rand::SeedableRng::seed_from_u64`] with a seed mixed from the user's seed and a stream
 //! per purpose (graph draws, bias weights, walks, splits, …), so the same seed gives the same
 //! data and different purposes never share a stream.
 //!
+//! # Examples
+//!
+//! A random walk on a random graph, its exact entropy rate (the lowest achievable loss), and
+//! a corpus of walks for training:
+//!
 //! ```
 //! use scalinglab_data::{TokenCorpus, WalkConfig};
 //!
-//! let chain = WalkConfig::default().build()?;
+//! let chain = WalkConfig::default().build()?; // G(n = 128, m = 512), unbiased walk
 //! let best_loss = chain.entropy_rate(); // nats/token
-//! let corpus = TokenCorpus::from_walks(&chain, 50, 100, 7);
-//! assert_eq!(corpus.num_target_tokens(), 5000);
+//! // Below the loss of a model that ignores context, above 0 (the walk is random).
 //! assert!(best_loss > 0.0 && best_loss < chain.unigram_entropy());
+//! // Unbiased walk: H = Σ_i π_i ln deg_i.
+//! let pi = chain.stationary();
+//! let h: f64 = (0..chain.num_states()).map(|i| pi[i] * (chain.row(i).len() as f64).ln()).sum();
+//! assert!((best_loss - h).abs() < 1e-12);
+//!
+//! let corpus = TokenCorpus::from_walks(&chain, 50, 100, 7); // 100 walks of 51 tokens
+//! assert_eq!(corpus.num_target_tokens(), 5000);
+//! let (inputs, targets) = corpus.batch(&[0, 1]); // [2, 50] each, row-major
+//! assert_eq!(inputs[1..50], targets[..49]);
+//! # Ok::<(), scalinglab_data::DataError>(())
+//! ```
+//!
+//! Train a tiny byte-level BPE, tokenise a few documents into a token shard on disk, and read
+//! it back as evaluation batches:
+//!
+//! ```
+//! use scalinglab_data::{
+//!     SequentialWindows, ShardInfo, ShardWriter, Tokenize, TokenShard, TokenizerSpec,
+//! };
+//!
+//! let docs = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog"];
+//! let spec = TokenizerSpec::Bpe { vocab_size: 280, min_frequency: 2 };
+//! let tokenizer = spec.build(docs.iter().map(|d| Ok(d.to_string())))?;
+//! assert!(tokenizer.vocab_size() > 257); // 256 bytes + <|endoftext|> + merges
+//! let ids = tokenizer.encode("the cat sat")?;
+//! assert!(ids.len() < "the cat sat".len()); // merges shorten the text
+//! assert_eq!(tokenizer.decode(&ids)?, "the cat sat"); // byte-level BPE is lossless
+//!
+//! let dir = std::env::temp_dir().join(format!("scalinglab-data-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let bin = dir.join("train.bin"); // the header goes to train.json
+//! let info = ShardInfo { tokenizer: tokenizer.describe(), ..Default::default() };
+//! let mut writer = ShardWriter::create(&bin, tokenizer.vocab_size(), info)?;
+//! for doc in docs {
+//!     writer.write_tokens(&tokenizer.encode(doc)?)?;
+//!     writer.write_tokens(&[tokenizer.end_of_text().unwrap()])?;
+//!     writer.end_document();
+//! }
+//! let header = writer.finish()?;
+//!
+//! let shard = TokenShard::open(&bin)?;
+//! assert_eq!(shard.len() as u64, header.num_tokens);
+//! assert_eq!(shard.header().num_documents, 3);
+//! let batches: Vec<_> = SequentialWindows::new(&shard, 4, 2)?.collect();
+//! let windows: usize = batches.iter().map(|b| b.batch_size).sum();
+//! assert_eq!(windows, (shard.len() - 1) / 4); // every target token once
+//! assert_eq!(batches[0].inputs.len(), batches[0].batch_size * 4); // [batch, context]
+//! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok::<(), scalinglab_data::DataError>(())
 //! ```
 

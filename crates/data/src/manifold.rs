@@ -172,7 +172,13 @@ pub struct ManifoldConfig {
 }
 
 impl ManifoldConfig {
-    /// Check the fields; messages name them, e.g. `target.smoothness = 1.5 must be in (0, 1]`.
+    /// Check the fields without drawing anything.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] naming the field, e.g. `target.smoothness = 1.5 must be in
+    /// (0, 1]`: `manifold.dim = 0`, `ambient_dim` below the embedding dimension, a negative or
+    /// non-finite `noise_std`, a smoothness outside `(0, 1]`, or `target.terms = 0`.
     pub fn validate(&self) -> Result<(), DataError> {
         let d = self.manifold.intrinsic_dim();
         if d == 0 {
@@ -200,6 +206,10 @@ impl ManifoldConfig {
     }
 
     /// Draw the rotation and the target function.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`validate`](Self::validate).
     pub fn build(&self) -> Result<ManifoldData, DataError> {
         self.validate()?;
         let (m, big_d) = (self.manifold.embedding_dim(), self.ambient_dim);

@@ -88,9 +88,14 @@ pub struct NgramCounter {
 }
 
 impl NgramCounter {
-    /// A counter for order-`order` n-grams (`order ≥ 2`, history of `order − 1` tokens) over tokens
-    /// `< vocab_size`. Histories are packed into 128 bits, so
+    /// A counter for order-`order` n-grams (`order ≥ 2`, history of `order − 1` tokens) over
+    /// tokens `< vocab_size`. Histories are packed into 128 bits, so
     /// `(order − 1) · ⌈log2 vocab_size⌉ ≤ 127`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] for `order < 2`, `vocab_size` outside `1..2^32`, or histories
+    /// that do not fit 127 bits.
     pub fn new(order: usize, vocab_size: usize) -> Result<NgramCounter, DataError> {
         if order < 2 {
             return Err(DataError::invalid("ngram.order", order, "must be at least 2"));
@@ -140,6 +145,11 @@ impl NgramCounter {
     }
 
     /// Continue the stream with `tokens`; each must be `< vocab_size`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] naming the first token `>= vocab_size` (by its position in the
+    /// stream); none of `tokens` is counted then.
     pub fn push(&mut self, tokens: &[u32]) -> Result<(), DataError> {
         if let Some((k, &t)) =
             tokens.iter().enumerate().find(|&(_, &t)| t as usize >= self.vocab_size)
@@ -162,6 +172,11 @@ impl NgramCounter {
     }
 
     /// Close the cycle and build the model. Needs at least `order` tokens.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] when the smoothing's `k` is negative or not finite, or fewer
+    /// than `order` tokens were pushed.
     pub fn finish(mut self, smoothing: Smoothing) -> Result<NgramModel, DataError> {
         let Smoothing::AddK { k } = smoothing;
         if !(k.is_finite() && k >= 0.0) {
@@ -285,6 +300,29 @@ enum State {
 
 impl NgramModel {
     /// Estimate from one token stream (see [`NgramCounter`] to stream many pieces).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`NgramCounter::new`], [`NgramCounter::push`] and
+    /// [`NgramCounter::finish`].
+    ///
+    /// # Examples
+    ///
+    /// A bigram model of `0 1 2 0 1 2 …` is deterministic (entropy rate 0) under maximum
+    /// likelihood; add-one smoothing spreads probability over the whole vocabulary:
+    ///
+    /// ```
+    /// use scalinglab_data::{NgramModel, Smoothing};
+    ///
+    /// let tokens: Vec<u32> = (0..300).map(|i| i % 3).collect();
+    /// let ml = NgramModel::estimate(2, 3, Smoothing::AddK { k: 0.0 }, &tokens)?;
+    /// assert_eq!(ml.probability(&[0], 1), 1.0);
+    /// assert_eq!(ml.entropy_rate()?, Some(0.0)); // nats per token
+    /// let laplace = NgramModel::estimate(2, 3, Smoothing::AddK { k: 1.0 }, &tokens)?;
+    /// assert!((laplace.probability(&[0], 1) - 101.0 / 103.0).abs() < 1e-12);
+    /// assert!(laplace.entropy_rate()?.unwrap() > 0.0);
+    /// # Ok::<(), scalinglab_data::DataError>(())
+    /// ```
     pub fn estimate(
         order: usize,
         vocab_size: usize,
@@ -361,9 +399,12 @@ impl NgramModel {
         }
     }
 
-    /// Exact entropy rate in nats per token, when computable (see the
-    /// [module docs](self)): always for `k = 0`; for `k > 0` when `V^n ≤`
-    /// [`MAX_EXACT_TRANSITIONS`]. Errors only if power iteration fails to converge.
+    /// Exact entropy rate in nats per token, when computable (see the [module docs](self)): always
+    /// for `k = 0`; for `k > 0` when `V^n ≤` [`MAX_EXACT_TRANSITIONS`].
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::NotConverged`] only, if the power iteration fails to converge.
     pub fn entropy_rate(&self) -> Result<Option<f64>, DataError> {
         if self.k == 0.0 {
             let n = self.total as f64;
@@ -384,6 +425,11 @@ impl NgramModel {
     /// The Markov chain on all `V^(n−1)` histories (history `h` is state
     /// `Σ_j h_j V^(n−2−j)`), when it has at most [`MAX_EXACT_TRANSITIONS`] transitions
     /// (`V^n`, or fewer when `k = 0`). For a bigram model the states are the tokens.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::NotConverged`] if the chain's stationary distribution does not converge
+    /// (see [`MarkovChain::from_rows`]).
     pub fn history_chain(&self) -> Result<Option<MarkovChain>, DataError> {
         let v = self.vocab_size as u64;
         let Some(states) = v.checked_pow(self.order as u32 - 1) else { return Ok(None) };

@@ -83,7 +83,12 @@ pub struct RandomWindows<'a> {
 
 impl<'a> RandomWindows<'a> {
     /// Batches of `batch_size` windows of `context + 1` tokens; the same shard and seed give
-    /// the same batches. Errors if the shard is shorter than one window.
+    /// the same batches.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] if `context` or `batch_size` is 0 or the shard is shorter than
+    /// one window.
     pub fn new(
         shard: &'a TokenShard,
         context: usize,
@@ -95,7 +100,7 @@ impl<'a> RandomWindows<'a> {
         Ok(RandomWindows { shard, context, batch_size, rng, buf: Vec::new() })
     }
 
-    /// The next batch.
+    /// The next batch: `batch_size` windows, each `[context]` inputs and targets.
     pub fn next_batch(&mut self) -> Batch {
         let last_start = self.shard.len() - (self.context + 1);
         let starts = (0..self.batch_size).map(|_| self.rng.random_range(0..=last_start)).collect();
@@ -123,8 +128,12 @@ pub struct SequentialWindows<'a> {
 }
 
 impl<'a> SequentialWindows<'a> {
-    /// Batches of up to `batch_size` windows, starts `0, context, 2·context, …`. Errors if the
-    /// shard is shorter than one window.
+    /// Batches of up to `batch_size` windows, starts `0, context, 2·context, …`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] if `context` or `batch_size` is 0 or the shard is shorter than
+    /// one window.
     pub fn new(
         shard: &'a TokenShard,
         context: usize,

@@ -119,7 +119,12 @@ pub struct ShardWriter {
 impl ShardWriter {
     /// Create (or truncate) the shard `bin_path` for tokens `< vocab_size`. A stale header
     /// next to it is removed, so the shard reads as incomplete until
-    /// [`finish`](Self::finish).
+    /// [`finish`](Self::finish). Tokens are stored as [`TokenDtype::for_vocab`] says.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] unless `1 ≤ vocab_size ≤ 2^32`; [`DataError::Io`] when the stale
+    /// header cannot be removed or `bin_path` cannot be created (its folder must exist).
     pub fn create(
         bin_path: &Path,
         vocab_size: usize,
@@ -150,6 +155,11 @@ impl ShardWriter {
     }
 
     /// Append tokens; each must be `< vocab_size`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] naming the first token `>= vocab_size` (none of `tokens` is
+    /// written then); [`DataError::Io`] when writing fails.
     pub fn write_tokens(&mut self, tokens: &[u32]) -> Result<(), DataError> {
         if let Some((k, &t)) =
             tokens.iter().enumerate().find(|&(_, &t)| t as usize >= self.vocab_size)
@@ -189,6 +199,11 @@ impl ShardWriter {
     }
 
     /// Flush the tokens and write the header; returns the header.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the tokens cannot be flushed to disk or the header cannot be
+    /// written; the shard then has no header and reads as incomplete.
     pub fn finish(self) -> Result<ShardHeader, DataError> {
         let ShardWriter { path, out, vocab_size, dtype, num_tokens, num_documents, info } = self;
         out.into_inner()
@@ -232,6 +247,14 @@ impl TokenShard {
     ///
     /// The tokens are memory-mapped, not read: the shard must not be truncated or rewritten
     /// by another process while it is open.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the header or the tokens cannot be read or mapped;
+    /// [`DataError::Parse`] for a header that is not a [`ShardHeader`] of [`SHARD_FORMAT`]
+    /// version [`SHARD_VERSION`] or whose `u16` dtype cannot hold its vocabulary;
+    /// [`DataError::Invalid`] when the file size does not match the header (an incomplete or
+    /// overwritten shard) or a token is `>= vocab_size` (naming its position).
     pub fn open(bin_path: &Path) -> Result<TokenShard, DataError> {
         let hpath = header_path(bin_path);
         let text = std::fs::read_to_string(&hpath)
@@ -378,9 +401,12 @@ impl TokenShard {
         out
     }
 
-    /// The first `n_sequences` consecutive, non-overlapping windows of `seq_len + 1` tokens
-    /// as an in-memory [`TokenCorpus`] (all whole windows if `n_sequences` is `None`).
-    /// Errors if the shard has fewer.
+    /// The first `n_sequences` consecutive, non-overlapping windows of `seq_len + 1` tokens as an
+    /// in-memory [`TokenCorpus`] (all whole windows if `n_sequences` is `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] if the shard holds fewer than `n_sequences` windows.
     pub fn to_corpus(
         &self,
         seq_len: usize,

@@ -125,6 +125,13 @@ impl DocumentSource {
     }
 
     /// Open the source and stream its documents.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] for an empty text separator; [`DataError::Io`] when the file
+    /// (or, for a folder, the folder tree) cannot be opened or listed. Errors while reading
+    /// come later, as the last item of the [`Documents`] iterator (a
+    /// [`DataError::Parse`] naming the file and line for malformed JSON).
     pub fn documents(&self) -> Result<Documents, DataError> {
         let inner: Box<dyn Iterator<Item = Result<String, DataError>> + Send> = match self {
             DocumentSource::Text { path, separator } => {
@@ -226,6 +233,15 @@ pub enum Split {
 /// The split of document number `index` (0-based, in reading order): validation with
 /// probability `validation_fraction`, by a hash of `(seed, index)` (see the
 /// [module docs](self)). A fraction ≤ 0 puts everything in training, ≥ 1 in validation.
+///
+/// ```
+/// use scalinglab_data::{Split, split_of};
+///
+/// let held_out = (0..10_000).filter(|&i| split_of(i, 7, 0.1) == Split::Validation).count();
+/// assert!((900..1100).contains(&held_out)); // about 10%
+/// assert_eq!(split_of(42, 7, 0.1), split_of(42, 7, 0.1)); // the same on every pass
+/// assert_eq!(split_of(42, 7, 0.0), Split::Train);
+/// ```
 pub fn split_of(index: u64, seed: u64, validation_fraction: f64) -> Split {
     // 53 random bits as a uniform number in [0, 1).
     let u = (derive_seed(seed, SPLIT_STREAM, index) >> 11) as f64 / (1u64 << 53) as f64;

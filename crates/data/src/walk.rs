@@ -68,7 +68,12 @@ impl From<WalkBias> for WalkBiasRepr {
 pub const MAX_POWER_LAW_EXPONENT: f64 = 1000.0;
 
 impl WalkBias {
-    /// Check the parameters; the message names `bias.exponent` when it is out of range.
+    /// Check the parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] naming `bias.exponent` when it is outside
+    /// `[0, MAX_POWER_LAW_EXPONENT]` (NaN included).
     pub fn validate(&self) -> Result<(), DataError> {
         match *self {
             WalkBias::Unbiased => Ok(()),
@@ -124,7 +129,10 @@ impl MarkovChain {
     /// handled in log space; a transition whose probability underflows to 0 in `f64` is
     /// dropped from its row.
     ///
-    /// Errors if the graph has fewer than 2 nodes or is not connected.
+    /// # Errors
+    ///
+    /// The errors of [`WalkBias::validate`]; [`DataError::Invalid`] if the graph has fewer
+    /// than 2 nodes; [`DataError::Disconnected`] if it is not connected.
     pub fn from_graph(g: &Graph, bias: &WalkBias, seed: u64) -> Result<MarkovChain, DataError> {
         bias.validate()?;
         let n = g.num_nodes();
@@ -200,10 +208,33 @@ impl MarkovChain {
     /// then sorted by target and rescaled to sum to 1 exactly (up to rounding).
     ///
     /// `π` is found by [`stationary_power_iteration`](Self::stationary_power_iteration) with
-    /// [`POWER_ITERATION_TOLERANCE`] and [`POWER_ITERATION_MAX_ITERATIONS`]; the error
-    /// [`DataError::NotConverged`] is returned if it does not converge. For a reducible chain
-    /// this is the limit reached from the uniform distribution (one of several stationary
-    /// distributions); build irreducible chains for a unique `π`.
+    /// [`POWER_ITERATION_TOLERANCE`] and [`POWER_ITERATION_MAX_ITERATIONS`]. For a reducible
+    /// chain this is the limit reached from the uniform distribution (one of several
+    /// stationary distributions); build irreducible chains for a unique `π`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] naming the row (`rows[i]`) that breaks a rule above, or for no
+    /// rows or more than `u32::MAX` of them; [`DataError::NotConverged`] if the power
+    /// iteration does not converge.
+    ///
+    /// # Examples
+    ///
+    /// A two-state chain, whose stationary distribution and entropy rate are known in closed
+    /// form:
+    ///
+    /// ```
+    /// use scalinglab_data::MarkovChain;
+    ///
+    /// let rows = vec![vec![(0, 0.9), (1, 0.1)], vec![(0, 0.5), (1, 0.5)]]; // (j, P_ij)
+    /// let chain = MarkovChain::from_rows(rows)?;
+    /// let pi = chain.stationary(); // π P = π: (5/6, 1/6)
+    /// assert!((pi[0] - 5.0 / 6.0).abs() < 1e-9 && (pi[1] - 1.0 / 6.0).abs() < 1e-9);
+    /// let h0 = -(0.9f64 * 0.9f64.ln() + 0.1 * 0.1f64.ln()); // row entropies, nats
+    /// let h1 = 2f64.ln();
+    /// assert!((chain.entropy_rate() - (pi[0] * h0 + pi[1] * h1)).abs() < 1e-9);
+    /// # Ok::<(), scalinglab_data::DataError>(())
+    /// ```
     pub fn from_rows(rows: Vec<Vec<(u32, f64)>>) -> Result<MarkovChain, DataError> {
         let n = rows.len();
         if n == 0 {
@@ -332,9 +363,13 @@ impl MarkovChain {
     ///
     /// `Q` has the same stationary distribution as `P` but is aperiodic, so the iteration
     /// `x ← x Q` from the uniform distribution converges even for periodic `P` (e.g. walks on
-    /// bipartite graphs). Stops once the L1 change `Σ_i |x'_i − x_i|` is at most `tolerance`;
-    /// returns [`DataError::NotConverged`] after `max_iterations` iterations otherwise. The L1
-    /// error of the result is about `2 · tolerance / gap(P)`.
+    /// bipartite graphs). Stops once the L1 change `Σ_i |x'_i − x_i|` is at most `tolerance`.
+    /// The L1 error of the result is about `2 · tolerance / gap(P)`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] unless `tolerance` is finite and `> 0`;
+    /// [`DataError::NotConverged`] after `max_iterations` iterations without meeting it.
     pub fn stationary_power_iteration(
         &self,
         tolerance: f64,
@@ -471,23 +506,41 @@ impl Default for WalkConfig {
 
 impl WalkConfig {
     /// Check graph and bias parameters without generating anything.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`GraphSpec::validate`] and [`WalkBias::validate`].
     pub fn validate(&self) -> Result<(), DataError> {
         self.graph.validate()?;
         self.bias.validate()
     }
 
     /// Generate the graph and the walk on it.
+    ///
+    /// # Errors
+    ///
+    /// As [`build_with_report`](Self::build_with_report).
     pub fn build(&self) -> Result<MarkovChain, DataError> {
         self.build_with_graph().map(|(_, chain)| chain)
     }
 
     /// Like [`build`](Self::build), also returning the graph.
+    ///
+    /// # Errors
+    ///
+    /// As [`build_with_report`](Self::build_with_report).
     pub fn build_with_graph(&self) -> Result<(Graph, MarkovChain), DataError> {
         self.build_with_report().map(|(graph, chain, _)| (graph, chain))
     }
 
     /// Like [`build_with_graph`](Self::build_with_graph), also saying how the graph's
     /// connectivity policy was applied (draws rejected, nodes dropped): tell the user.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`validate`](Self::validate), of [`GraphSpec::generate_with_report`]
+    /// (no connected draw, an unreadable edge list) and of [`MarkovChain::from_graph`] (a
+    /// graph of fewer than 2 nodes).
     pub fn build_with_report(&self) -> Result<(Graph, MarkovChain, GraphReport), DataError> {
         self.validate()?;
         let (graph, report) = self.graph.generate_with_report(self.seed)?;

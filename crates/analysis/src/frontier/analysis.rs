@@ -197,9 +197,9 @@ pub struct Allocation {
     pub n_exponent: Estimate,
     /// `b` in `D_opt ∝ C^b`.
     pub d_exponent: Estimate,
-    /// `N_opt` at the reference compute.
+    /// `N_opt` (parameters) at the reference compute.
     pub n_opt: Estimate,
-    /// `D_opt` at the reference compute.
+    /// `D_opt` (training tokens) at the reference compute.
     pub d_opt: Estimate,
     /// `D_opt / N_opt` at the reference compute.
     pub tokens_per_param: Estimate,
@@ -292,11 +292,11 @@ pub struct WindowFit {
 pub struct HeldOutRun {
     /// The run.
     pub run_id: String,
-    /// Its `N`.
+    /// Its `N` (parameters).
     pub n: f64,
-    /// Its `D`.
+    /// Its `D` (training tokens).
     pub d: f64,
-    /// Measured loss.
+    /// Measured loss (nats per token for scalinglab's runs).
     pub loss: f64,
     /// Approach 3's prediction from the smaller models.
     pub predicted: f64,
@@ -343,9 +343,9 @@ pub struct FitReport {
     pub n_sizes: usize,
     /// Distinct token counts.
     pub n_token_counts: usize,
-    /// Smallest and largest compute among the points.
+    /// Smallest and largest compute among the points, FLOPs.
     pub compute_range: (f64, f64),
-    /// Budget of the reported `N_opt`, `D_opt` and tokens per parameter.
+    /// Budget of the reported `N_opt`, `D_opt` and tokens per parameter, FLOPs.
     pub reference_compute: f64,
     /// Settings used.
     pub settings: AnalysisSettings,
@@ -630,10 +630,14 @@ fn estimate(value: f64, centre: Option<f64>, draws: &[f64], scale: Scale, ok: bo
 
 /// Runs the chosen methods on `data` side by side (see the [module docs](self)).
 ///
-/// A method that cannot be fitted (too few model sizes, an unbracketed minimum…) gets its
-/// reason in [`MethodReport::error`] and the others go on. Errors: invalid settings (no
-/// method, a non-finite reference compute) or points (non-finite or non-positive values,
-/// naming the point); no method could be fitted (listing every method's reason).
+/// A method that cannot be fitted (too few model sizes, an unbracketed minimum…) gets its reason in
+/// [`MethodReport::error`] and the others go on.
+///
+/// # Errors
+///
+/// Invalid settings (no method, a non-finite reference compute) or points (non-finite or
+/// non-positive values, naming the point); no method could be fitted (listing every method's
+/// reason).
 pub fn analyze(
     data: &ScalingData,
     settings: &AnalysisSettings,

@@ -67,7 +67,9 @@ pub fn benchmark_points(seed: u64) -> Vec<ScalingPoint> {
 /// (1,000 in the issue) drawn as `resampling` says, each refitted from the full fit's best
 /// optima. No fit windows, no extrapolation check.
 ///
-/// Errors: invalid `starts` (0), or a failed fit, which would be a bug.
+/// # Errors
+///
+/// Invalid `starts` (0), or a failed fit, which would be a bug.
 pub fn fit_benchmark(
     resampling: Resampling,
     starts: usize,

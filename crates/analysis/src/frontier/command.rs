@@ -51,8 +51,8 @@ pub struct FitCommandOptions {
     /// Default none: a [`CURVES_FILE`] (`curves.csv`) beside a scalinglab results file is used
     /// when there is one.
     pub curves: Option<PathBuf>,
-    /// `--reference-compute C`: budget of the reported `N_opt`, `D_opt`, `D/N`. Default: the
-    /// largest run's compute.
+    /// `--reference-compute C`: budget of the reported `N_opt`, `D_opt`, `D/N`, in FLOPs.
+    /// Default: the largest run's compute.
     pub reference_compute: Option<f64>,
     /// `--holdout-sizes K`: largest model sizes held out by the extrapolation check, raised
     /// until at least 10% of the runs are held out (0 = off). Default 1.
@@ -191,8 +191,10 @@ fn attach_curves(data: &mut ScalingData, path: &Path) -> Result<usize, AnalysisE
 /// sits beside a scalinglab results file (see [`FitReport::curves`] for what was used). Print
 /// [`FitReport::summary_text`] for the terminal.
 ///
-/// Errors: unreadable or malformed input (file, line, column); invalid options; no method
-/// could be fitted (each method's reason); files that cannot be written.
+/// # Errors
+///
+/// Unreadable or malformed input (file, line, column); invalid options; no method could be fitted
+/// (each method's reason); files that cannot be written.
 pub fn fit_command(
     input: &Path,
     opts: &FitCommandOptions,

@@ -105,9 +105,11 @@ fn positive(v: f64) -> bool {
 /// each dropped run gets a warning. When several runs share an `(N, D)` cell (seeds, a
 /// learning-rate grid) the lowest eval loss is kept ("best of seeds and learning rates").
 ///
-/// Errors: no usable run; a kept run whose compute under `compute` is not finite and positive
-/// (naming the run and value); [`ComputeCounting::RecordedWithoutUnembedding`] on a record
-/// whose `flops_per_token` matches neither the with- nor the without-unembedding formula.
+/// # Errors
+///
+/// No usable run; a kept run whose compute under `compute` is not finite and positive (naming the
+/// run and value); [`ComputeCounting::RecordedWithoutUnembedding`] on a record whose
+/// `flops_per_token` matches neither the with- nor the without-unembedding formula.
 pub fn points_from_records(
     records: &[RunRecord],
     params: ParamCounting,
@@ -346,9 +348,11 @@ fn parse_positive(
 /// cell keep the lowest loss. The compute of a row is its `C` column when one is used, else
 /// `6·N·D`; `D` comes from its column, or is `C / (6N)` when only `C` is given.
 ///
-/// Errors name the file, the 1-based line and the column: a missing column (listing the
-/// header), a field that is not a number, a value that is not finite and positive (NaN, inf,
-/// 0, negative), a row with the wrong number of fields, a file without rows.
+/// # Errors
+///
+/// Each error names the file, the 1-based line and the column: a missing column (listing the
+/// header), a field that is not a number, a value that is not finite and positive (NaN, inf, 0,
+/// negative), a row with the wrong number of fields, a file without rows.
 pub fn read_points_csv(path: &Path, cols: &CsvColumns) -> Result<ScalingData, AnalysisError> {
     let (mut reader, headers) = open_csv(path)?;
     let n_idx = require_column(path, &headers, "N", &cols.n)?;
@@ -448,11 +452,14 @@ fn unreachable_columns(path: &Path) -> Result<(f64, f64), AnalysisError> {
 }
 
 /// Reads training curves from a CSV with columns `run_id`, `tokens_seen`, `flops_so_far`,
-/// `loss` (any order, extra columns ignored, `#` comments).
-///
-/// Errors name the file, line and column, as [`read_points_csv`] does; every value must be a
-/// finite positive number. [`read_training_curves`] is the lenient reader for a trainer's
+/// `loss` (any order, extra columns ignored, `#` comments). Every value must be a finite
+/// positive number; [`read_training_curves`] is the lenient reader for a trainer's
 /// `curves.csv`.
+///
+/// # Errors
+///
+/// An unreadable file, a missing column, a malformed row, or a value that is not a finite
+/// positive number; each error names the file, line and column, as [`read_points_csv`] does.
 pub fn read_curves_csv(path: &Path) -> Result<Vec<CurvePoint>, AnalysisError> {
     let curves = read_training_curves(path)?;
     match curves.skipped.first() {
@@ -489,8 +496,10 @@ impl TrainingCurves {
 /// `tokens_seen`, `flops_so_far` or `loss` is empty, zero, negative or not finite: the
 /// evaluation at step 0 has seen no tokens, and a diverged run's loss is NaN.
 ///
-/// Errors: an unreadable file, a missing column (listing the header), a malformed row, or a
-/// field that is not a number at all (file, line and column).
+/// # Errors
+///
+/// An unreadable file, a missing column (listing the header), a malformed row, or a field that is
+/// not a number at all (file, line and column).
 pub fn read_training_curves(path: &Path) -> Result<TrainingCurves, AnalysisError> {
     let (mut reader, headers) = open_csv(path)?;
     let id = require_column(path, &headers, "run id", "run_id")?;
@@ -545,6 +554,11 @@ pub fn read_training_curves(path: &Path) -> Result<TrainingCurves, AnalysisError
 
 /// Whether `path` is a scalinglab results file: its header is [`csv_header`] or contains the
 /// columns `run_id`, `params_non_embedding`, `tokens`, `eval_loss` and `status`.
+///
+/// # Errors
+///
+/// [`AnalysisError::Io`] when the file cannot be opened; [`AnalysisError::Csv`] when its
+/// header cannot be read or is empty.
 pub fn is_results_csv(path: &Path) -> Result<bool, AnalysisError> {
     let (_, headers) = open_csv(path)?;
     let joined = headers.iter().collect::<Vec<_>>().join(",");

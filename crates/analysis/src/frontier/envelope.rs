@@ -66,10 +66,11 @@ pub struct EnvelopeFit {
 /// Approach 1 on `points`, with training `curves` when non-empty (see the
 /// [module docs](self)).
 ///
-/// Errors: invalid points or curve values (non-finite, non-positive); a curve point whose
-/// run is not among `points`, or duplicate run ids among `points` when curves are given;
-/// losses that do not fall with compute; an envelope with fewer than two points or a single
-/// model size.
+/// # Errors
+///
+/// Invalid points or curve values (non-finite, non-positive); a curve point whose run is not among
+/// `points`, or duplicate run ids among `points` when curves are given; losses that do not fall
+/// with compute; an envelope with fewer than two points or a single model size.
 pub fn fit_envelope(
     points: &[ScalingPoint],
     curves: &[CurvePoint],

@@ -91,10 +91,12 @@ pub struct IsoFlopFit {
 
 /// Approach 2 (see the [module docs](self)).
 ///
-/// Errors: invalid points or options; losses that do not fall with compute; no budget with
-/// runs at three or more model sizes (saying how many share a budget at most); fewer than
-/// three profiles with a bracketed, upward-opening parabola (listing each profile's reason);
-/// vertices that all sit at one model size.
+/// # Errors
+///
+/// Invalid points or options; losses that do not fall with compute; no budget with runs at three or
+/// more model sizes (saying how many share a budget at most); fewer than three profiles with a
+/// bracketed, upward-opening parabola (listing each profile's reason); vertices that all sit at one
+/// model size.
 pub fn fit_isoflop(
     points: &[ScalingPoint],
     cm: &ComputeModel,

@@ -32,7 +32,8 @@ use super::{Frontier, FrontierPoint, check_losses_fall, logspace};
 use crate::error::AnalysisError;
 use crate::optim::{LbfgsOptions, lbfgs};
 
-/// `L(N, D) = E + A/N^α + B/D^β`.
+/// `L(N, D) = E + A/N^α + B/D^β`, with `N` parameters, `D` training tokens and `L` (and `E`)
+/// in the unit of the fitted losses (nats per token for scalinglab's runs).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JointLaw {
     /// Irreducible loss `E`.
@@ -53,7 +54,7 @@ impl JointLaw {
     pub const CHINCHILLA: JointLaw =
         JointLaw { e: 1.69, a: 406.4, b: 410.7, alpha: 0.34, beta: 0.28 };
 
-    /// `L(N, D)`.
+    /// `L(N, D)` for `n` parameters trained on `d` tokens.
     pub fn loss(&self, n: f64, d: f64) -> f64 {
         self.e + self.a * n.powf(-self.alpha) + self.b * d.powf(-self.beta)
     }
@@ -77,7 +78,7 @@ impl JointLaw {
         self.alpha / (self.alpha + self.beta)
     }
 
-    /// The closed-form optimum `(N_opt, D_opt)` at compute `c` under `C = k·N·D`:
+    /// The closed-form optimum `(N_opt, D_opt)` at compute `c` (FLOPs) under `C = k·N·D`:
     /// `N_opt = G (C/k)^(β/(α+β))`, `D_opt = G⁻¹ (C/k)^(α/(α+β))`. `None` unless
     /// `α, β > 0` and the result is finite.
     pub fn optimum_closed_form(&self, c: f64, k: f64) -> Option<(f64, f64)> {
@@ -117,7 +118,14 @@ impl JointLaw {
     }
 
     /// The law's compute-optimal frontier over `[c_lo, c_hi]`, sampled at 16 budgets and
-    /// fitted as in [`Frontier`] (exact power laws under a constant `k`).
+    /// fitted as in [`Frontier`] (exact power laws under a constant `k`). `c_lo` and `c_hi`
+    /// are in FLOPs.
+    ///
+    /// # Errors
+    ///
+    /// [`AnalysisError::FitFailed`] when there is no optimum at some budget (`α` or `β` not
+    /// positive, or an unbracketed minimum under an `N`-dependent `k`), or when the power
+    /// laws cannot be fitted to the optima (all at one model size).
     pub fn frontier(
         &self,
         cm: &ComputeModel,
@@ -397,11 +405,13 @@ fn validate(points: &[ScalingPoint], opts: &JointFitOptions) -> Result<(), Analy
 
 /// Fits `L(N, D) = E + A/N^α + B/D^β` (see the [module docs](self)).
 ///
-/// Errors (never panics, never a silently meaningless exponent): a non-finite or
-/// non-positive `N`, `D`, `C` or loss (naming the point and run); fewer than 5 points; a
-/// single model size or token count; losses that do not fall with compute; a fitted `α ≤ 0`
-/// or `β ≤ 0`, or a term `A/N^α` (`B/D^β`) that explains less than 1% of the losses' range
-/// over the data (the loss does not fall with `N` (`D`)); no start giving a finite objective.
+/// # Errors
+///
+/// Never panics, never a silently meaningless exponent. A non-finite or non-positive `N`, `D`, `C`
+/// or loss (naming the point and run); fewer than 5 points; a single model size or token count;
+/// losses that do not fall with compute; a fitted `α ≤ 0` or `β ≤ 0`, or a term `A/N^α` (`B/D^β`)
+/// that explains less than 1% of the losses' range over the data (the loss does not fall with `N`
+/// (`D`)); no start giving a finite objective.
 ///
 /// ```
 /// use scalinglab_analysis::frontier::{fit_joint_law, JointFitOptions, JointLaw, ScalingPoint};

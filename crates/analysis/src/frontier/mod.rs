@@ -131,7 +131,13 @@ impl std::str::FromStr for Method {
     }
 }
 
-/// Parses a `--method` value: `all`, or one or more method names separated by commas.
+/// Parses a `--method` value: `all`, or one or more method names separated by commas
+/// (case-insensitive: `approach1`…`approach3` or `1`…`3`, `envelope`, `isoflop`, `parametric`,
+/// `surface`). The result is sorted in report order, without repeats.
+///
+/// # Errors
+///
+/// [`AnalysisError::InvalidInput`] naming the first unknown method.
 ///
 /// ```
 /// use scalinglab_analysis::frontier::{parse_methods, Method};
@@ -165,11 +171,11 @@ pub struct Estimate {
 pub struct FrontierPoint {
     /// Training compute, FLOPs.
     pub c: f64,
-    /// Compute-optimal parameters at `c`.
+    /// Compute-optimal parameters at `c` (under the data's [`ParamCounting`]).
     pub n_opt: f64,
-    /// Compute-optimal tokens at `c`.
+    /// Compute-optimal training tokens at `c`.
     pub d_opt: f64,
-    /// Loss at the optimum.
+    /// Loss at the optimum, in the unit of the data's losses (nats per token for runs).
     pub loss: f64,
 }
 
@@ -191,12 +197,12 @@ pub struct Frontier {
 }
 
 impl Frontier {
-    /// `N_opt(C)`.
+    /// `N_opt(C)`: compute-optimal parameters at a budget of `c` FLOPs.
     pub fn n_opt(&self, c: f64) -> f64 {
         (self.ln_n_prefactor + self.n_exponent * c.ln()).exp()
     }
 
-    /// `D_opt(C)`.
+    /// `D_opt(C)`: compute-optimal training tokens at a budget of `c` FLOPs.
     pub fn d_opt(&self, c: f64) -> f64 {
         (self.ln_d_prefactor + self.d_exponent * c.ln()).exp()
     }

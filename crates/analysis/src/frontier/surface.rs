@@ -107,9 +107,11 @@ fn build_surface(points: &[ScalingPoint]) -> Result<(Interp, SurfaceKind), Analy
 
 /// The surface method (see the [module docs](self)).
 ///
-/// Errors: invalid points or options; losses that do not fall with compute; fewer than two
-/// model sizes with runs at two or more token counts; fewer than two budgets whose minimum is
-/// bracketed inside the run grid (the grid then does not contain the compute-optimal models).
+/// # Errors
+///
+/// Invalid points or options; losses that do not fall with compute; fewer than two model sizes with
+/// runs at two or more token counts; fewer than two budgets whose minimum is bracketed inside the
+/// run grid (the grid then does not contain the compute-optimal models).
 pub fn fit_surface(
     points: &[ScalingPoint],
     cm: &ComputeModel,

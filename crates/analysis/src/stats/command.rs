@@ -246,10 +246,14 @@ pub struct StatsReport {
 }
 
 /// Reads the inputs named in `opts`, computes every statistic ([`compute_stats`]) and writes
-/// `stats.json`, `stats.md` and the plots into `out_dir` (created if needed).
+/// `stats.json`, `stats.md` and the plots into `out_dir` (created if needed). Fits that
+/// cannot be made are reported as warnings instead of errors.
 ///
-/// Errors on unreadable or invalid inputs, when no input is given, or when a file cannot be
-/// written; fits that cannot be made are reported as warnings instead.
+/// # Errors
+///
+/// [`AnalysisError::InvalidInput`] when `opts` names no input; the errors of the readers
+/// ([`read_tokens`], [`read_points`], [`read_position_losses`], [`read_loss_table`]), of
+/// [`compute_stats`] and of [`write_stats`].
 pub fn stats_command(
     opts: &StatsCommandOptions,
     out_dir: &Path,
@@ -300,7 +304,15 @@ fn half_width(ci: Option<(f64, f64)>) -> f64 {
 }
 
 /// Computes every statistic the inputs allow (see the module documentation), without
-/// touching the file system.
+/// touching the file system. Fits and predictions that cannot be made are reported as
+/// warnings in the report instead of errors.
+///
+/// # Errors
+///
+/// [`AnalysisError::InvalidInput`] for a non-positive or non-finite `opts.smoothness` or a
+/// per-position loss that is not finite and positive (a missing `L_0`, NaN, is allowed); the
+/// errors of [`correlation_decay`] and [`ngram_entropies`] on the tokens and of
+/// [`intrinsic_dimension`] on the points.
 pub fn compute_stats(
     inputs: &StatsInputs<'_>,
     opts: &StatsCommandOptions,
@@ -968,6 +980,11 @@ fn write_file(path: &Path, text: &str) -> Result<(), AnalysisError> {
 
 /// Writes the plots, `stats.md` and `stats.json` of `report` into `out_dir` (created if
 /// needed) and records the file names in `report.files`.
+///
+/// # Errors
+///
+/// [`AnalysisError::Io`], [`AnalysisError::Plot`] or [`AnalysisError::Json`] naming the file
+/// that cannot be created or written.
 pub fn write_stats(report: &mut StatsReport, out_dir: &Path) -> Result<(), AnalysisError> {
     std::fs::create_dir_all(out_dir)
         .map_err(|e| AnalysisError::io("cannot create output directory", out_dir, e))?;

@@ -130,6 +130,11 @@ pub fn log_spaced_lags(lo: usize, hi: usize, count: usize) -> Vec<usize> {
 /// Parses a lag list: `"1..200"` (every integer, inclusive), `"1..200@40"` (40 log-spaced,
 /// see [`log_spaced_lags`]) or `"1,2,4,8"`.
 ///
+/// # Errors
+///
+/// [`AnalysisError::InvalidInput`] quoting `spec` for a field that is not a positive integer,
+/// a range without `1 ≤ lo ≤ hi`, a count of 0, an empty list, a lag of 0 or a repeated lag.
+///
 /// ```
 /// use scalinglab_analysis::stats::parse_lags;
 /// assert_eq!(parse_lags("2..5").unwrap(), vec![2, 3, 4, 5]);
@@ -172,6 +177,11 @@ pub fn parse_lags(spec: &str) -> Result<Vec<usize>, AnalysisError> {
 }
 
 /// Parses a fit window `"LO..HI"` (inclusive, `1 ≤ LO ≤ HI`), as for `--fit-lags`.
+///
+/// # Errors
+///
+/// [`AnalysisError::InvalidInput`] quoting `spec` unless it is `LO..HI` with
+/// `1 ≤ LO ≤ HI`.
 ///
 /// ```
 /// use scalinglab_analysis::stats::parse_window;
@@ -241,8 +251,10 @@ pub struct LagCovariance {
 impl LagCovariance {
     /// Counts the pairs at lag `lag` of `tokens` (every token `< vocab`).
     ///
-    /// Errors on an empty vocabulary, an out-of-range token, a zero lag, a stream not longer
-    /// than the lag, or a stream of `2^32` tokens or more.
+    /// # Errors
+    ///
+    /// Returns an error on an empty vocabulary, an out-of-range token, a zero lag, a stream not
+    /// longer than the lag, or a stream of `2^32` tokens or more.
     pub fn new(tokens: &[u32], vocab: usize, lag: usize) -> Result<LagCovariance, AnalysisError> {
         check_tokens(tokens, vocab, "LagCovariance::new")?;
         check_stream(tokens.len(), &[lag], "LagCovariance::new")?;
@@ -621,8 +633,10 @@ pub struct CorrelationStats {
 
 /// Measures `‖C(n)‖_op` and `‖C(n)‖_F` at every lag of `opts.lags`, and the noise floor.
 ///
-/// Errors on an out-of-range token (naming its position), bad lags, a stream too short for
-/// the largest lag, or invalid options.
+/// # Errors
+///
+/// Returns an error on an out-of-range token (naming its position), bad lags, a stream too short
+/// for the largest lag, or invalid options.
 pub fn correlation_decay(
     tokens: &[u32],
     vocab: usize,
@@ -858,7 +872,9 @@ pub struct CorrelationFit {
 /// Fits `‖C(n)‖_op ~ n^(−β)` on the resolved lags of `opts.fit_window` (see the module
 /// documentation for the intervals and the broken-law check).
 ///
-/// Errors when fewer than 3 lags are usable.
+/// # Errors
+///
+/// Returns an error when fewer than 3 lags are usable.
 pub fn fit_correlation_decay(
     stats: &CorrelationStats,
     opts: &CorrelationOptions,

@@ -56,6 +56,10 @@ impl EntropyEstimator {
     }
 
     /// Parses [`EntropyEstimator::name`] (also `mm`, `plug-in`, `miller-madow`).
+    ///
+    /// # Errors
+    ///
+    /// [`AnalysisError::InvalidInput`] for an unknown name.
     pub fn parse(s: &str) -> Result<Self, AnalysisError> {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "plugin" | "plug_in" => Ok(EntropyEstimator::Plugin),
@@ -193,7 +197,9 @@ impl ConditionalEntropy {
 
 /// `H_n` for `n = 0..=opts.max_n` by all three estimators (see the module documentation).
 ///
-/// Errors on an out-of-range token or a stream shorter than `max_n + 2` tokens.
+/// # Errors
+///
+/// Returns an error on an out-of-range token or a stream shorter than `max_n + 2` tokens.
 pub fn ngram_entropies(
     tokens: &[u32],
     vocab: usize,
@@ -356,10 +362,13 @@ pub struct EntropyFit {
     pub warnings: Vec<String>,
 }
 
-/// Fits `h[n] = H∞ + A n^(−γ)` over `n ∈ [min_n, h.len())` where `use_n(n)` holds, with `H∞`
-/// free (see [`fit_power_law`]) and `bootstrap` resamples. `h[n]` is indexed by context
-/// length: pass per-position losses `L_n` (position `n` sees `n` previous tokens) or n-gram
-/// estimates. Errors on non-finite or non-positive values or fewer than 4 usable points.
+/// Fits `h[n] = H∞ + A n^(−γ)` over `n ∈ [min_n, h.len())` where `use_n(n)` holds, with `H∞` free
+/// (see [`fit_power_law`]) and `bootstrap` resamples. `h[n]` is indexed by context length: pass
+/// per-position losses `L_n` (position `n` sees `n` previous tokens) or n-gram estimates.
+///
+/// # Errors
+///
+/// Returns an error on non-finite or non-positive values or fewer than 4 usable points.
 pub fn fit_entropy_decay(
     h: &[f64],
     min_n: usize,

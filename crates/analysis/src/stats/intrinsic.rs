@@ -62,7 +62,11 @@ impl Metric {
         }
     }
 
-    /// Parses [`Metric::name`] (case-insensitive).
+    /// Parses [`Metric::name`] (case-insensitive; `l2` is also Euclidean).
+    ///
+    /// # Errors
+    ///
+    /// [`AnalysisError::InvalidInput`] for an unknown name.
     pub fn parse(s: &str) -> Result<Metric, AnalysisError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "euclidean" | "l2" => Ok(Metric::Euclidean),
@@ -122,7 +126,9 @@ fn validate_points(points: &[f32], dim: usize, ctx: &str) -> Result<usize, Analy
 /// Exact `k` nearest neighbours of each of the `n = points.len() / dim` points (row-major
 /// `f32`), by `metric` (see the module documentation).
 ///
-/// Errors on `dim = 0`, a length that is not a multiple of `dim`, non-finite coordinates,
+/// # Errors
+///
+/// Returns an error on `dim = 0`, a length that is not a multiple of `dim`, non-finite coordinates,
 /// `k = 0`, `n ≤ k`, or (cosine) a zero vector.
 pub fn knn(
     points: &[f32],
@@ -344,7 +350,11 @@ pub struct DimensionEstimate {
 }
 
 /// Levina–Bickel with MacKay–Ghahramani averaging over the first `k` neighbours of each point
-/// (`2 ≤ k ≤ nb.k`). Errors when `k` is out of range or no point is usable.
+/// (`2 ≤ k ≤ nb.k`).
+///
+/// # Errors
+///
+/// Returns an error when `k` is out of range or no point is usable.
 pub fn levina_bickel(nb: &Neighbours, k: usize) -> Result<DimensionEstimate, AnalysisError> {
     if k < 2 || k > nb.k {
         return Err(AnalysisError::invalid(
@@ -376,7 +386,11 @@ pub fn levina_bickel(nb: &Neighbours, k: usize) -> Result<DimensionEstimate, Ana
     Ok(DimensionEstimate { value: used as f64 / sum_inv, used, skipped })
 }
 
-/// TwoNN maximum likelihood `d̂ = n / Σ ln(T_2/T_1)`. Errors when no point is usable.
+/// TwoNN maximum likelihood `d̂ = n / Σ ln(T_2/T_1)`.
+///
+/// # Errors
+///
+/// Returns an error when no point is usable.
 pub fn two_nn(nb: &Neighbours) -> Result<DimensionEstimate, AnalysisError> {
     if nb.k < 2 {
         return Err(AnalysisError::invalid("two_nn", "needs at least 2 neighbours per point"));
@@ -492,8 +506,10 @@ pub struct IdEstimate {
 /// `points` (row-major, `dim` coordinates each): raw manifold samples or a model's hidden
 /// states.
 ///
-/// Errors on malformed points (see [`knn`]), `k < 2`, `batch_size ≤ k`, or fewer than
-/// `k + 1` points.
+/// # Errors
+///
+/// Returns an error on malformed points (see [`knn`]), `k < 2`, `batch_size ≤ k`, or fewer
+/// than `k + 1` points.
 pub fn intrinsic_dimension(
     points: &[f32],
     dim: usize,

@@ -29,6 +29,10 @@ pub enum TokenWidth {
 
 impl TokenWidth {
     /// From a bit count: 16 or 32.
+    ///
+    /// # Errors
+    ///
+    /// [`AnalysisError::InvalidInput`] for any other bit count.
     pub fn from_bits(bits: u32) -> Result<TokenWidth, AnalysisError> {
         match bits {
             16 => Ok(TokenWidth::U16),
@@ -84,8 +88,14 @@ fn invalid_file(path: &Path, message: impl Into<String>) -> AnalysisError {
     AnalysisError::invalid(path.display().to_string(), message)
 }
 
-/// Reads a token shard (see the module documentation). Errors name the file and, for a bad
-/// id, its position (binary) or line (text).
+/// Reads a token shard (see the module documentation): the ids, each `< vocab`.
+///
+/// # Errors
+///
+/// [`AnalysisError::Io`] when the file cannot be read; [`AnalysisError::InvalidInput`] naming
+/// the file for `vocab = 0`, a binary file that is not a whole number of ids, a text file that
+/// is not UTF-8 or holds a word that is not an id, an id `>= vocab` (with its position in a
+/// binary file or its line in a text file), or a file without tokens.
 pub fn read_tokens(
     path: &Path,
     format: TokenFormat,
@@ -162,7 +172,11 @@ pub fn read_tokens(
 }
 
 /// Writes tokens as raw little-endian ids of `width` (a helper for tests and examples).
-/// Errors when an id does not fit the width or the file cannot be written.
+///
+/// # Errors
+///
+/// [`AnalysisError::InvalidInput`] when an id does not fit the width (naming its position),
+/// [`AnalysisError::Io`] when the file cannot be written.
 pub fn write_tokens_binary(
     path: &Path,
     tokens: &[u32],
@@ -183,8 +197,16 @@ pub fn write_tokens_binary(
     std::fs::write(path, bytes).map_err(|e| AnalysisError::io("cannot write", path, e))
 }
 
-/// Reads a point cloud; returns the row-major values and the dimension. `dim` is required
-/// for binary files and checked against CSV rows when given.
+/// Reads a point cloud; returns the row-major values (`n·dim` of them, point after point) and
+/// the dimension `dim`. `dim` is required for binary files and checked against CSV rows when
+/// given.
+///
+/// # Errors
+///
+/// An error naming the file (and the line for CSV) when it cannot be read, for a binary file
+/// without a positive `dim` or not a whole number of points, rows of unequal width or a width
+/// other than `dim`, a field that is not a number, a non-finite coordinate, or a file without
+/// points.
 pub fn read_points(
     path: &Path,
     format: PointsFormat,
@@ -291,9 +313,16 @@ fn csv_error(path: &Path, line: u64, message: String) -> AnalysisError {
     AnalysisError::Csv { path: PathBuf::from(path), line, message }
 }
 
-/// Reads per-position losses (see the module documentation): `losses[n]` for `n = 0..`.
-/// A sweep's `per_position.csv` (recognised by its `run_id` column) gives the curve of its
-/// largest data size (the lowest over model sizes there), with `L_0` missing (NaN).
+/// Reads per-position losses (see the module documentation): `losses[n]` for `n = 0..`, in
+/// the file's unit (nats per token for scalinglab's evaluations). A sweep's
+/// `per_position.csv` (recognised by its `run_id` column) gives the curve of its largest data
+/// size (the lowest over model sizes there), with `L_0` missing (NaN).
+///
+/// # Errors
+///
+/// An error naming the file (and the line where there is one) when it cannot be read, for a
+/// field that is not a finite number, a wrong number of columns, positions that are not
+/// exactly `0..n`, or a file without losses.
 pub fn read_position_losses(path: &Path) -> Result<Vec<f64>, AnalysisError> {
     let first = std::fs::read_to_string(path)
         .map_err(|e| AnalysisError::io("cannot read", path, e))?
@@ -426,9 +455,19 @@ fn read_sweep_positions(path: &Path) -> Result<Vec<LossCurve>, AnalysisError> {
     Ok(best.into_iter().map(|(tokens, _, losses)| LossCurve { tokens, losses }).collect())
 }
 
-/// Reads a `tokens,position,loss` table into one [`LossCurve`] per data size, in increasing
-/// size; or a sweep's `per_position.csv` (recognised by its `run_id` column), see
-/// `read_sweep_positions`.
+/// Reads a `tokens,position,loss` table into one [`LossCurve`] per data size (tokens), in
+/// increasing size.
+///
+/// A sweep's `per_position.csv` (columns `run_id`, `params_non_embedding`, `tokens`,
+/// `position`, `loss`; recognised by its `run_id` column) is read too: at each data size the
+/// run with the lowest mean loss gives the curve, whose `L_0` is missing (NaN) since the sweep
+/// starts at position 1.
+///
+/// # Errors
+///
+/// An error naming the file (and the line where there is one) when it cannot be read, for a
+/// malformed row, a non-positive data size, positions that are not exactly `0..n` within a
+/// curve, or a file without losses.
 pub fn read_loss_table(path: &Path) -> Result<Vec<LossCurve>, AnalysisError> {
     let first = std::fs::read_to_string(path)
         .map_err(|e| AnalysisError::io("cannot read", path, e))?

@@ -38,8 +38,11 @@ pub struct CorrelationPrediction {
     pub alpha_d_err: f64,
 }
 
-/// `α_D = γ/(2β)` with the propagated error (see the module documentation). Errors unless
-/// `β > 0`, `γ` finite and both errors finite and `≥ 0`.
+/// `α_D = γ/(2β)` with the propagated error (see the module documentation).
+///
+/// # Errors
+///
+/// Returns an error unless `β > 0`, `γ` finite and both errors finite and `≥ 0`.
 pub fn predict_from_correlations(
     beta: f64,
     beta_err: f64,
@@ -99,7 +102,10 @@ pub struct DimensionPrediction {
 }
 
 /// `α_D = 2s/(2s+d)`, `α_N = 2s/d` with first-order error propagation from `d_err`.
-/// Errors unless `d > 0`, `s > 0` and `d_err ≥ 0`, all finite.
+///
+/// # Errors
+///
+/// Returns an error unless `d > 0`, `s > 0` and `d_err ≥ 0`, all finite.
 pub fn predict_from_dimension(
     d: f64,
     d_err: f64,
@@ -208,8 +214,11 @@ pub struct Collapse {
     pub spread_raw: Option<f64>,
 }
 
-/// The collapse of `curves` with `H∞`, `γ` and `β` (see the module documentation). Errors on
-/// fewer than two curves, non-positive sizes, non-finite losses or parameters.
+/// The collapse of `curves` with `H∞`, `γ` and `β` (see the module documentation).
+///
+/// # Errors
+///
+/// Returns an error on fewer than two curves, non-positive sizes, non-finite losses or parameters.
 pub fn collapse(
     curves: &[LossCurve],
     h_inf: f64,

@@ -147,7 +147,13 @@ impl PowerLawSource {
         w.into_iter().map(|x| x / s).collect()
     }
 
-    /// Generates `len` tokens (see the module documentation). Errors on invalid settings.
+    /// Generates `len` tokens (see the module documentation).
+    ///
+    /// # Errors
+    ///
+    /// [`AnalysisError::InvalidInput`] naming the field when `vocab` is not in `2..2^32`,
+    /// `beta` or `shape` is not finite and positive, `zipf` is negative or not finite,
+    /// `max_mean_run < 1`, or `doc_len < 2`.
     pub fn generate(&self, len: usize, seed: u64) -> Result<SyntheticStream, AnalysisError> {
         self.validate()?;
         let docs = len.div_ceil(self.doc_len);
@@ -187,8 +193,12 @@ pub(crate) fn normal(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
-/// `n` points uniform on the unit `d`-sphere, randomly rotated into `ambient ≥ d + 1`
-/// dimensions, row-major `f32`. Errors when `d = 0` or `ambient ≤ d`.
+/// `n` points uniform on the unit `d`-sphere, randomly rotated into `ambient ≥ d + 1` dimensions,
+/// row-major `f32`.
+///
+/// # Errors
+///
+/// Returns an error when `d = 0` or `ambient ≤ d`.
 pub fn sphere_points(
     d: usize,
     ambient: usize,

@@ -14,13 +14,24 @@ use crate::DataError;
 use crate::io::{Output, open_read};
 
 impl Graph {
-    /// Read an edge-list file (format in the [`graph`](crate::graph) module docs). Errors name
-    /// the file and the line, e.g. `graph.txt:7: expected two node ids "u v", found "3"`.
+    /// Read an edge-list file (format in the [`graph`](crate::graph) module docs).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the file cannot be opened; otherwise as
+    /// [`parse_edge_list`](Self::parse_edge_list), naming the file and the line, e.g.
+    /// `graph.txt:7: expected two node ids "u v", found "3"`.
     pub fn read_edge_list(path: &Path) -> Result<Graph, DataError> {
         Graph::parse_edge_list(open_read(path)?, path)
     }
 
     /// Parse an edge list from `reader`; `path` only names the source in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Parse`] naming `path` and the line for an unreadable line, a line that is
+    /// not two node ids, an id that is not an integer below `u32::MAX`, a self loop, a
+    /// malformed or repeated `# nodes:` comment, or an id at or above the declared node count.
     pub fn parse_edge_list(mut reader: impl BufRead, path: &Path) -> Result<Graph, DataError> {
         let mut edges: Vec<(u32, u32)> = Vec::new();
         let mut declared: Option<(usize, u64)> = None;
@@ -108,6 +119,10 @@ impl Graph {
 
     /// Write the graph as an edge list (gzip when `path` ends in `.gz`): a header comment
     /// with `# nodes: N`, then every edge `a b` with `a < b`, in ascending order.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] naming `path` when it cannot be created or written.
     pub fn write_edge_list(&self, path: &Path) -> Result<(), DataError> {
         let mut out = Output::create(path)?;
         self.write_edge_list_to(&mut out)
@@ -116,6 +131,10 @@ impl Graph {
     }
 
     /// Write the edge list (as [`write_edge_list`](Self::write_edge_list)) to `writer`.
+    ///
+    /// # Errors
+    ///
+    /// Any error of `writer`.
     pub fn write_edge_list_to(&self, mut writer: impl Write) -> std::io::Result<()> {
         writeln!(writer, "# scalinglab edge list: undirected, one edge \"u v\" per line")?;
         writeln!(writer, "# nodes: {}", self.num_nodes())?;

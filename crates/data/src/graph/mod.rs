@@ -56,7 +56,12 @@ impl Graph {
     /// Build a graph on nodes `0..n` from an edge list.
     ///
     /// Edges are undirected: `(a, b)` and `(b, a)` are the same edge, and duplicates are
-    /// merged. Self loops, node ids `>= n` and `n > u32::MAX` are errors.
+    /// merged.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] for `n > u32::MAX`, or an edge that is a self loop or has a node
+    /// id `>= n` (naming it as `edges[k]`).
     pub fn from_edges(n: usize, edges: &[(u32, u32)]) -> Result<Graph, DataError> {
         if n > u32::MAX as usize {
             return Err(DataError::invalid("n", n, format!("exceeds u32::MAX = {}", u32::MAX)));
@@ -428,7 +433,11 @@ impl GraphSpec {
         }
     }
 
-    /// Check that the spec can be generated; messages name the field, e.g.
+    /// Check that the spec can be generated, without generating anything.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] naming the field, e.g.
     /// `graph.edges = 10 is too few to connect 64 nodes (need at least 63)`.
     pub fn validate(&self) -> Result<(), DataError> {
         if let GraphSpec::EdgeList { path, .. } = self {
@@ -545,12 +554,25 @@ impl GraphSpec {
     }
 
     /// Draw one graph; the same spec and seed always give the same graph.
+    ///
+    /// # Errors
+    ///
+    /// As [`generate_with_report`](Self::generate_with_report).
     pub fn generate(&self, seed: u64) -> Result<Graph, DataError> {
         self.generate_with_report(seed).map(|(graph, _)| graph)
     }
 
     /// Like [`generate`](Self::generate), also saying how the connectivity policy was applied
     /// (draws rejected, nodes and edges dropped).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`validate`](Self::validate); [`DataError::NoConnectedGraph`] when
+    /// G(n, m) stays disconnected for [`ERDOS_RENYI_MAX_TRIES`] tries;
+    /// [`DataError::NoConnectedDraw`] when every one of [`MAX_DRAWS`] draws of a
+    /// [`Connectivity::Resample`] ensemble is rejected; for [`GraphSpec::EdgeList`], the errors
+    /// of [`Graph::read_edge_list`], and [`DataError::Invalid`] when the file's graph is not
+    /// connected under [`Connectivity::Resample`].
     pub fn generate_with_report(&self, seed: u64) -> Result<(Graph, GraphReport), DataError> {
         self.validate()?;
         match self {

@@ -34,6 +34,11 @@ impl HfTokenizer {
     }
 
     /// Load a `tokenizer.json`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the file cannot be read; [`DataError::Parse`] when it is not a
+    /// `tokenizer.json` the `tokenizers` crate understands.
     pub fn from_file(path: &Path) -> Result<HfTokenizer, DataError> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, "read", e))?;
         let inner: HfInner = text.parse().map_err(|e: tokenizers::Error| {
@@ -51,6 +56,11 @@ impl HfTokenizer {
     /// seen at least `min_frequency` times until the vocabulary has `vocab_size` tokens or no
     /// pair is left (then the vocabulary is smaller: check
     /// [`vocab_size`](Tokenize::vocab_size)).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] for `vocab_size < 257` (256 bytes + `<|endoftext|>`) or when
+    /// training fails; the first error of `docs` (training stops there).
     pub fn train_bpe(
         docs: impl Iterator<Item = Result<String, DataError>> + Send,
         vocab_size: usize,
@@ -107,6 +117,10 @@ impl HfTokenizer {
     }
 
     /// Write `tokenizer.json` (Hugging Face format, readable by `tokenizers` in any language).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), DataError> {
         self.inner.save(path, true).map_err(|e| DataError::Io {
             path: path.to_path_buf(),

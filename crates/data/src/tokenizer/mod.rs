@@ -47,9 +47,18 @@ pub trait Tokenize {
     fn end_of_text(&self) -> Option<u32>;
 
     /// Append the ids of `text` to `out`.
+    ///
+    /// # Errors
+    ///
+    /// Never for the byte, character and word tokenizers (unknown characters and words
+    /// become `<unk>`); [`DataError::Invalid`] when a Hugging Face tokenizer fails.
     fn encode_into(&self, text: &str, out: &mut Vec<u32>) -> Result<(), DataError>;
 
     /// The ids of `text`.
+    ///
+    /// # Errors
+    ///
+    /// As [`encode_into`](Self::encode_into).
     fn encode(&self, text: &str) -> Result<Vec<u32>, DataError> {
         let mut out = Vec::new();
         self.encode_into(text, &mut out)?;
@@ -58,11 +67,20 @@ pub trait Tokenize {
 
     /// The ids of each of `texts`. Sequential by default; the Hugging Face tokenizers encode
     /// the batch in parallel (on rayon's thread pool, unless `TOKENIZERS_PARALLELISM=false`).
+    ///
+    /// # Errors
+    ///
+    /// As [`encode_into`](Self::encode_into).
     fn encode_batch(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, DataError> {
         texts.iter().map(|t| self.encode(t)).collect()
     }
 
-    /// Text of `ids`; an id `>= vocab_size()` is an error.
+    /// Text of `ids`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] naming the first id `>= vocab_size()`, or when a Hugging Face
+    /// tokenizer fails to decode.
     fn decode(&self, ids: &[u32]) -> Result<String, DataError>;
 
     /// One line for headers and summaries, e.g. `byte-level BPE, 8192 tokens`.
@@ -94,6 +112,10 @@ impl Tokenizer {
     }
 
     /// Save to one JSON file (see the [module docs](self)).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), DataError> {
         let saved = match self {
             Tokenizer::Hf(t) => return t.save(path),
@@ -106,6 +128,13 @@ impl Tokenizer {
     }
 
     /// Load a file written by [`save`](Self::save), or any Hugging Face `tokenizer.json`.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Io`] when the file cannot be read; [`DataError::Parse`] when it is not
+    /// JSON, not a saved tokenizer, or not a `tokenizer.json`; [`DataError::Invalid`] for a
+    /// saved vocabulary with a repeated (or, for words, empty or whitespace-containing)
+    /// entry.
     pub fn load(path: &Path) -> Result<Tokenizer, DataError> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, "read", e))?;
         let value: serde_json::Value = serde_json::from_str(&text)
@@ -205,6 +234,12 @@ impl TokenizerSpec {
 
     /// Build the tokenizer, training it on `docs` when it [needs a corpus](Self::needs_corpus)
     /// (`docs` is not read otherwise).
+    ///
+    /// # Errors
+    ///
+    /// The first error of `docs`; the training errors of [`CharTokenizer::train`],
+    /// [`WordTokenizer::train`] and [`HfTokenizer::train_bpe`] (a vocabulary size that is too
+    /// small); for [`TokenizerSpec::Pretrained`], those of [`Tokenizer::load`].
     pub fn build(
         &self,
         docs: impl Iterator<Item = Result<String, DataError>> + Send,

@@ -71,7 +71,11 @@ pub struct CharTokenizer {
 }
 
 impl CharTokenizer {
-    /// A tokenizer over `chars` (ids 2, 3, … in this order). Repeated characters are errors.
+    /// A tokenizer over `chars` (ids 2, 3, … in this order).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] naming the first repeated character.
     pub fn new(chars: Vec<char>) -> Result<CharTokenizer, DataError> {
         let mut index = HashMap::with_capacity(chars.len());
         for (k, &c) in chars.iter().enumerate() {
@@ -89,6 +93,10 @@ impl CharTokenizer {
     /// Count characters over `docs` and keep the most frequent, so that the vocabulary
     /// (with `<unk>` and `<|endoftext|>`) has at most `max_vocab` tokens (all characters if
     /// `None`).
+    ///
+    /// # Errors
+    ///
+    /// The first error of `docs`.
     pub fn train(
         docs: impl Iterator<Item = Result<String, DataError>>,
         max_vocab: Option<usize>,
@@ -161,8 +169,12 @@ pub struct WordTokenizer {
 }
 
 impl WordTokenizer {
-    /// A tokenizer over `words` (ids 2, 3, … in this order). Empty, repeated or
-    /// whitespace-containing words are errors.
+    /// A tokenizer over `words` (ids 2, 3, … in this order).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] naming the first word that is empty, contains whitespace or
+    /// repeats an earlier one.
     pub fn new(words: Vec<String>) -> Result<WordTokenizer, DataError> {
         let mut index = HashMap::with_capacity(words.len());
         for (k, w) in words.iter().enumerate() {
@@ -187,6 +199,10 @@ impl WordTokenizer {
     /// Count words over `docs` and keep the `vocab_size − 2` most frequent (the vocabulary has
     /// `vocab_size` tokens with `<unk>` and `<|endoftext|>`, fewer if the text has fewer
     /// distinct words).
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Invalid`] for `vocab_size < 3`; the first error of `docs`.
     pub fn train(
         docs: impl Iterator<Item = Result<String, DataError>>,
         vocab_size: usize,
