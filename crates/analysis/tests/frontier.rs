@@ -515,9 +515,13 @@ fn fit_command_on_a_quickstart_results_file() {
 #[test]
 fn example_report_results_get_every_method_the_grid_allows() {
     // The repository's real quickstart sweep: 4 widths × 5 token budgets, 20 runs.
-    let results =
+    let committed =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/example-report/results.csv");
     let out = temp_dir("example-report");
+    // First the end-of-run points alone (a copy without the curves.csv that sits beside the
+    // committed file).
+    let results = out.join("results.csv");
+    std::fs::copy(&committed, &results).unwrap();
     let opts = FitCommandOptions { bootstrap: 200, starts: 1000, ..Default::default() };
     let r = fit_command(&results, &opts, &out).unwrap();
     assert_eq!((r.points.len(), r.n_sizes, r.n_token_counts), (20, 4, 5));
@@ -540,6 +544,14 @@ fn example_report_results_get_every_method_the_grid_allows() {
     check_outputs(&out, &r);
     let md = std::fs::read_to_string(out.join("fit.md")).unwrap();
     assert!(md.contains("| 2: IsoFLOP parabolas | not available |") && md.contains("fixed design"));
+    // With the sweep's training curves, the largest model's curve is the envelope at almost
+    // every budget: approach 1 says its optimum is not bracketed instead of guessing one.
+    if committed.with_file_name("curves.csv").exists() {
+        let out2 = temp_dir("example-report-curves");
+        let r = fit_command(&committed, &opts, &out2).unwrap();
+        let e1 = r.method(Method::Approach1).unwrap().error.as_deref().unwrap_or("");
+        assert!(e1.contains("not bracketed"), "{e1}");
+    }
 }
 
 #[test]

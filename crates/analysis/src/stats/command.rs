@@ -392,11 +392,11 @@ pub fn compute_stats(
     if let Some(losses) = inputs.position_losses {
         // L_0 may be absent (NaN) — a sweep's per-position losses start at n = 1, and the fit
         // never uses n = 0.
-        if let Some(n) = losses
-            .iter()
-            .enumerate()
-            .position(|(n, v)| !(v.is_finite() && *v > 0.0) && !(n == 0 && v.is_nan()))
-        {
+        if let Some(n) = losses.iter().enumerate().position(|(n, v)| {
+            let valid = v.is_finite() && *v > 0.0;
+            let absent_l0 = n == 0 && v.is_nan();
+            !valid && !absent_l0
+        }) {
             return Err(AnalysisError::invalid(
                 "position losses",
                 format!("L_{n} = {} must be finite and > 0", losses[n]),
