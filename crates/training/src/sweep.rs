@@ -655,7 +655,7 @@ fn train_grid(
                 crate::run::remove_checkpoint(&here);
                 let _ = fs::remove_dir(&here); // only if empty (no kept model, no shard)
                 let line = format!(
-                    "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}{}",
+                    "  {:<14} N={:>8} D={:>8}  steps {:>5}  train {:.4}  eval {:.4}  {:>6.1}s{}{}{}",
                     run.id,
                     record.params_non_embedding,
                     run.tokens,
@@ -663,6 +663,11 @@ fn train_grid(
                     outcome.train_loss,
                     outcome.eval_loss,
                     outcome.wall_seconds,
+                    if outcome.checkpoint_seconds > 0.0 {
+                        format!(" (checkpoints {:.2}s)", outcome.checkpoint_seconds)
+                    } else {
+                        String::new()
+                    },
                     outcome
                         .resumed_from
                         .map_or(String::new(), |s| format!("  (resumed at step {s})")),
