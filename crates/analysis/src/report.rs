@@ -245,7 +245,9 @@ fn choose_slice(
     if let Some((k, s)) = groups.iter().rev().find(|(_, s)| s.len() >= 3) {
         return Some((*k, s.len()));
     }
-    groups.iter().rev().max_by_key(|(_, s)| s.len()).map(|(k, s)| (*k, s.len()))
+    // `max_by_key` keeps the last maximum: in ascending key order, the largest key among the
+    // groups with the most members.
+    groups.iter().max_by_key(|(_, s)| s.len()).map(|(k, s)| (*k, s.len()))
 }
 
 struct LawFitter<'o> {
@@ -987,6 +989,19 @@ fn report_markdown(
 mod tests {
     use super::*;
     use crate::records::RunStatus;
+
+    #[test]
+    fn slices_prefer_the_largest_key_among_the_fullest_groups() {
+        let r = &synthetic_grid()[0];
+        let cell = |n, d| Cell { n, n_total: n, d, loss: 1.0, run: r };
+        // Every N has two data sizes: the slice is at the largest N.
+        let cells =
+            vec![cell(1, 10), cell(1, 20), cell(5, 10), cell(5, 20), cell(9, 10), cell(9, 20)];
+        assert_eq!(choose_slice(&cells, |c| c.n, |c| c.d), Some((9, 2)));
+        // A smaller N with more data sizes wins over a larger one with fewer.
+        let cells = vec![cell(1, 10), cell(1, 20), cell(9, 10)];
+        assert_eq!(choose_slice(&cells, |c| c.n, |c| c.d), Some((1, 2)));
+    }
 
     fn synthetic_grid() -> Vec<RunRecord> {
         let ns = [1.0e4, 1.0e5, 1.0e6, 1.0e7];

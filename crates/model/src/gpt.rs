@@ -258,6 +258,8 @@ pub struct Gpt {
     lm_head: Option<Linear>,
     context: usize,
     logit_multiplier: f64,
+    /// Adam learning-rate multiplier of hidden matrices (muP: 1/m; SP: 1).
+    hidden_lr_multiplier: f64,
 }
 
 impl ModelConfig {
@@ -316,6 +318,7 @@ impl ModelConfig {
             }),
             context: self.context,
             logit_multiplier: self.logit_multiplier(),
+            hidden_lr_multiplier: self.lr_multiplier(ParamRole::Hidden),
         }
     }
 }
@@ -435,6 +438,12 @@ impl Gpt {
     /// Context length the model was built for.
     pub fn context(&self) -> usize {
         self.context
+    }
+
+    /// The learning-rate multiplier of a parameter role in this model (see
+    /// [`ModelConfig::lr_multiplier`]).
+    pub fn lr_multiplier(&self, role: ParamRole) -> f64 {
+        if role == ParamRole::Hidden { self.hidden_lr_multiplier } else { 1.0 }
     }
 
     /// The role of every parameter tensor (which sets its muP learning rate and whether weight

@@ -39,7 +39,7 @@ pub fn bench_training(
     let device = selected.device.clone().autodiff();
     device.seed(0);
     let mut net = model.init(&device);
-    let mut optim = crate::AdamW::new(&crate::TrainConfig::default(), model, &net);
+    let mut optim = crate::AdamW::new(&crate::TrainConfig::default(), &net);
     let (t, v) = (model.context, model.vocab_size as i64);
     let data: Vec<i64> = (0..batch * (t + 1)).map(|i| (i as i64 * 7919 + 13) % v).collect();
     let tokens = Tensor::<1, Int>::from_data(TensorData::new(data, [batch * (t + 1)]), &device)

@@ -123,7 +123,7 @@ pub fn coord_check(
             model_cfg.validate()?;
             let tc = TrainConfig { lr: cfg.lr, weight_decay: 0.0, ..Default::default() };
             let mut model = init_seeded(&model_cfg, &ad, cfg.seed);
-            let mut optim = AdamW::new(&tc, &model_cfg, &model);
+            let mut optim = AdamW::new(&tc, &model);
             let mut measure = |model: &scalinglab_model::Gpt, step: usize| {
                 let (x, _) = batch(&probe, &probe_idx, &ad);
                 for (layer, a) in model.activations(x) {

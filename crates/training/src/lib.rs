@@ -29,7 +29,8 @@ pub use device::{DeviceChoice, SelectedDevice, select_device};
 pub use error::TrainingError;
 pub use optim::AdamW;
 pub use run::{
-    Checkpointing, CurveRow, RunOutcome, evaluate, init_seeded, remove_checkpoint, train_run,
+    Checkpointing, CurveRow, LanguageModel, RunOutcome, evaluate, init_seeded, remove_checkpoint,
+    train_model, train_run,
 };
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use sweep::{

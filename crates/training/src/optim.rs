@@ -24,7 +24,9 @@ use std::path::Path;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use scalinglab_model::{Gpt, ModelConfig, NamedTensor, ParamRole};
+use scalinglab_model::NamedTensor;
+
+use crate::run::LanguageModel;
 
 use crate::{TrainConfig, TrainingError};
 
@@ -51,13 +53,10 @@ pub struct AdamW {
 }
 
 impl AdamW {
-    /// An optimiser for `model`, built from `model_cfg`, with the hyper-parameters of `train`.
-    pub fn new(train: &TrainConfig, model_cfg: &ModelConfig, model: &Gpt) -> Self {
-        let rules = model
-            .param_roles()
-            .into_iter()
-            .map(|(id, role)| (id, (model_cfg.lr_multiplier(role), role != ParamRole::Vector)))
-            .collect();
+    /// An optimiser for `model` with the hyper-parameters of `train`; each parameter's
+    /// learning-rate multiplier and weight decay come from [`LanguageModel::optimizer_rules`].
+    pub fn new<M: LanguageModel>(train: &TrainConfig, model: &M) -> Self {
+        let rules = model.optimizer_rules();
         Self {
             beta1: train.beta1,
             beta2: train.beta2,
@@ -77,7 +76,7 @@ impl AdamW {
 
     /// One update of every parameter that has a gradient, at learning rate `lr`. Returns the
     /// updated model and the gradient's global norm before clipping.
-    pub fn step(&mut self, lr: f64, model: Gpt, mut grads: GradientsParams) -> (Gpt, f64) {
+    pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams) -> (M, f64) {
         let mut norm = SquaredNorm { grads: &grads, total: None };
         model.visit(&mut norm);
         let grad_norm = norm.total.map_or(0.0, |t| (t.into_scalar::<f32>() as f64).max(0.0).sqrt());

@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use scalinglab_data::TokenCorpus;
-use scalinglab_model::{Gpt, ModelConfig, read_safetensors, write_safetensors};
+use scalinglab_model::{Gpt, ModelConfig, ParamRole, read_safetensors, write_safetensors};
 use serde::{Deserialize, Serialize};
 
 use crate::optim::AdamW;
@@ -70,6 +70,48 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A language model the training loop can train: any burn module that scores next tokens.
+///
+/// [`Gpt`] implements it; so can a user's own module, which [`train_model`] then trains with
+/// the same optimiser, schedule, divergence checks, checkpoints and evaluation as a sweep run
+/// (see `examples/custom_model.rs`).
+pub trait LanguageModel: Module + Clone {
+    /// Cross-entropy (nats) of each target token given its prefix.
+    ///
+    /// # Shapes
+    /// `inputs`, `targets`: `[batch, seq]` → `[batch, seq]`.
+    fn loss_per_token(&self, inputs: Tensor<2, Int>, targets: Tensor<2, Int>) -> Tensor<2>;
+
+    /// Per parameter: the learning-rate multiplier and whether weight decay applies. The
+    /// default treats every parameter alike (multiplier 1) and decays matrices only (rank ≥ 2),
+    /// as nanoGPT does.
+    fn optimizer_rules(&self) -> std::collections::HashMap<ParamId, (f64, bool)> {
+        struct Rules(std::collections::HashMap<ParamId, (f64, bool)>);
+        impl ModuleVisitor for Rules {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.insert(param.id, (1.0, D >= 2));
+            }
+        }
+        let mut r = Rules(std::collections::HashMap::new());
+        self.visit(&mut r);
+        r.0
+    }
+}
+
+impl LanguageModel for Gpt {
+    fn loss_per_token(&self, inputs: Tensor<2, Int>, targets: Tensor<2, Int>) -> Tensor<2> {
+        Gpt::loss_per_token(self, inputs, targets)
+    }
+
+    /// muP's per-role multipliers ([`Gpt::lr_multiplier`]); decay on matrices only.
+    fn optimizer_rules(&self) -> std::collections::HashMap<ParamId, (f64, bool)> {
+        self.param_roles()
+            .into_iter()
+            .map(|(id, role)| (id, (self.lr_multiplier(role), role != ParamRole::Vector)))
+            .collect()
+    }
+}
+
 /// burn seeds a backend's random generator globally, and draws parameters lazily, at their
 /// first use: runs trained side by side would draw from one stream in an order the scheduler
 /// picks. Seeding and drawing every parameter happen under this lock, so that a run's initial
@@ -102,8 +144,8 @@ fn int_batch(values: Vec<i64>, batch: usize, seq: usize, device: &Device) -> Ten
 
 /// Mean loss of `model` on every sequence of `corpus`, in batches, without gradients; and the
 /// mean loss at each position (`[n - 1]` is the loss of a token given `n` tokens of context).
-pub fn evaluate(
-    model: &Gpt,
+pub fn evaluate<M: LanguageModel>(
+    model: &M,
     corpus: &TokenCorpus,
     batch_size: usize,
     device: &Device,
@@ -163,8 +205,8 @@ struct State {
     best_ema: f64,
     wall_seconds: f64,
     checkpoint_seconds: f64,
-    /// The run this checkpoint belongs to, to refuse another run's.
-    model: ModelConfig,
+    /// The run this checkpoint belongs to (its model's description), to refuse another run's.
+    model: String,
     seed: u64,
     batches: usize,
 }
@@ -231,9 +273,9 @@ fn ckpt_err(path: &Path, reason: impl std::fmt::Display) -> TrainingError {
 
 /// Writes a checkpoint into `dir/checkpoint.tmp`, then swaps it in for `dir/checkpoint`, so a
 /// kill at any moment leaves one complete checkpoint (the new or the old).
-fn save_checkpoint(
+fn save_checkpoint<M: LanguageModel>(
     dir: &Path,
-    model: &Gpt,
+    model: &M,
     optim: &AdamW,
     state: &State,
 ) -> Result<(), TrainingError> {
@@ -326,19 +368,19 @@ impl burn::module::ModuleMapper for Restore {
 use burn::module::ParamId;
 
 /// Loads `dir/checkpoint` into a freshly built model and optimiser.
-fn load_checkpoint(
+fn load_checkpoint<M: LanguageModel>(
     dir: &Path,
-    model: Gpt,
+    model: M,
     train_cfg: &TrainConfig,
-    model_cfg: &ModelConfig,
+    fingerprint: &str,
     device: &Device,
-) -> Result<(Gpt, AdamW, State), TrainingError> {
+) -> Result<(M, AdamW, State), TrainingError> {
     let ck = dir.join(CHECKPOINT);
     let state_path = ck.join("state.json");
     let text = std::fs::read_to_string(&state_path)
         .map_err(|e| TrainingError::Read { path: state_path.clone(), source: e })?;
     let state: State = serde_json::from_str(&text).map_err(|e| ckpt_err(&state_path, e))?;
-    if &state.model != model_cfg || state.seed != train_cfg.seed {
+    if state.model != fingerprint || state.seed != train_cfg.seed {
         return Err(ckpt_err(&ck, "it belongs to a run with another model or seed"));
     }
     let model_path = ck.join("model.safetensors");
@@ -353,7 +395,7 @@ fn load_checkpoint(
     }
     let optim_path = ck.join("optim.safetensors");
     let (tensors, meta) = read_safetensors(&optim_path).map_err(|e| ckpt_err(&optim_path, e))?;
-    let mut optim = AdamW::new(train_cfg, model_cfg, &model);
+    let mut optim = AdamW::new(train_cfg, &model);
     optim.load_tensors(tensors, &meta, device, &optim_path)?;
     Ok((model, optim, state))
 }
@@ -403,8 +445,44 @@ pub fn train_run(
     eval: &TokenCorpus,
     device: &Device,
     ckpt: &Checkpointing,
-    mut on_step: impl FnMut(u64, f64),
+    on_step: impl FnMut(u64, f64),
 ) -> Result<(Gpt, RunOutcome), TrainingError> {
+    let ad_device = device.clone().autodiff();
+    let fresh = init_seeded(model_cfg, &ad_device, train_cfg.seed);
+    let fingerprint = serde_json::to_string(model_cfg).expect("a model config serialises");
+    train_model(
+        fresh,
+        &fingerprint,
+        model_cfg.vocab_size,
+        train_cfg,
+        train,
+        eval,
+        device,
+        ckpt,
+        on_step,
+    )
+}
+
+/// [`train_run`] for any [`LanguageModel`]: trains `fresh` (built on `device.autodiff()`) for
+/// one epoch over `train` with the training configuration's optimiser, schedule, divergence
+/// checks and checkpoints, and evaluates it on `eval`. `fingerprint` describes the model (a
+/// checkpoint of another fingerprint is refused); `vocab_size` sets the divergence bound
+/// `divergence_factor × ln V`.
+///
+/// # Errors
+/// As [`train_run`].
+#[allow(clippy::too_many_arguments)]
+pub fn train_model<M: LanguageModel>(
+    fresh: M,
+    fingerprint: &str,
+    vocab_size: usize,
+    train_cfg: &TrainConfig,
+    train: &TokenCorpus,
+    eval: &TokenCorpus,
+    device: &Device,
+    ckpt: &Checkpointing,
+    mut on_step: impl FnMut(u64, f64),
+) -> Result<(M, RunOutcome), TrainingError> {
     let start = Instant::now();
     let ad_device = device.clone().autodiff();
     let seq = train.seq_len;
@@ -418,18 +496,17 @@ pub fn train_run(
         train_cfg.min_lr_ratio,
     )
     .with_kind(train_cfg.schedule);
-    let fresh = init_seeded(model_cfg, &ad_device, train_cfg.seed);
     let resume = ckpt.dir.as_ref().filter(|d| d.join(CHECKPOINT).join("state.json").exists());
     let (mut model, mut optim, mut state) = match resume {
         Some(dir) => {
-            let (m, o, s) = load_checkpoint(dir, fresh, train_cfg, model_cfg, device)?;
+            let (m, o, s) = load_checkpoint(dir, fresh, train_cfg, fingerprint, device)?;
             if s.batches != batches.len() {
                 return Err(ckpt_err(dir, "it was written for another number of batches"));
             }
             (m, o, s)
         }
         None => {
-            let optim = AdamW::new(train_cfg, model_cfg, &fresh);
+            let optim = AdamW::new(train_cfg, &fresh);
             let state = State {
                 step: 0,
                 tokens: 0,
@@ -439,7 +516,7 @@ pub fn train_run(
                 best_ema: f64::INFINITY,
                 wall_seconds: 0.0,
                 checkpoint_seconds: 0.0,
-                model: model_cfg.clone(),
+                model: fingerprint.to_string(),
                 seed: train_cfg.seed,
                 batches: batches.len(),
             };
@@ -448,7 +525,7 @@ pub fn train_run(
     };
     let resumed_from = resume.map(|_| state.step);
     let wall_before = state.wall_seconds;
-    let limit = train_cfg.divergence_factor * (model_cfg.vocab_size as f64).ln();
+    let limit = train_cfg.divergence_factor * (vocab_size as f64).ln();
     let curve_at = curve_steps(batches.len() as u64, train_cfg.curve_points);
     let mut divergence = None;
     let mut steps_this_call = 0u64;
@@ -459,7 +536,7 @@ pub fn train_run(
         let (x, y) = train.batch(idx);
         let x = int_batch(x, idx.len(), seq, &ad_device);
         let y = int_batch(y, idx.len(), seq, &ad_device);
-        let loss = model.loss(x, y);
+        let loss = model.loss_per_token(x, y).mean();
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
         state.losses.push(loss_value);
         if !loss_value.is_finite() {
