@@ -227,3 +227,17 @@ fn a_changed_config_is_refused_naming_what_changed_unless_it_only_extends_the_gr
     assert_eq!(rows(&out.join("results.csv")).len(), 4);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn shell_completions_cover_every_subcommand() {
+    let out = Command::new(env!("CARGO_BIN_EXE_scalinglab"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    for sub in ["run", "status", "fit", "stats", "data", "coord-check", "sample", "hidden", "bench"]
+    {
+        assert!(script.contains(sub), "completion lacks {sub}");
+    }
+}

@@ -285,6 +285,12 @@ enum Command {
         #[arg(long, default_value = "flex")]
         device: DeviceChoice,
     },
+    /// Print a shell completion script: `scalinglab completions bash > ~/.local/share/bash-completion/completions/scalinglab`
+    /// (also zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Check an experiment file and print what it would run, without training.
     Check {
         /// Experiment file (TOML); without one, the built-in quickstart.
@@ -420,6 +426,15 @@ fn run(cli: Cli) -> Result<()> {
             for n in &summary.notes {
                 println!("  note: {n}");
             }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "scalinglab",
+                &mut std::io::stdout(),
+            );
         }
         Command::Status { dir } => {
             print!("{}", scalinglab_training::status(&dir)?);
