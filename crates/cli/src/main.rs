@@ -19,6 +19,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(name = "scalinglab", version, about, long_about = None)]
 struct Cli {
+    /// More log lines on stderr: -v run starts, resumes and ends; -vv checkpoints; -vvv every
+    /// 100th training loss. Quiet by default apart from progress bars. `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,7 +37,7 @@ enum Command {
         /// Backend: auto (a GPU if found, else CPU), flex, ndarray, wgpu, cuda.
         #[arg(long, default_value = "auto")]
         device: DeviceChoice,
-        /// Run directory. Default: runs/<experiment name>.
+        /// Run directory. Default: `runs/<experiment name>`.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Discard finished runs in the run directory instead of resuming them.
@@ -50,7 +54,7 @@ enum Command {
         #[arg(long)]
         extend: bool,
         /// Train only these grid points (comma-separated indices, as `scalinglab status`
-        /// numbers them) into runs/<id>/ for a later --collect: one task of a Slurm array.
+        /// numbers them) into `runs/<id>/` for a later --collect: one task of a Slurm array.
         #[arg(long, conflicts_with_all = ["collect", "emit"])]
         only: Option<String>,
         /// Merge the runs that --only tasks finished, train any that are missing, and report.
@@ -342,7 +346,29 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Logging through `tracing`: warnings by default, more with each `-v`.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,scalinglab={level},scalinglab_training={level},scalinglab_analysis={level},scalinglab_data={level}"
+        ))
+    });
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn run(cli: Cli) -> Result<()> {
+    init_logging(cli.verbose);
     match cli.command {
         Command::Run { config, device, out, fresh, quiet, jobs, extend, only, collect, emit } => {
             let cfg = load(config.as_ref())?;

@@ -524,6 +524,11 @@ pub fn train_model<M: LanguageModel>(
         }
     };
     let resumed_from = resume.map(|_| state.step);
+    let where_ = ckpt.dir.as_ref().map_or_else(String::new, |d| d.display().to_string());
+    match resumed_from {
+        Some(step) => tracing::info!(run = %where_, step, "resuming from a checkpoint"),
+        None => tracing::debug!(run = %where_, steps = batches.len(), "starting a run"),
+    }
     let wall_before = state.wall_seconds;
     let limit = train_cfg.divergence_factor * (vocab_size as f64).ln();
     let curve_at = curve_steps(batches.len() as u64, train_cfg.curve_points);
@@ -542,6 +547,9 @@ pub fn train_model<M: LanguageModel>(
         if !loss_value.is_finite() {
             divergence = Some(format!("non-finite loss at step {step}"));
             break;
+        }
+        if state.step % 100 == 0 {
+            tracing::trace!(step = state.step, loss = loss_value, "training");
         }
         if loss_value > limit {
             divergence = Some(format!(
@@ -599,12 +607,21 @@ pub fn train_model<M: LanguageModel>(
             state.wall_seconds = wall_before + start.elapsed().as_secs_f64();
             save_checkpoint(dir, &model, &optim, &state)?;
             state.checkpoint_seconds += t.elapsed().as_secs_f64();
+            tracing::debug!(
+                dir = %dir.display(),
+                step = state.step,
+                seconds = t.elapsed().as_secs_f64(),
+                "checkpoint written"
+            );
         }
         if ckpt.stop_after == Some(steps_this_call) && !done {
             return Err(TrainingError::Interrupted { step: state.step });
         }
     }
 
+    if let Some(why) = &divergence {
+        tracing::warn!(run = %where_, reason = %why, "run diverged");
+    }
     let steps = state.losses.len() as u64;
     let tail = (batches.len() / 10).max(1);
     let last = &state.losses[state.losses.len().saturating_sub(tail)..];

@@ -652,6 +652,12 @@ fn train_grid(
                     Some(w) => w.append(&record)?,
                     None => ResultsWriter::open(&here.join(files::RESULTS))?.append(&record)?,
                 }
+                tracing::info!(
+                    run = %run.id,
+                    eval_loss = outcome.eval_loss,
+                    seconds = outcome.wall_seconds,
+                    "run finished"
+                );
                 crate::run::remove_checkpoint(&here);
                 let _ = fs::remove_dir(&here); // only if empty (no kept model, no shard)
                 let line = format!(
