@@ -51,6 +51,12 @@ fn tiny_sweep_end_to_end_then_resume() {
     let out = run_experiment(&cfg, &opts(&dir)).unwrap();
     assert_eq!(out.trained, 4);
     assert_eq!(out.records.len(), 4);
+    let jsonl = std::fs::read_to_string(dir.join(files::RESULTS_JSONL)).unwrap();
+    assert_eq!(jsonl.lines().count(), 4);
+    for line in jsonl.lines() {
+        let r: scalinglab_analysis::RunRecord = serde_json::from_str(line).unwrap();
+        assert!(out.records.contains(&r), "{line}");
+    }
     for name in [
         files::CONFIG,
         files::RESULTS,

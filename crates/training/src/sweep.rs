@@ -38,6 +38,9 @@ pub mod files {
     /// Held-out loss by context length of every finished run:
     /// `run_id,params_non_embedding,tokens,position,loss` (`position` n = tokens of context).
     pub const POSITIONS: &str = "per_position.csv";
+    /// `results.csv` as JSON lines (`pandas.read_json(path, lines=True)`), rewritten from it
+    /// after every sweep.
+    pub const RESULTS_JSONL: &str = "results.jsonl";
     /// One line per finished run, as printed.
     pub const LOG: &str = "sweep.log";
     /// Per-run directories (checkpoints while a run trains; weights if kept).
@@ -72,6 +75,18 @@ fn retain_rows(path: &Path, header: &str, done: &HashSet<String>) -> Result<(), 
     }
     let tmp = path.with_extension("csv.tmp");
     fs::write(&tmp, out).map_err(write_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(write_err(path))
+}
+
+/// Writes `records` as JSON lines (through a temporary file and a rename).
+fn write_jsonl(path: &Path, records: &[RunRecord]) -> Result<(), TrainingError> {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r).expect("a run record serialises"));
+        text.push('\n');
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    fs::write(&tmp, text).map_err(write_err(&tmp))?;
     fs::rename(&tmp, path).map_err(write_err(path))
 }
 
@@ -249,6 +264,7 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
                 files::CURVES,
                 files::POSITIONS,
                 files::LOG,
+                files::RESULTS_JSONL,
             ]
             .contains(&name)
                 || p.extension().is_some_and(|e| e == "svg");
@@ -376,6 +392,7 @@ pub fn run_experiment(
     let t = train_grid(cfg, opts, None)?;
     let results_path = opts.out_dir.join(files::RESULTS);
     let records = read_results(&results_path)?;
+    write_jsonl(&opts.out_dir.join(files::RESULTS_JSONL), &records)?;
     let fits = write_report(
         &records,
         &analysis_options(cfg, &t.chain, t.eval_oracle_loss),
@@ -835,6 +852,7 @@ pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
     let chain = cfg.data.walk.build()?;
     let oracle = oracle_loss(&chain, &eval_corpus(&cfg, &chain));
     let records = read_results(&dir.join(files::RESULTS))?;
+    write_jsonl(&dir.join(files::RESULTS_JSONL), &records)?;
     let fits = write_report(&records, &analysis_options(&cfg, &chain, oracle), dir)?;
     Ok(ExperimentOutcome {
         report: dir.join(files::REPORT),
