@@ -3,20 +3,18 @@
 //!
 //! The model here is a "bigram MLP": each token's embedding goes through a two-layer MLP of
 //! width `k` to next-token logits (no attention, no positions). It implements
-//! [`LanguageModel`], which is all the training loop needs. The data are random walks on an
+//! [`LanguageModel`], which is all the training loop needs; `sweep_models` trains it over a
+//! grid of widths and data sizes (resumable, checkpointed) and writes the fits and report. The data are random walks on an
 //! Erdős–Rényi graph, so the best possible loss (the walk's entropy rate) is known exactly.
 //!
 //! Run it with `cargo run --example custom_model` (about a minute on 2 cores).
-
-use std::collections::HashSet;
 
 use burn::module::Initializer;
 use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, log_softmax};
-use scalinglab_analysis::{AnalysisOptions, RunRecord, RunStatus, fit_sweep};
 use scalinglab_data::{TokenCorpus, WalkConfig};
-use scalinglab_training::{Checkpointing, LanguageModel, TrainConfig, train_model};
+use scalinglab_training::{LanguageModel, ModelSweep, TrainConfig, sweep_models};
 
 /// The user's model: embedding → Linear(d, k) → GELU → Linear(k, V).
 #[derive(Module, Debug)]
@@ -63,62 +61,27 @@ fn main() -> anyhow::Result<()> {
     let pool = TokenCorpus::from_walks(&chain, context, 4096, 1);
     let eval = TokenCorpus::from_walks(&chain, context, 256, 2);
     let d = 32;
-    let widths = [4, 8, 16, 32, 64];
-    let budgets = [16_384u64, 65_536];
-    let mut records = Vec::new();
-    for &k in &widths {
-        for &tokens in &budgets {
-            let train = pool.take((tokens / context as u64) as usize);
-            let cfg = TrainConfig { lr: 1e-2, batch_size: 16, ..TrainConfig::default() };
-            device.seed(0);
-            let fresh = BigramMlp::new(vocab, d, k, &device.clone().autodiff());
-            let (_, out) = train_model(
-                fresh,
-                &format!("bigram-mlp d={d} k={k}"),
-                vocab,
-                &cfg,
-                &train,
-                &eval,
-                &device,
-                &Checkpointing::default(),
-                |_, _| {},
-            )?;
-            let n = BigramMlp::scaling_params(vocab, d, k);
-            println!("k = {k:>3}  N = {n:>6}  D = {tokens:>6}  eval loss {:.4}", out.eval_loss);
-            records.push(RunRecord {
-                run_id: format!("k{k}_D{tokens}"),
-                arch: "bigram-mlp".into(),
-                d_model: k,
-                n_layers: 1,
-                n_heads: 0,
-                context,
-                vocab_size: vocab,
-                params: n + (vocab * d) as u64,
-                params_non_embedding: n,
-                tokens,
-                steps: out.steps,
-                batch_size: cfg.batch_size,
-                lr: cfg.lr,
-                flops_per_token: 6.0 * n as f64,
-                flops: 6.0 * n as f64 * tokens as f64,
-                train_loss: out.train_loss,
-                eval_loss: out.eval_loss,
-                wall_seconds: out.wall_seconds,
-                device: "flex".into(),
-                seed: 0,
-                status: if out.diverged { RunStatus::Diverged } else { RunStatus::Ok },
-            });
-        }
-    }
-    let ids: HashSet<&str> = records.iter().map(|r| r.run_id.as_str()).collect();
-    assert_eq!(ids.len(), records.len());
-    let opts = AnalysisOptions {
-        reference_loss: Some(("entropy rate".into(), chain.entropy_rate())),
+    let sweep = ModelSweep {
+        out_dir: "runs/custom_model".into(),
+        name: "bigram-mlp".into(),
+        sizes: vec![4, 8, 16, 32, 64],
+        tokens: vec![16_384, 32_768, 65_536],
+        train: TrainConfig { lr: 1e-2, batch_size: 16, ..TrainConfig::default() },
+        vocab_size: vocab,
+        reference_loss: Some(chain.entropy_rate()),
         bootstrap: 200,
-        ..AnalysisOptions::default()
     };
-    let fits = fit_sweep(&records, &opts)?;
-    println!("\nexact entropy rate {:.4} nats/token", chain.entropy_rate());
+    // Run it again and the finished runs are skipped; a killed run resumes from its checkpoint.
+    let fits = sweep_models(
+        &sweep,
+        |k, dev| BigramMlp::new(vocab, d, k, dev),
+        |k| BigramMlp::scaling_params(vocab, d, k),
+        &pool,
+        &eval,
+        &device,
+    )?;
+    println!("exact entropy rate {:.4} nats/token", chain.entropy_rate());
     print!("{}", scalinglab_analysis::summary_text(&fits));
+    println!("report: {}/report.md", sweep.out_dir.display());
     Ok(())
 }

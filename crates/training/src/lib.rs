@@ -34,7 +34,7 @@ pub use run::{
 };
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use sweep::{
-    ExperimentOutcome, RunOptions, collect_shards, files, oracle_loss, reanalyze, run_experiment,
-    run_only, slurm_script, status,
+    ExperimentOutcome, ModelSweep, RunOptions, collect_shards, files, oracle_loss, reanalyze,
+    run_experiment, run_only, slurm_script, status, sweep_models,
 };
 pub use teacher::{SampledCorpus, hidden_state_points, load_saved_model, sample_corpus};

@@ -119,7 +119,7 @@ impl LanguageModel for Gpt {
 static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 /// Draws every parameter now (they are lazy otherwise).
-struct Materialize;
+pub(crate) struct Materialize;
 
 impl ModuleVisitor for Materialize {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {

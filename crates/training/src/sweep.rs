@@ -1010,3 +1010,126 @@ mod tests {
         assert!(changed_fields(a, a).is_empty());
     }
 }
+
+/// A sweep over a user's own model family (see [`sweep_models`]).
+#[derive(Clone, Debug)]
+pub struct ModelSweep {
+    /// Run directory: `results.csv`, `runs/<id>/` checkpoints, report.
+    pub out_dir: PathBuf,
+    /// Family name, used in run ids (`<name>_k<size>_D<tokens>`) and the `arch` column.
+    pub name: String,
+    /// Model sizes `k` passed to the builder.
+    pub sizes: Vec<usize>,
+    /// Training tokens per run (whole sequences of the corpus's length are taken).
+    pub tokens: Vec<u64>,
+    /// Optimiser, schedule, checkpoints, divergence.
+    pub train: TrainConfig,
+    /// Vocabulary size (for the divergence bound and the records).
+    pub vocab_size: usize,
+    /// The report's reference loss (e.g. an exact entropy rate), if known.
+    pub reference_loss: Option<f64>,
+    /// Bootstrap resamples of the report's fits.
+    pub bootstrap: usize,
+}
+
+/// Trains every (size, tokens) cell of a user's model family with [`crate::train_model`]
+/// (the same optimiser, schedule, divergence checks and checkpoints as a scalinglab sweep),
+/// appending each finished run to `results.csv` and resuming an interrupted sweep, then fits
+/// and writes the report. `build(k, device)` builds a fresh size-`k` model on `device` (an
+/// autodiff device); `params(k)` is its `N` for the fits. `train_pool` must hold at least the
+/// largest token budget; runs take prefixes of it.
+///
+/// # Errors
+/// A token budget larger than the pool, a results file that cannot be read or written, a
+/// failed checkpoint, or a report that cannot be written.
+pub fn sweep_models<M: crate::LanguageModel>(
+    sweep: &ModelSweep,
+    build: impl Fn(usize, &burn::prelude::Device) -> M,
+    params: impl Fn(usize) -> u64,
+    train_pool: &TokenCorpus,
+    eval: &TokenCorpus,
+    device: &burn::prelude::Device,
+) -> Result<ScalingFits, TrainingError> {
+    fs::create_dir_all(&sweep.out_dir).map_err(write_err(&sweep.out_dir))?;
+    let results_path = sweep.out_dir.join(files::RESULTS);
+    let done: HashSet<String> = if results_path.exists() {
+        read_results(&results_path)?.into_iter().map(|r| r.run_id).collect()
+    } else {
+        HashSet::new()
+    };
+    let mut writer = ResultsWriter::open(&results_path)?;
+    let seq = train_pool.seq_len;
+    for &k in &sweep.sizes {
+        for &tokens in &sweep.tokens {
+            let id = format!("{}_k{k}_D{tokens}", sweep.name);
+            if done.contains(&id) {
+                continue;
+            }
+            let sequences = tokens.div_ceil(seq as u64) as usize;
+            if sequences > train_pool.num_sequences() {
+                return Err(invalid(
+                    "tokens",
+                    tokens,
+                    format!("the training pool holds {} tokens", train_pool.num_target_tokens()),
+                ));
+            }
+            let train = train_pool.take(sequences);
+            let run_dir = sweep.out_dir.join(files::RUNS).join(&id);
+            fs::create_dir_all(&run_dir).map_err(write_err(&run_dir))?;
+            let ad = device.clone().autodiff();
+            device.seed(sweep.train.seed);
+            let fresh = build(k, &ad);
+            fresh.visit(&mut crate::run::Materialize); // draw every weight now, from this seed
+            let ckpt = Checkpointing { dir: Some(run_dir.clone()), stop_after: None };
+            let fingerprint = format!("{} k={k}", sweep.name);
+            let (_, out) = crate::train_model(
+                fresh,
+                &fingerprint,
+                sweep.vocab_size,
+                &sweep.train,
+                &train,
+                eval,
+                device,
+                &ckpt,
+                |_, _| {},
+            )?;
+            let n = params(k);
+            let d = (sequences * seq) as u64;
+            writer.append(&RunRecord {
+                run_id: id.clone(),
+                arch: sweep.name.clone(),
+                d_model: k,
+                n_layers: 0,
+                n_heads: 0,
+                context: seq,
+                vocab_size: sweep.vocab_size,
+                params: n,
+                params_non_embedding: n,
+                tokens: d,
+                steps: out.steps,
+                batch_size: sweep.train.batch_size,
+                lr: sweep.train.lr,
+                flops_per_token: 6.0 * n as f64,
+                flops: 6.0 * n as f64 * d as f64,
+                train_loss: out.train_loss,
+                eval_loss: out.eval_loss,
+                wall_seconds: out.wall_seconds,
+                device: "custom".into(),
+                seed: sweep.train.seed,
+                status: if out.diverged { RunStatus::Diverged } else { RunStatus::Ok },
+            })?;
+            crate::run::remove_checkpoint(&run_dir);
+            let _ = fs::remove_dir(&run_dir);
+            tracing::info!(run = %id, eval_loss = out.eval_loss, "run finished");
+        }
+    }
+    let records = read_results(&results_path)?;
+    write_jsonl(&sweep.out_dir.join(files::RESULTS_JSONL), &records)?;
+    let opts = AnalysisOptions {
+        title: format!("scalinglab report: {}", sweep.name),
+        reference_loss: sweep.reference_loss.map(|r| ("reference".to_string(), r)),
+        bootstrap: sweep.bootstrap,
+        ..AnalysisOptions::default()
+    };
+    Ok(write_report(&records, &opts, &sweep.out_dir)?)
+}

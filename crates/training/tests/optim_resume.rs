@@ -246,3 +246,60 @@ fn hidden_state_points_are_the_models_last_position_states() {
         hidden_state_points(&model, &cfg, &[40, 1, 2, 3, 4, 5, 6, 7], 1, 0, &device).unwrap_err();
     assert!(e.to_string().contains("vocabulary"), "{e}");
 }
+
+/// A model that is not ours (embedding → logits, a pure bigram table) swept by
+/// `sweep_models`: every cell is trained, recorded and fitted; a second call trains nothing.
+#[test]
+fn sweep_models_trains_and_fits_a_user_defined_module() {
+    use burn::module::Initializer;
+    use burn::nn::{Embedding, Linear};
+    use scalinglab_training::{LanguageModel, ModelSweep, sweep_models};
+
+    #[derive(burn::module::Module, Debug)]
+    struct Bigram {
+        embed: Embedding,
+        out: Linear,
+    }
+    impl LanguageModel for Bigram {
+        fn loss_per_token(&self, x: Tensor<2, Int>, y: Tensor<2, Int>) -> Tensor<2> {
+            let logp =
+                burn::tensor::activation::log_softmax(self.out.forward(self.embed.forward(x)), 2);
+            logp.gather(2, y.unsqueeze_dim::<3>(2)).squeeze_dim::<2>(2).neg()
+        }
+    }
+    let (train, eval, vocab) = data();
+    let dir = std::env::temp_dir().join(format!("scalinglab-custom-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sweep = ModelSweep {
+        out_dir: dir.clone(),
+        name: "bigram".into(),
+        sizes: vec![2, 4, 8, 16],
+        tokens: vec![640, 1280, 2560],
+        train: TrainConfig { lr: 3e-2, batch_size: 8, ..Default::default() },
+        vocab_size: vocab,
+        reference_loss: None,
+        bootstrap: 0,
+    };
+    let build = |k: usize, dev: &Device| Bigram {
+        embed: Embedding {
+            weight: Initializer::Normal { mean: 0.0, std: 0.1 }.init([vocab, k], dev),
+        },
+        out: Linear {
+            weight: Initializer::Normal { mean: 0.0, std: 0.1 }.init([k, vocab], dev),
+            bias: None,
+        },
+    };
+    let params = |k: usize| (2 * vocab * k) as u64;
+    let fits = sweep_models(&sweep, build, params, &train, &eval, &Device::flex()).unwrap();
+    assert!(fits.loss_vs_n_no_offset.is_some(), "{:?}", fits.warnings);
+    let rows = scalinglab_analysis::read_results(&dir.join("results.csv")).unwrap();
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|r| r.eval_loss.is_finite() && r.arch == "bigram"));
+    // Wider tables fit better at the largest D.
+    let at = |k: usize| rows.iter().find(|r| r.d_model == k && r.tokens == 2560).unwrap().eval_loss;
+    assert!(at(16) < at(2), "{} vs {}", at(16), at(2));
+    // Resumed: nothing left to train, the same rows.
+    sweep_models(&sweep, build, params, &train, &eval, &Device::flex()).unwrap();
+    assert_eq!(scalinglab_analysis::read_results(&dir.join("results.csv")).unwrap(), rows);
+    let _ = std::fs::remove_dir_all(&dir);
+}
