@@ -14,6 +14,7 @@ mod coord;
 mod device;
 mod error;
 mod optim;
+mod reproduce;
 mod run;
 mod schedule;
 mod sweep;
@@ -28,6 +29,7 @@ pub use coord::{CoordCheckConfig, CoordRow, CoordSlope, coord_check, coord_check
 pub use device::{DeviceChoice, SelectedDevice, select_device};
 pub use error::TrainingError;
 pub use optim::AdamW;
+pub use reproduce::reproduce_graphs;
 pub use run::{
     Checkpointing, CurveRow, LanguageModel, RunOutcome, evaluate, init_seeded, remove_checkpoint,
     train_model, train_run,
