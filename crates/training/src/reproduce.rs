@@ -131,7 +131,9 @@ pub fn reproduce_graphs(
     let sp = &results[0].1.records;
     let mup = &results[3].1.records;
     let max_d = sp.iter().map(|r| r.tokens).max().unwrap_or(0);
-    for r in sp.iter().filter(|r| r.tokens == max_d) {
+    let mut at_max: Vec<_> = sp.iter().filter(|r| r.tokens == max_d).collect();
+    at_max.sort_by_key(|r| r.params_non_embedding);
+    for r in at_max {
         if let Some(m) = mup.iter().find(|m| m.tokens == max_d && m.d_model == r.d_model) {
             let _ = writeln!(
                 md,
