@@ -142,8 +142,9 @@ pub use text::{DocumentSource, Documents, Split, split_of};
 pub use tokenizer::{Tokenize, Tokenizer, TokenizerSpec};
 pub use walk::{MarkovChain, WalkBias, WalkConfig};
 
-/// SplitMix64 finaliser: a bijective mixing of 64 bits.
-fn splitmix64(mut z: u64) -> u64 {
+/// SplitMix64 finaliser: a bijective mixing of 64 bits (for seeded choices that must not
+/// depend on a generator's state).
+pub fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

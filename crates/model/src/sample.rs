@@ -41,6 +41,12 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// One random stream per sequence of a batch, so that a row's sample does not depend on the
+/// rest of the batch.
+fn row_streams(rows: usize, seed: u64) -> Vec<StdRng> {
+    (0..rows).map(|r| StdRng::seed_from_u64(mix(seed ^ mix(r as u64)))).collect()
+}
+
 /// Draws one token from a row of logits.
 fn draw(logits: &[f32], cfg: &SampleConfig, rng: &mut StdRng) -> u32 {
     if cfg.temperature <= 0.0 {
@@ -111,9 +117,7 @@ impl Gpt {
     ) -> Vec<Vec<u32>> {
         let context = self.context();
         check_prompts(prompts, context);
-        let mut rngs: Vec<StdRng> = (0..prompts.len())
-            .map(|r| StdRng::seed_from_u64(mix(cfg.seed ^ mix(r as u64))))
-            .collect();
+        let mut rngs = row_streams(prompts.len(), cfg.seed);
         let mut seqs = prompts.to_vec();
         let mut cache = KvCache::new();
         let mut logits = last_logits(self.forward_cached(int_rows(&seqs, 0, device), &mut cache));
@@ -152,9 +156,7 @@ impl Gpt {
     ) -> Vec<Vec<u32>> {
         let context = self.context();
         check_prompts(prompts, context);
-        let mut rngs: Vec<StdRng> = (0..prompts.len())
-            .map(|r| StdRng::seed_from_u64(mix(cfg.seed ^ mix(r as u64))))
-            .collect();
+        let mut rngs = row_streams(prompts.len(), cfg.seed);
         let mut seqs = prompts.to_vec();
         for _ in 0..new_tokens {
             let len = seqs[0].len();

@@ -62,14 +62,6 @@ pub struct RunOutcome {
     pub checkpoint_seconds: f64,
 }
 
-/// SplitMix64 mixing (seeded choices that must not depend on a generator's state).
-pub(crate) fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// A language model the training loop can train: any burn module that scores next tokens.
 ///
 /// [`Gpt`] implements it; so can a user's own module, which [`train_model`] then trains with

@@ -57,8 +57,9 @@ pub fn sample_corpus(
         let prompts: Vec<Vec<u32>> = (0..b)
             .map(|i| {
                 vec![
-                    (crate::run::mix64(cfg.seed ^ ((done + i) as u64).wrapping_mul(0x9E37))
-                        % vocab as u64) as u32,
+                    (scalinglab_data::splitmix64(
+                        cfg.seed ^ ((done + i) as u64).wrapping_mul(0x9E37),
+                    ) % vocab as u64) as u32,
                 ]
             })
             .collect();
@@ -111,7 +112,8 @@ pub fn hidden_state_points(
         let b = batch.min(points - i);
         let flat: Vec<i64> = (0..b)
             .flat_map(|j| {
-                let s = (crate::run::mix64(seed ^ (i + j) as u64) % windows as u64) as usize;
+                let s =
+                    (scalinglab_data::splitmix64(seed ^ (i + j) as u64) % windows as u64) as usize;
                 tokens[s..s + t].iter().map(|&x| x as i64)
             })
             .collect();
