@@ -292,6 +292,38 @@ fn shard_path(out_dir: &Path, split: Split) -> PathBuf {
     })
 }
 
+/// Writes sampled documents of `doc_len` tokens (the last one shorter) into `w` until it holds
+/// `tokens`, reporting progress every [`PROGRESS_EVERY`] tokens and at the end.
+fn write_documents(
+    w: &mut ShardWriter,
+    tokens: u64,
+    doc_len: usize,
+    split: Split,
+    progress: &mut impl FnMut(&Progress),
+    mut sample: impl FnMut(usize, &mut Vec<u32>),
+) -> Result<(), DataError> {
+    let stage = format!("writing {}", split_name(split));
+    let mut buf = Vec::with_capacity(doc_len);
+    let mut reported = 0;
+    while w.num_tokens() < tokens {
+        let len = (tokens - w.num_tokens()).min(doc_len as u64) as usize;
+        buf.clear();
+        sample(len, &mut buf);
+        w.write_tokens(&buf)?;
+        w.end_document();
+        if w.num_tokens() - reported >= PROGRESS_EVERY || w.num_tokens() == tokens {
+            reported = w.num_tokens();
+            progress(&Progress {
+                stage: stage.clone(),
+                done: reported,
+                total: Some(tokens),
+                unit: "tokens",
+            });
+        }
+    }
+    Ok(())
+}
+
 fn split_name(split: Split) -> &'static str {
     match split {
         Split::Train => "train",
@@ -335,25 +367,9 @@ fn build_walks(
         };
         let mut w = ShardWriter::create(&path, chain.num_states(), info)?;
         let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, index));
-        let mut buf = Vec::with_capacity(c.walk_length);
-        let stage = format!("writing {}", split_name(split));
-        let mut reported = 0;
-        while w.num_tokens() < tokens {
-            let len = (tokens - w.num_tokens()).min(c.walk_length as u64) as usize;
-            buf.clear();
-            chain.sample_walk_into(len, &mut rng, &mut buf);
-            w.write_tokens(&buf)?;
-            w.end_document();
-            if w.num_tokens() - reported >= PROGRESS_EVERY || w.num_tokens() == tokens {
-                reported = w.num_tokens();
-                progress(&Progress {
-                    stage: stage.clone(),
-                    done: reported,
-                    total: Some(tokens),
-                    unit: "tokens",
-                });
-            }
-        }
+        write_documents(&mut w, tokens, c.walk_length, split, progress, |len, buf| {
+            chain.sample_walk_into(len, &mut rng, buf)
+        })?;
         written += w.num_tokens();
         record_shard(&mut s, split, w, path)?;
     }
@@ -536,24 +552,9 @@ fn build_ngram(
         };
         let mut w = ShardWriter::create(&path, model.vocab_size(), info)?;
         let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 2 + index));
-        let stage = format!("writing {}", split_name(split));
-        let mut reported = 0;
-        while w.num_tokens() < tokens {
-            let len = (tokens - w.num_tokens()).min(c.document_length as u64) as usize;
-            buf.clear();
-            model.sample_into(len, &mut rng, &mut buf);
-            w.write_tokens(&buf)?;
-            w.end_document();
-            if w.num_tokens() - reported >= PROGRESS_EVERY || w.num_tokens() == tokens {
-                reported = w.num_tokens();
-                progress(&Progress {
-                    stage: stage.clone(),
-                    done: reported,
-                    total: Some(tokens),
-                    unit: "tokens",
-                });
-            }
-        }
+        write_documents(&mut w, tokens, c.document_length, split, progress, |len, buf| {
+            model.sample_into(len, &mut rng, buf)
+        })?;
         written += w.num_tokens();
         record_shard(&mut s, split, w, path)?;
     }

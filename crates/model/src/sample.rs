@@ -47,6 +47,13 @@ fn row_streams(rows: usize, seed: u64) -> Vec<StdRng> {
     (0..rows).map(|r| StdRng::seed_from_u64(mix(seed ^ mix(r as u64)))).collect()
 }
 
+/// Appends to each sequence a token drawn from its row of logits, with its own stream.
+fn push_draws(seqs: &mut [Vec<u32>], rngs: &mut [StdRng], logits: &[Vec<f32>], cfg: &SampleConfig) {
+    for ((seq, rng), row) in seqs.iter_mut().zip(rngs).zip(logits) {
+        seq.push(draw(row, cfg, rng));
+    }
+}
+
 /// Draws one token from a row of logits.
 fn draw(logits: &[f32], cfg: &SampleConfig, rng: &mut StdRng) -> u32 {
     if cfg.temperature <= 0.0 {
@@ -122,9 +129,7 @@ impl Gpt {
         let mut cache = KvCache::new();
         let mut logits = last_logits(self.forward_cached(int_rows(&seqs, 0, device), &mut cache));
         for step in 0..new_tokens {
-            for ((seq, rng), row) in seqs.iter_mut().zip(&mut rngs).zip(&logits) {
-                seq.push(draw(row, cfg, rng));
-            }
+            push_draws(&mut seqs, &mut rngs, &logits, cfg);
             if step + 1 == new_tokens {
                 break;
             }
@@ -162,9 +167,7 @@ impl Gpt {
             let len = seqs[0].len();
             let logits =
                 last_logits(self.forward(int_rows(&seqs, len.saturating_sub(context), device)));
-            for ((seq, rng), row) in seqs.iter_mut().zip(&mut rngs).zip(&logits) {
-                seq.push(draw(row, cfg, rng));
-            }
+            push_draws(&mut seqs, &mut rngs, &logits, cfg);
         }
         seqs
     }
