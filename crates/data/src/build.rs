@@ -7,6 +7,7 @@
 //! | `corpus`   | `train.*`, `validation.*`: documents tokenised, `<|endoftext|>` after each; `tokenizer.json` |
 //! | `ngram`    | `train.*`, `validation.*`: text sampled from an n-gram model of a shard      |
 //! | `manifold` | `train.*`, `validation.*`: coordinate tokens; `*_points.f32`, `*_targets.f32`, `manifold.json` |
+//! | `hierarchy`| `train.*`, `validation.*`: Random Hierarchy Model documents, end to end     |
 //!
 //! Every build also writes `data.json`: the configuration and the [`DataSummary`]. Token
 //! shards are described in [`crate::shard`]. Relative paths in a configuration are taken
@@ -20,6 +21,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use crate::hierarchy::HierarchyConfig;
 use crate::io::Output;
 use crate::manifold::ManifoldConfig;
 use crate::ngram::{NgramCounter, Smoothing};
@@ -132,6 +134,40 @@ pub struct ManifoldBuild {
     pub seed: u64,
 }
 
+/// Documents of a Random Hierarchy Model grammar ([`crate::hierarchy`]): `s^L` tokens each,
+/// written end to end without a separator token (every document has the same length, so
+/// none is needed); the vocabulary is the grammar's `v`.
+///
+/// In TOML:
+///
+/// ```toml
+/// kind = "hierarchy"
+/// tokens = 4_194_304          # 32768 documents of 128 tokens
+/// validation_tokens = 131_072
+/// seed = 0                    # optional: the documents
+/// [hierarchy]
+/// vocab = 32
+/// rules = 4
+/// branching = 2
+/// depth = 7
+/// seed = 0                    # optional: the grammar
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HierarchyBuild {
+    /// The grammar and its seed.
+    pub hierarchy: HierarchyConfig,
+    /// Training tokens to write. A multiple of the document length `s^L` keeps every
+    /// document whole; otherwise the last one is cut short (a note says so).
+    pub tokens: u64,
+    /// Validation tokens to write (another stream). Default: 0.
+    #[serde(default)]
+    pub validation_tokens: u64,
+    /// Seed of the documents (the grammar has its own, `hierarchy.seed`). Default: 0.
+    #[serde(default)]
+    pub seed: u64,
+}
+
 /// What to build (see the [module docs](self)).
 ///
 /// In TOML, e.g.
@@ -157,6 +193,8 @@ pub enum DataBuildConfig {
     Ngram(NgramBuild),
     /// Manifold regression data.
     Manifold(ManifoldBuild),
+    /// Documents of a Random Hierarchy Model grammar.
+    Hierarchy(HierarchyBuild),
 }
 
 /// Progress of a build, reported to [`build_data`]'s callback.
@@ -188,7 +226,7 @@ pub struct DataSummary {
     /// Documents in `validation.bin`.
     pub validation_documents: u64,
     /// Exact entropy rate of the generating process, nats per token, where known (walks,
-    /// n-gram models).
+    /// n-gram models, hierarchies).
     pub entropy_rate: Option<f64>,
     /// The tokenizer (or token encoding).
     pub tokenizer: String,
@@ -219,7 +257,8 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 /// of the configuration's parts: [`WalkConfig::build_with_report`] for walks,
 /// [`DocumentSource::documents`] (and the reading of each document) and
 /// [`TokenizerSpec::build`] for corpora, [`TokenShard::open`] and [`NgramCounter`] for n-gram
-/// models, [`ManifoldConfig::build`] for manifolds; [`DataError::Invalid`] naming the field
+/// models, [`ManifoldConfig::build`] for manifolds, [`HierarchyConfig::validate`] for
+/// hierarchies; [`DataError::Invalid`] naming the field
 /// for a count or length of 0 (`tokens`, `walk_length`, `document_length`,
 /// `train_samples`), a `validation_fraction` outside `[0, 1]`, `bins` outside `2..=65536` or
 /// a non-positive `range`.
@@ -235,6 +274,7 @@ pub fn build_data(
         DataBuildConfig::Corpus(c) => build_corpus(c, out_dir, &mut progress)?,
         DataBuildConfig::Ngram(c) => build_ngram(c, out_dir, &mut progress)?,
         DataBuildConfig::Manifold(c) => build_manifold(c, out_dir, &mut progress)?,
+        DataBuildConfig::Hierarchy(c) => build_hierarchy(c, out_dir, &mut progress)?,
     };
     summary.seconds = start.elapsed().as_secs_f64();
     let record = serde_json::json!({ "config": config, "summary": &summary });
@@ -660,6 +700,64 @@ fn build_manifold(
         record_shard(&mut s, split, w, path)?;
         s.files.push(points_path);
         s.files.push(targets_path);
+    }
+    s.tokens_per_second = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    Ok(s)
+}
+
+fn build_hierarchy(
+    c: &HierarchyBuild,
+    out_dir: &Path,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    positive("tokens", c.tokens)?;
+    let grammar = c.hierarchy.build()?;
+    let h = &c.hierarchy;
+    let doc_len = grammar.document_len();
+    let encoding = "hierarchy leaves as tokens";
+    let mut s = summary("hierarchy", h.vocab, encoding.into());
+    s.entropy_rate = Some(grammar.entropy_per_token());
+    s.notes.push(format!(
+        "grammar: vocab = {}, rules = {}, branching = {}, depth = {}: documents of {doc_len} \
+         tokens ({} nats each) end to end, no separator",
+        h.vocab,
+        h.rules,
+        h.branching,
+        h.depth,
+        grammar.entropy_per_document()
+    ));
+    let source =
+        format!("random hierarchy model: {}", serde_json::to_string(h).expect("serialises"));
+    let started = Instant::now();
+    let mut written = 0;
+    for (split, tokens, index) in
+        [(Split::Train, c.tokens, 0), (Split::Validation, c.validation_tokens, 1)]
+    {
+        if tokens == 0 {
+            continue;
+        }
+        let rest = tokens % doc_len as u64;
+        if rest != 0 {
+            s.notes.push(format!(
+                "the last {} document is cut to {rest} of its {doc_len} tokens",
+                split_name(split)
+            ));
+        }
+        let path = shard_path(out_dir, split);
+        let info = ShardInfo {
+            tokenizer: encoding.into(),
+            source: source.clone(),
+            end_of_text: None,
+            entropy_rate: s.entropy_rate,
+        };
+        let mut w = ShardWriter::create(&path, h.vocab, info)?;
+        let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 6 + index));
+        write_documents(&mut w, tokens, doc_len, split, progress, |len, buf| {
+            grammar.sample_document(&mut rng, buf);
+            buf.truncate(len);
+        })?;
+        written += w.num_tokens();
+        record_shard(&mut s, split, w, path)?;
     }
     s.tokens_per_second = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
     Ok(s)

@@ -37,11 +37,15 @@
 //!   [`Tokenizer`], [`TokenizerSpec`]), saved and loaded as `tokenizer.json`.
 //! * [`ngram`]: n-gram language models with add-k smoothing ([`NgramModel`], [`Smoothing`]),
 //!   their exact entropy rates and seeded sampling.
+//! * [`hierarchy`]: the Random Hierarchy Model, text from a random unambiguous hierarchical
+//!   grammar ([`HierarchyConfig`], [`Hierarchy`]) with an exact entropy per token and
+//!   correlations that decay with distance.
 //! * [`manifold`]: points on spheres and tori rotated into a high-dimensional space, with
 //!   Hölder targets of a set smoothness ([`ManifoldConfig`]), and their encodings as token
 //!   sequences or patches.
 //! * [`build`]: [`build_data`], one entry point from a configuration ([`DataBuildConfig`]:
-//!   walk, corpus + tokenizer, n-gram, manifold) to shards on disk and a [`DataSummary`].
+//!   walk, corpus + tokenizer, n-gram, manifold, hierarchy) to shards on disk and a
+//!   [`DataSummary`].
 //! * [`DataError`]: the one error type of the crate; messages name the offending field or
 //!   file and line.
 //!
@@ -117,6 +121,7 @@ pub mod build;
 pub mod corpus;
 mod error;
 pub mod graph;
+pub mod hierarchy;
 mod io;
 pub mod manifold;
 pub mod ngram;
@@ -128,12 +133,13 @@ pub mod tokenizer;
 pub mod walk;
 
 pub use build::{
-    CorpusBuild, DataBuildConfig, DataSummary, ManifoldBuild, NgramBuild, Progress, WalkBuild,
-    build_data,
+    CorpusBuild, DataBuildConfig, DataSummary, HierarchyBuild, ManifoldBuild, NgramBuild, Progress,
+    WalkBuild, build_data,
 };
 pub use corpus::TokenCorpus;
 pub use error::DataError;
 pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
+pub use hierarchy::{Hierarchy, HierarchyConfig};
 pub use manifold::{HolderTarget, Manifold, ManifoldConfig, ManifoldData, ManifoldSamples};
 pub use ngram::{NgramCounter, NgramModel, Smoothing};
 pub use sampler::{Batch, RandomWindows, SequentialWindows};
@@ -184,3 +190,7 @@ const MANIFOLD_STREAM: u64 = 10;
 const MANIFOLD_SAMPLE_STREAM: u64 = 11;
 /// Stream of [`build_data`]'s samples in [`derive_seed`].
 const BUILD_STREAM: u64 = 12;
+/// Stream of a hierarchy's grammar (one index per level) in [`derive_seed`].
+const HIERARCHY_STREAM: u64 = 13;
+/// Stream of [`Hierarchy::sample`] in [`derive_seed`].
+const HIERARCHY_SAMPLE_STREAM: u64 = 14;

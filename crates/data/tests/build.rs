@@ -220,6 +220,104 @@ smoothness = 0.5
 }
 
 #[test]
+fn hierarchy_build_writes_grammatical_documents() {
+    let dir = temp_dir("build-hierarchy");
+    // 32-token documents; 10000 = 312 · 32 + 16 tokens, so the last train document is cut.
+    let config: DataBuildConfig = toml::from_str(
+        r#"
+kind = "hierarchy"
+tokens = 10000
+validation_tokens = 3200
+seed = 4
+[hierarchy]
+vocab = 16
+rules = 4
+branching = 2
+depth = 5
+seed = 1
+"#,
+    )
+    .unwrap();
+    let (summary, last_done) = build(&config, &dir);
+    assert_eq!(summary.kind, "hierarchy");
+    assert_eq!((summary.train_tokens, summary.validation_tokens), (10_000, 3200));
+    assert_eq!((summary.train_documents, summary.validation_documents), (313, 100));
+    assert_eq!(last_done, 3200, "progress reaches the end of the last stage");
+    assert_eq!(summary.vocab_size, 16);
+    let DataBuildConfig::Hierarchy(h) = &config else { unreachable!() };
+    let grammar = h.hierarchy.build().unwrap();
+    assert_eq!(summary.entropy_rate, Some(grammar.entropy_per_token()));
+    // ln 16 + 31 ln 4 nats per 32-token document.
+    let exact = (16f64.ln() + 31.0 * 4f64.ln()) / 32.0;
+    assert!((grammar.entropy_per_token() - exact).abs() < 1e-14);
+    assert!(summary.notes[0].starts_with("grammar: vocab = 16"), "{:?}", summary.notes);
+    assert_eq!(summary.notes[1], "the last train document is cut to 16 of its 32 tokens");
+    assert_eq!(summary.notes.len(), 2, "validation is whole documents: {:?}", summary.notes);
+    // Tuple → parent symbol, per level: every whole document reduces to one root.
+    let parents: Vec<std::collections::HashMap<Vec<u32>, u32>> = (0..5)
+        .map(|level| {
+            (0..16u32)
+                .flat_map(|a| (0..4).map(move |k| (a, k)))
+                .map(|(a, k)| (grammar.rule(level, a, k).to_vec(), a))
+                .collect()
+        })
+        .collect();
+    for split in ["train", "validation"] {
+        let shard = TokenShard::open(&dir.join(format!("{split}.bin"))).unwrap();
+        assert_eq!(shard.vocab_size(), 16);
+        assert_eq!(shard.header().end_of_text, None);
+        let h_header = shard.header().entropy_rate.unwrap();
+        assert!((h_header - exact).abs() < 1e-14, "{h_header}");
+        let tokens = shard.window(0, shard.len());
+        assert!(tokens.iter().all(|&t| t < 16));
+        for doc in tokens.chunks_exact(32) {
+            let mut symbols = doc.to_vec();
+            for level in (0..5).rev() {
+                symbols = symbols
+                    .chunks(2)
+                    .map(|t| *parents[level].get(t).unwrap_or_else(|| panic!("{split}: {t:?}")))
+                    .collect();
+            }
+            assert_eq!(symbols.len(), 1);
+        }
+    }
+    let train = TokenShard::open(&dir.join("train.bin")).unwrap().window(0, 320);
+    let val = TokenShard::open(&dir.join("validation.bin")).unwrap().window(0, 320);
+    assert_ne!(train, val, "validation documents are another stream");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
+    assert_eq!(record["config"]["kind"], "hierarchy");
+    assert_eq!(record["config"]["hierarchy"]["rules"], 4);
+
+    // The grammar's errors come through, naming the field.
+    let bad: DataBuildConfig = toml::from_str(
+        "kind = \"hierarchy\"\ntokens = 10\n[hierarchy]\nvocab = 8\nrules = 9\nbranching = 2\n\
+         depth = 3\n",
+    )
+    .unwrap();
+    let err = build_data(&bad, &dir, |_| {}).unwrap_err().to_string();
+    assert!(err.starts_with("rules = 9 is too many for vocab = 8"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn repository_hierarchy_config_is_a_valid_default() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/data/hierarchy.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let DataBuildConfig::Hierarchy(h) = toml::from_str::<DataBuildConfig>(&text).unwrap() else {
+        panic!("{} is not a hierarchy config", path.display());
+    };
+    h.hierarchy.validate().unwrap();
+    let grammar = h.hierarchy.build().unwrap();
+    assert_eq!(grammar.document_len(), 128);
+    assert_eq!(h.tokens % 128, 0, "whole documents");
+    assert_eq!(h.validation_tokens % 128, 0, "whole documents");
+    // The entropy the file's comment quotes.
+    assert!((grammar.entropy_per_token() - 1.40254).abs() < 5e-6);
+}
+
+#[test]
 fn build_configs_reject_mistakes() {
     assert!(toml::from_str::<DataBuildConfig>("kind = \"audio\"\n").is_err());
     let typo = "kind = \"walk\"\ntokens = 10\nwalk_lenght = 5\n[walk.graph]\nkind = \"erdos_renyi\"\nnodes = 8\nedges = 12\n";
