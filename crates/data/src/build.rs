@@ -8,6 +8,7 @@
 //! | `ngram`    | `train.*`, `validation.*`: text sampled from an n-gram model of a shard      |
 //! | `manifold` | `train.*`, `validation.*`: coordinate tokens; `*_points.f32`, `*_targets.f32`, `manifold.json` |
 //! | `hierarchy`| `train.*`, `validation.*`: Random Hierarchy Model documents, end to end     |
+//! | `multiscale` | `train.*`, `validation.*`: one stationary multiscale hidden-topic stream each, as one document |
 //!
 //! Every build also writes `data.json`: the configuration and the [`DataSummary`]. Token
 //! shards are described in [`crate::shard`]. Relative paths in a configuration are taken
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::hierarchy::HierarchyConfig;
 use crate::io::Output;
 use crate::manifold::ManifoldConfig;
+use crate::multiscale::MultiscaleConfig;
 use crate::ngram::{NgramCounter, Smoothing};
 use crate::shard::{ShardInfo, ShardWriter, TokenShard};
 use crate::text::{DocumentSource, Split, split_of};
@@ -168,6 +170,41 @@ pub struct HierarchyBuild {
     pub seed: u64,
 }
 
+/// One stationary stream of a multiscale hidden-topic process ([`crate::multiscale`]) per
+/// split, written as a single document (the stream has no document boundaries and needs no
+/// separator token); the vocabulary is the process's `V`.
+///
+/// In TOML:
+///
+/// ```toml
+/// kind = "multiscale"
+/// tokens = 4_194_304
+/// validation_tokens = 262_144
+/// seed = 0                    # optional: the streams
+/// [multiscale]
+/// vocab = 8
+/// levels = 12
+/// states = 4
+/// beta = 0.5
+/// support = 1
+/// background = 0.1            # optional
+/// seed = 0                    # optional: the state distributions
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiscaleBuild {
+    /// The process and its seed.
+    pub multiscale: MultiscaleConfig,
+    /// Training tokens to write.
+    pub tokens: u64,
+    /// Validation tokens to write (another stream). Default: 0.
+    #[serde(default)]
+    pub validation_tokens: u64,
+    /// Seed of the streams (the process has its own, `multiscale.seed`). Default: 0.
+    #[serde(default)]
+    pub seed: u64,
+}
+
 /// What to build (see the [module docs](self)).
 ///
 /// In TOML, e.g.
@@ -195,6 +232,8 @@ pub enum DataBuildConfig {
     Manifold(ManifoldBuild),
     /// Documents of a Random Hierarchy Model grammar.
     Hierarchy(HierarchyBuild),
+    /// A stationary multiscale hidden-topic stream.
+    Multiscale(MultiscaleBuild),
 }
 
 /// Progress of a build, reported to [`build_data`]'s callback.
@@ -226,7 +265,7 @@ pub struct DataSummary {
     /// Documents in `validation.bin`.
     pub validation_documents: u64,
     /// Exact entropy rate of the generating process, nats per token, where known (walks,
-    /// n-gram models, hierarchies).
+    /// n-gram models, hierarchies; not multiscale streams).
     pub entropy_rate: Option<f64>,
     /// The tokenizer (or token encoding).
     pub tokenizer: String,
@@ -258,7 +297,8 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 /// [`DocumentSource::documents`] (and the reading of each document) and
 /// [`TokenizerSpec::build`] for corpora, [`TokenShard::open`] and [`NgramCounter`] for n-gram
 /// models, [`ManifoldConfig::build`] for manifolds, [`HierarchyConfig::validate`] for
-/// hierarchies; [`DataError::Invalid`] naming the field
+/// hierarchies, [`MultiscaleConfig::validate`] for multiscale streams; [`DataError::Invalid`]
+/// naming the field
 /// for a count or length of 0 (`tokens`, `walk_length`, `document_length`,
 /// `train_samples`), a `validation_fraction` outside `[0, 1]`, `bins` outside `2..=65536` or
 /// a non-positive `range`.
@@ -275,6 +315,7 @@ pub fn build_data(
         DataBuildConfig::Ngram(c) => build_ngram(c, out_dir, &mut progress)?,
         DataBuildConfig::Manifold(c) => build_manifold(c, out_dir, &mut progress)?,
         DataBuildConfig::Hierarchy(c) => build_hierarchy(c, out_dir, &mut progress)?,
+        DataBuildConfig::Multiscale(c) => build_multiscale(c, out_dir, &mut progress)?,
     };
     summary.seconds = start.elapsed().as_secs_f64();
     let record = serde_json::json!({ "config": config, "summary": &summary });
@@ -756,6 +797,84 @@ fn build_hierarchy(
             grammar.sample_document(&mut rng, buf);
             buf.truncate(len);
         })?;
+        written += w.num_tokens();
+        record_shard(&mut s, split, w, path)?;
+    }
+    s.tokens_per_second = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    Ok(s)
+}
+
+/// Tokens sampled per write of a multiscale stream.
+const STREAM_CHUNK: usize = 1 << 16;
+
+fn build_multiscale(
+    c: &MultiscaleBuild,
+    out_dir: &Path,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    positive("tokens", c.tokens)?;
+    let model = c.multiscale.build()?;
+    let m = &c.multiscale;
+    let encoding = "multiscale hidden-topic tokens";
+    let mut s = summary("multiscale", m.vocab, encoding.into());
+    s.notes.push(format!(
+        "multiscale hidden topics: design beta = {}, levels = {} with timescales 2..{} tokens \
+         (state redrawn with probability 2^-k per position), states = {}, support = {} of \
+         vocab = {}, background = {}: ‖C(n)‖ ~ n^-{} for 1 ≪ n ≪ {}",
+        m.beta,
+        m.levels,
+        1u64 << m.levels,
+        m.states,
+        m.support,
+        m.vocab,
+        m.background,
+        m.beta,
+        1u64 << m.levels
+    ));
+    s.notes.push(format!(
+        "unigram entropy {:.6} nats (ln vocab = {:.6}); the exact entropy rate is not known \
+         (entropy_rate is left empty)",
+        model.unigram_entropy(),
+        (m.vocab as f64).ln()
+    ));
+    s.notes.push(
+        "each split is one stationary stream, written as a single document (no boundaries)".into(),
+    );
+    let source =
+        format!("multiscale hidden topics: {}", serde_json::to_string(m).expect("serialises"));
+    let started = Instant::now();
+    let mut written = 0;
+    let mut buf = Vec::with_capacity(STREAM_CHUNK);
+    for (split, tokens, index) in
+        [(Split::Train, c.tokens, 0), (Split::Validation, c.validation_tokens, 1)]
+    {
+        if tokens == 0 {
+            continue;
+        }
+        let path = shard_path(out_dir, split);
+        let info = ShardInfo {
+            tokenizer: encoding.into(),
+            source: source.clone(),
+            end_of_text: None,
+            entropy_rate: None,
+        };
+        let mut w = ShardWriter::create(&path, m.vocab, info)?;
+        let rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 8 + index));
+        let mut stream = model.stream(rng);
+        let stage = format!("writing {}", split_name(split));
+        while w.num_tokens() < tokens {
+            let len = (tokens - w.num_tokens()).min(STREAM_CHUNK as u64) as usize;
+            buf.clear();
+            stream.sample_into(len, &mut buf);
+            w.write_tokens(&buf)?;
+            progress(&Progress {
+                stage: stage.clone(),
+                done: w.num_tokens(),
+                total: Some(tokens),
+                unit: "tokens",
+            });
+        }
+        w.end_document();
         written += w.num_tokens();
         record_shard(&mut s, split, w, path)?;
     }

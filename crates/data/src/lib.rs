@@ -40,12 +40,15 @@
 //! * [`hierarchy`]: the Random Hierarchy Model, text from a random unambiguous hierarchical
 //!   grammar ([`HierarchyConfig`], [`Hierarchy`]) with an exact entropy per token and
 //!   correlations that decay with distance.
+//! * [`multiscale`]: multiscale hidden topics, a stationary stream whose hidden states change
+//!   on timescales `2, 4, …, 2^K` ([`MultiscaleConfig`], [`Multiscale`]), with an exact
+//!   marginal and lag covariance `C(n)` whose norm decays as a chosen power `n^−β`.
 //! * [`manifold`]: points on spheres and tori rotated into a high-dimensional space, with
 //!   Hölder targets of a set smoothness ([`ManifoldConfig`]), and their encodings as token
 //!   sequences or patches.
 //! * [`build`]: [`build_data`], one entry point from a configuration ([`DataBuildConfig`]:
-//!   walk, corpus + tokenizer, n-gram, manifold, hierarchy) to shards on disk and a
-//!   [`DataSummary`].
+//!   walk, corpus + tokenizer, n-gram, manifold, hierarchy, multiscale) to shards on disk
+//!   and a [`DataSummary`].
 //! * [`DataError`]: the one error type of the crate; messages name the offending field or
 //!   file and line.
 //!
@@ -124,6 +127,7 @@ pub mod graph;
 pub mod hierarchy;
 mod io;
 pub mod manifold;
+pub mod multiscale;
 pub mod ngram;
 pub mod sampler;
 mod sampling;
@@ -133,14 +137,15 @@ pub mod tokenizer;
 pub mod walk;
 
 pub use build::{
-    CorpusBuild, DataBuildConfig, DataSummary, HierarchyBuild, ManifoldBuild, NgramBuild, Progress,
-    WalkBuild, build_data,
+    CorpusBuild, DataBuildConfig, DataSummary, HierarchyBuild, ManifoldBuild, MultiscaleBuild,
+    NgramBuild, Progress, WalkBuild, build_data,
 };
 pub use corpus::TokenCorpus;
 pub use error::DataError;
 pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
 pub use hierarchy::{Hierarchy, HierarchyConfig};
 pub use manifold::{HolderTarget, Manifold, ManifoldConfig, ManifoldData, ManifoldSamples};
+pub use multiscale::{Multiscale, MultiscaleConfig, MultiscaleStream};
 pub use ngram::{NgramCounter, NgramModel, Smoothing};
 pub use sampler::{Batch, RandomWindows, SequentialWindows};
 pub use shard::{ShardHeader, ShardInfo, ShardWriter, TokenDtype, TokenShard};
@@ -194,3 +199,8 @@ const BUILD_STREAM: u64 = 12;
 const HIERARCHY_STREAM: u64 = 13;
 /// Stream of [`Hierarchy::sample`] in [`derive_seed`].
 const HIERARCHY_SAMPLE_STREAM: u64 = 14;
+/// Stream of a multiscale process's state distributions (one index per level) in
+/// [`derive_seed`].
+const MULTISCALE_STREAM: u64 = 15;
+/// Stream of [`Multiscale::sample`] in [`derive_seed`].
+const MULTISCALE_SAMPLE_STREAM: u64 = 16;
