@@ -14,6 +14,33 @@ use scalinglab_training::{
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc returns freed memory to the OS a while after it is freed (its `purge_delay`, 1 s);
+/// a training step takes 10–2000 ms and allocates its largest buffers once per step, so they
+/// were faulted back in, and the kernel's page clearing was 13% of a 1-thread profile. Never purging keeps the pages of the last step
+/// for the next: +25–35% tokens/s on the bench shapes (README, "Performance"), at the cost of
+/// holding the peak memory of a step until exit. `MIMALLOC_PURGE_DELAY` in the environment
+/// still wins.
+fn keep_freed_pages() {
+    // `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (include/mimalloc.h), just before
+    // `mi_option_use_numa_nodes` (16), which the Rust bindings name; it is not bound itself.
+    // Its default is 1000 (ms): the value is only changed when that default is what the option
+    // holds, so a different layout is left alone.
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    const _: () = assert!(libmimalloc_sys::mi_option_use_numa_nodes - 1 == PURGE_DELAY);
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `mi_option_get` and `mi_option_set` read and store an integer in mimalloc's
+    // option table; they take no pointers and are valid at any time, here before any other
+    // thread exists.
+    unsafe {
+        if libmimalloc_sys::mi_option_get(PURGE_DELAY) == 1000 {
+            libmimalloc_sys::mi_option_set(PURGE_DELAY, -1);
+        }
+    }
+}
+
 /// A laboratory for neural scaling laws: train model families over grids of model size N and
 /// data size D, fit power laws, and compare them with what the data predicts.
 #[derive(Parser, Debug)]
@@ -185,21 +212,37 @@ enum Command {
     /// Training throughput (tokens/s, FLOP/s) of the quickstart's model family on each backend,
     /// measured in one process, with ratios against the first backend listed.
     Bench {
-        /// Backends to compare, comma-separated.
+        /// Backends to compare, comma-separated; the first is the reference for the ratios.
         #[arg(long, default_value = "flex,ndarray")]
         devices: String,
-        /// Model widths of the quickstart family (2 layers, context 50, head width 16, vocabulary
-        /// 1024 from its graph).
-        #[arg(long, default_value = "32,64,128,256")]
-        widths: String,
-        /// Sequences per batch.
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
-        /// Timed steps per cell (after 3 warmup steps).
+        /// Model shapes LAYERSxWIDTH@CONTEXTbBATCH, comma-separated (GPT-2, SP).
+        #[arg(long, default_value = "2x64@50b64,2x128@50b64,2x256@50b64,2x512@50b64,6x384@256b16")]
+        shapes: String,
+        /// Vocabulary size.
+        #[arg(long, default_value_t = 1024)]
+        vocab: usize,
+        /// Head width: heads = width / head-dim.
+        #[arg(long, default_value_t = 32)]
+        head_dim: usize,
+        /// Timed steps per cell (after --warmup untimed ones).
         #[arg(long, default_value_t = 20)]
         steps: usize,
+        /// Untimed steps per cell.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// Runs side by side, comma-separated: 1 is one run on every core, 2 is two runs with
+        /// half the cores each (a sweep's throughput per machine).
+        #[arg(long, default_value = "1")]
+        jobs: String,
+        /// The PyTorch reference (bench/pytorch_reference.py): run with the same shapes,
+        /// threads and runs, and print the ratio (needs python3 with torch; see bench/README.md).
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        /// Python interpreter for --reference.
+        #[arg(long, default_value = "python3")]
+        python: String,
         /// Time sampling instead of training: tokens/s through the key/value cache against
-        /// re-encoding the window for every token, `--batch` sequences of the model's context.
+        /// re-encoding the window for every token, for each shape's width, context and batch.
         #[arg(long)]
         sampling: bool,
     },
@@ -289,17 +332,27 @@ enum Command {
         #[arg(long, default_value = "flex")]
         device: DeviceChoice,
     },
-    /// Reproduce a paper at laptop scale: `graphs` (Barkeshli et al.: three graph families and
-    /// SP against muP, predicted irreducible loss beside the fitted one). Resumable.
+    /// Reproduce a paper at laptop scale, prediction beside measurement: `graphs` (Barkeshli
+    /// et al.: graph families, SP against muP, the entropy rate beside the fitted offset),
+    /// `manifolds` (Havrilla & Liao: estimated intrinsic dimension against the measured
+    /// exponents), `statistics` (Cagnetta et al.: correlation and entropy exponents against a
+    /// data-size sweep). Resumable: repeat the command to finish an interrupted run.
     Reproduce {
-        /// Which: graphs.
+        /// Which: graphs, manifolds or statistics.
         name: String,
         /// Output directory. Default: `runs/reproduce-<name>`.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// A 3 × 3 grid per arm instead of 4 × 5 (about a third of the time).
+        /// Smaller grids (about a third of the time), for a first look.
         #[arg(long)]
         quick: bool,
+        /// Grow the grids by doublings up to SCALE times the default's largest data size (and
+        /// width), for a GPU or a cluster.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// A text file or folder to measure instead of the generated corpus (statistics only).
+        #[arg(long)]
+        corpus: Option<PathBuf>,
         /// Backend.
         #[arg(long, default_value = "auto")]
         device: DeviceChoice,
@@ -345,6 +398,7 @@ fn print_outcome(o: &ExperimentOutcome) {
 }
 
 fn main() -> std::process::ExitCode {
+    keep_freed_pages();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -471,18 +525,23 @@ fn run(cli: Cli) -> Result<()> {
                 println!("  note: {n}");
             }
         }
-        Command::Reproduce { name, out, quick, device, quiet } => {
-            anyhow::ensure!(
-                name == "graphs",
-                "reproduce {name:?}: available is `graphs` (manifolds and statistics are not built yet)"
-            );
+        Command::Reproduce { name, out, quick, scale, corpus, device, quiet } => {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/reproduce-{name}")));
-            let path = scalinglab_training::reproduce_graphs(&out, device, quick, !quiet)?;
-            print!(
-                "{}",
-                std::fs::read_to_string(&path)?.lines().take(8).collect::<Vec<_>>().join("\n")
-            );
-            println!("\n\nreport: {}", path.display());
+            let opts = scalinglab_training::ReproduceOptions {
+                device,
+                quick,
+                scale,
+                corpus,
+                progress: !quiet,
+                command: std::env::args().collect::<Vec<_>>().join(" "),
+                ..scalinglab_training::ReproduceOptions::new(&out)
+            };
+            let path = scalinglab_training::reproduce(&name, &opts)?;
+            let report = std::fs::read_to_string(&path)?;
+            // The report's opening paragraph and first table.
+            let head: Vec<&str> = report.lines().take_while(|l| !l.starts_with("## ")).collect();
+            println!("{}", head.join("\n").trim_end());
+            println!("\nreport: {}", path.display());
         }
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -612,32 +671,40 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", report.summary_text());
             println!("written to {}", out.display());
         }
-        Command::Bench { devices, widths, batch, steps, sampling } => {
+        Command::Bench {
+            devices,
+            shapes,
+            vocab,
+            head_dim,
+            steps,
+            warmup,
+            jobs,
+            reference,
+            python,
+            sampling,
+        } => {
             let devices: Vec<DeviceChoice> =
                 devices.split(',').map(|d| d.trim().parse()).collect::<Result<_, _>>()?;
-            let widths: Vec<usize> = widths
-                .split(',')
-                .map(|w| w.trim().parse().with_context(|| format!("--widths: bad width {w:?}")))
-                .collect::<Result<_>>()?;
-            let family = ExperimentConfig::quickstart();
+            let shapes: Vec<scalinglab_training::BenchShape> =
+                shapes.split(',').map(|s| s.parse()).collect::<Result<_, _>>()?;
             if sampling {
                 println!(
-                    "{:<44} {:>6} {:>16} {:>16} {:>8}",
-                    "backend", "width", "cached tok/s", "re-encode tok/s", "speedup"
+                    "{:<14} {:<36} {:>14} {:>16} {:>8}",
+                    "shape", "backend", "cached tok/s", "re-encode tok/s", "speedup"
                 );
-                for &w in &widths {
+                for shape in &shapes {
+                    let model = shape.model(vocab, head_dim);
                     for &d in &devices {
-                        let model = family.run_model(w)?;
                         let r = scalinglab_training::bench_sampling(
                             d,
                             &model,
-                            batch,
+                            shape.batch,
                             model.context - 1,
                         )?;
                         println!(
-                            "{:<44} {:>6} {:>16.0} {:>16.0} {:>7.1}x",
+                            "{:<14} {:<36} {:>14.0} {:>16.0} {:>7.1}x",
+                            shape.to_string(),
                             r.device,
-                            w,
                             r.cached_tokens_per_s,
                             r.naive_tokens_per_s,
                             r.cached_tokens_per_s / r.naive_tokens_per_s
@@ -646,27 +713,19 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 return Ok(());
             }
-            println!(
-                "{:<44} {:>6} {:>12} {:>12} {:>10} {:>8}",
-                "backend", "width", "tokens/s", "GFLOP/s", "ms/step", "ratio"
-            );
-            for &w in &widths {
-                let mut reference = None;
-                for &d in &devices {
-                    let model = family.run_model(w)?;
-                    let r = scalinglab_training::bench_training(d, &model, batch, 3, steps)?;
-                    let base = *reference.get_or_insert(r.tokens_per_s);
-                    println!(
-                        "{:<44} {:>6} {:>12.0} {:>12.2} {:>10.1} {:>7.2}x",
-                        r.device,
-                        w,
-                        r.tokens_per_s,
-                        r.flops_per_s / 1e9,
-                        r.step_seconds * 1e3,
-                        r.tokens_per_s / base
-                    );
-                }
-            }
+            let opts = scalinglab_training::BenchOptions {
+                devices,
+                shapes,
+                vocab,
+                head_dim,
+                warmup,
+                steps,
+                jobs: parse_list(&jobs, "--jobs")?,
+                reference,
+                python,
+                ..Default::default()
+            };
+            scalinglab_training::bench_command(&opts, &mut |line| println!("{line}"))?;
         }
         Command::CoordCheck { arch, widths, steps, lr, device, out } => {
             let arch = match arch.as_str() {
@@ -752,14 +811,23 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check { config } => {
             let cfg = load(config.as_ref())?;
             println!("{}: valid", cfg.name);
-            let chain = cfg.data.walk.build()?;
-            println!(
-                "  data: {:?}, {} tokens; entropy rate {:.4} nats/token (the irreducible loss), unigram {:.4}",
-                cfg.data.walk.graph,
-                chain.num_states(),
-                chain.entropy_rate(),
-                chain.unigram_entropy()
-            );
+            if let Some(s) = &cfg.data.shards {
+                println!(
+                    "  data: shards {} and {}, vocabulary {}",
+                    s.train.display(),
+                    s.validation.display(),
+                    cfg.vocab_size()?
+                );
+            } else {
+                let chain = cfg.data.walk.build()?;
+                println!(
+                    "  data: {:?}, {} tokens; entropy rate {:.4} nats/token (the irreducible loss), unigram {:.4}",
+                    cfg.data.walk.graph,
+                    chain.num_states(),
+                    chain.entropy_rate(),
+                    chain.unigram_entropy()
+                );
+            }
             for &w in &cfg.sweep.widths {
                 let m = cfg.run_model(w)?;
                 let c = m.param_counts();

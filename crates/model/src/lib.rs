@@ -27,11 +27,13 @@
 mod config;
 mod counts;
 pub mod gpt;
+mod regressor;
 mod safetensors;
 mod sample;
 
 pub use config::{Arch, ModelConfig, ModelError, ParamRole, Parameterization};
 pub use counts::{FlopCounting, ParamCounts};
 pub use gpt::{Block, CausalSelfAttention, Gpt, KvCache, Mlp, Norm, Rope};
+pub use regressor::Regressor;
 pub use safetensors::{NamedTensor, SafetensorsError, read_safetensors, write_safetensors};
 pub use sample::SampleConfig;

@@ -31,12 +31,16 @@ pub struct ExperimentConfig {
     pub analysis: AnalysisConfig,
 }
 
-/// Data: stationary random walks on a graph (the only source so far).
+/// Data: stationary random walks on a graph (the default), or token shards written by
+/// `scalinglab data` (any corpus, n-gram or grammar text) when `[data.shards]` is given.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataConfig {
-    /// The graph and walk; its entropy rate is the irreducible loss.
+    /// The graph and walk; its entropy rate is the irreducible loss. Ignored when `shards` is
+    /// set.
     pub walk: WalkConfig,
+    /// Train on token shards instead of walks. Default: none.
+    pub shards: Option<ShardData>,
     /// Held-out sequences (of `model.context + 1` tokens) for the evaluation loss. Default: 256.
     pub eval_sequences: usize,
     /// Seed of the sampled walks (the graph has its own seed in `walk.seed`). Default: 1.
@@ -45,8 +49,27 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { walk: WalkConfig::default(), eval_sequences: 256, seed: 1 }
+        Self { walk: WalkConfig::default(), shards: None, eval_sequences: 256, seed: 1 }
     }
+}
+
+/// Token shards (`scalinglab data` output: `train.bin` and `validation.bin` with their JSON
+/// headers). Each data budget D takes the first D tokens of the training shard; the held-out
+/// loss uses the first `eval_sequences` sequences of the validation shard. Relative paths are
+/// taken from the working directory.
+///
+/// ```toml
+/// [data.shards]
+/// train = "data/train.bin"
+/// validation = "data/validation.bin"
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardData {
+    /// Training tokens.
+    pub train: std::path::PathBuf,
+    /// Held-out tokens.
+    pub validation: std::path::PathBuf,
 }
 
 /// What every model of the sweep shares: a [`ModelConfig`] without its width, head count and
@@ -286,6 +309,9 @@ impl ExperimentConfig {
             return Err(invalid("name", &self.name, "must not contain path separators"));
         }
         self.data.walk.validate()?;
+        if self.data.shards.is_some() {
+            self.vocab_size()?;
+        }
         if self.data.eval_sequences == 0 {
             return Err(invalid("data.eval_sequences", 0, "need at least one held-out sequence"));
         }
@@ -396,8 +422,11 @@ impl ExperimentConfig {
     }
 
     /// Vocabulary size of the data (graph nodes).
-    pub fn vocab_size(&self) -> usize {
-        self.data.walk.graph.num_nodes()
+    ///
+    /// # Errors
+    /// A training shard that cannot be opened.
+    pub fn vocab_size(&self) -> Result<usize, TrainingError> {
+        crate::dataset::vocab_size(self)
     }
 
     /// The model of one point of the width sweep.
@@ -418,7 +447,7 @@ impl ExperimentConfig {
         }
         let m = ModelConfig {
             arch: f.arch,
-            vocab_size: self.vocab_size(),
+            vocab_size: self.vocab_size()?,
             context: f.context,
             d_model: width,
             n_layers: f.n_layers,

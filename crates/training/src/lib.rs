@@ -11,25 +11,34 @@
 mod bench;
 mod config;
 mod coord;
+mod dataset;
 mod device;
 mod error;
 mod optim;
+mod regression;
 mod reproduce;
 mod run;
 mod schedule;
 mod sweep;
 mod teacher;
 
-pub use bench::{BenchResult, SamplingBench, bench_sampling, bench_training};
+pub use bench::{
+    BenchOptions, BenchResult, BenchShape, SamplingBench, bench_command, bench_sampling,
+    bench_training, bench_training_parallel, matmul_peak,
+};
 pub use config::{
-    AnalysisConfig, DataConfig, ExperimentConfig, ModelFamily, QUICKSTART_TOML, SweepConfig,
-    TrainConfig,
+    AnalysisConfig, DataConfig, ExperimentConfig, ModelFamily, QUICKSTART_TOML, ShardData,
+    SweepConfig, TrainConfig,
 };
 pub use coord::{CoordCheckConfig, CoordRow, CoordSlope, coord_check, coord_check_command};
 pub use device::{DeviceChoice, SelectedDevice, select_device};
 pub use error::TrainingError;
 pub use optim::AdamW;
-pub use reproduce::reproduce_graphs;
+pub use regression::{RegressionResult, RegressionTrain, train_regressor};
+pub use reproduce::{
+    REPRODUCTIONS, ReproduceOptions, reproduce, reproduce_graphs, reproduce_manifolds,
+    reproduce_statistics,
+};
 pub use run::{
     Checkpointing, CurveRow, LanguageModel, RunOutcome, evaluate, init_seeded, remove_checkpoint,
     train_model, train_run,

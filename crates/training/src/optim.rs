@@ -56,7 +56,16 @@ impl AdamW {
     /// An optimiser for `model` with the hyper-parameters of `train`; each parameter's
     /// learning-rate multiplier and weight decay come from [`LanguageModel::optimizer_rules`].
     pub fn new<M: LanguageModel>(train: &TrainConfig, model: &M) -> Self {
-        let rules = model.optimizer_rules();
+        Self::with_rules(train, model.optimizer_rules())
+    }
+
+    /// An optimiser for any module: every parameter at the base learning rate, weight decay
+    /// on matrices only (the default of [`LanguageModel::optimizer_rules`]).
+    pub fn for_module<M: Module>(train: &TrainConfig, model: &M) -> Self {
+        Self::with_rules(train, crate::run::default_rules(model))
+    }
+
+    fn with_rules(train: &TrainConfig, rules: HashMap<ParamId, (f64, bool)>) -> Self {
         Self {
             beta1: train.beta1,
             beta2: train.beta2,

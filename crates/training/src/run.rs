@@ -78,16 +78,23 @@ pub trait LanguageModel: Module + Clone {
     /// default treats every parameter alike (multiplier 1) and decays matrices only (rank ≥ 2),
     /// as nanoGPT does.
     fn optimizer_rules(&self) -> std::collections::HashMap<ParamId, (f64, bool)> {
-        struct Rules(std::collections::HashMap<ParamId, (f64, bool)>);
-        impl ModuleVisitor for Rules {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                self.0.insert(param.id, (1.0, D >= 2));
-            }
-        }
-        let mut r = Rules(std::collections::HashMap::new());
-        self.visit(&mut r);
-        r.0
+        default_rules(self)
     }
+}
+
+/// Multiplier 1 for every parameter, weight decay on matrices (rank ≥ 2) only.
+pub(crate) fn default_rules<M: Module>(
+    model: &M,
+) -> std::collections::HashMap<ParamId, (f64, bool)> {
+    struct Rules(std::collections::HashMap<ParamId, (f64, bool)>);
+    impl ModuleVisitor for Rules {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.insert(param.id, (1.0, D >= 2));
+        }
+    }
+    let mut r = Rules(std::collections::HashMap::new());
+    model.visit(&mut r);
+    r.0
 }
 
 impl LanguageModel for Gpt {

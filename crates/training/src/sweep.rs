@@ -184,12 +184,6 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainingError + '_ {
     move |source| TrainingError::Write { path: path.to_path_buf(), source }
 }
 
-/// The held-out walks: the same chain as the training walks, drawn from another seed.
-fn eval_corpus(cfg: &ExperimentConfig, chain: &MarkovChain) -> TokenCorpus {
-    let seed = cfg.data.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    TokenCorpus::from_walks(chain, cfg.model.context, cfg.data.eval_sequences, seed)
-}
-
 /// Mean of −ln P(x_{t+1} | x_t) under the true chain over every target of `corpus`: the loss
 /// a perfect model would get on exactly these held-out tokens.
 pub fn oracle_loss(chain: &MarkovChain, corpus: &TokenCorpus) -> f64 {
@@ -346,7 +340,7 @@ fn say(bar: &ProgressBar, line: String) {
     bar.suspend(|| println!("{line}"));
 }
 
-fn progress_bar(total_work: f64, show: bool) -> ProgressBar {
+pub(crate) fn progress_bar(total_work: f64, show: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(total_work.max(1.0) as u64),
         if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
@@ -364,7 +358,7 @@ fn progress_bar(total_work: f64, show: bool) -> ProgressBar {
 
 /// What the training part of a sweep leaves for the analysis.
 struct Trained {
-    chain: MarkovChain,
+    data_description: String,
     entropy_rate: f64,
     unigram_entropy: f64,
     eval_oracle_loss: f64,
@@ -395,7 +389,7 @@ pub fn run_experiment(
     write_jsonl(&opts.out_dir.join(files::RESULTS_JSONL), &records)?;
     let fits = write_report(
         &records,
-        &analysis_options(cfg, &t.chain, t.eval_oracle_loss),
+        &analysis_options(cfg, &t.data_description, t.entropy_rate, t.unigram_entropy),
         &opts.out_dir,
     )?;
     Ok(ExperimentOutcome {
@@ -501,15 +495,18 @@ fn train_grid(
 
     // Data: one pool of training walks (each budget takes a prefix, so the sets are nested) and
     // a held-out set drawn with another seed.
-    let chain = cfg.data.walk.build()?;
-    let entropy_rate = chain.entropy_rate();
-    let unigram_entropy = chain.unigram_entropy();
     let runs = plan(cfg)?;
     let max_sequences = runs.iter().map(|r| r.sequences).max().unwrap_or(0);
-    let context = cfg.model.context;
-    let train_pool = TokenCorpus::from_walks(&chain, context, max_sequences, cfg.data.seed);
-    let eval = eval_corpus(cfg, &chain);
-    let eval_oracle_loss = oracle_loss(&chain, &eval);
+    let crate::dataset::SweepData {
+        train_pool,
+        eval,
+        entropy_rate,
+        unigram_entropy,
+        eval_oracle_loss,
+        summary: data_summary,
+        description: data_description,
+        ..
+    } = crate::dataset::prepare(cfg, max_sequences)?;
 
     let done: HashSet<String> = if results_path.exists() {
         read_results(&results_path)?.into_iter().map(|r| r.run_id).collect()
@@ -559,11 +556,9 @@ fn train_grid(
     say(
         &bar,
         format!(
-            "scalinglab: {} runs ({} already done) on {description}; data: {} nodes, entropy rate {:.4} nats",
+            "scalinglab: {} runs ({} already done) on {description}; data: {data_summary}",
             runs.len(),
             runs.len() - todo.len(),
-            chain.num_states(),
-            entropy_rate
         ),
     );
     // Longest runs first: with several workers this keeps the last one from finishing alone.
@@ -716,7 +711,7 @@ fn train_grid(
     write_result?;
     bar.finish_and_clear();
     Ok(Trained {
-        chain,
+        data_description,
         entropy_rate,
         unigram_entropy,
         eval_oracle_loss,
@@ -792,26 +787,20 @@ fn record_of(
 }
 
 /// Report options for an experiment: its description, the data's exact entropies.
-fn analysis_options(cfg: &ExperimentConfig, chain: &MarkovChain, oracle: f64) -> AnalysisOptions {
-    let g = &cfg.data.walk.graph;
+fn analysis_options(
+    cfg: &ExperimentConfig,
+    data_description: &str,
+    entropy_rate: f64,
+    unigram_entropy: f64,
+) -> AnalysisOptions {
     let preamble = format!(
         "{}\n\n\
-         **Data.** Stationary random walks on a graph ({g:?}, bias {:?}, graph seed {}): \
-         {} tokens in the vocabulary. Exact entropy rate H = Σ π_i H(P_i·) = **{:.4} nats/token** \
-         (the irreducible loss); the best context-free (unigram) loss is {:.4} nats; the true \
-         transition probabilities score {:.4} nats on the {} held-out sequences.\n\n\
-         **Models.** {} decoders, {} layers, context {}, head width {}, widths {:?}. \
+         **Data.** {data_description}\n\n\
+        **Models.** {} decoders, {} layers, context {}, head width {}, widths {:?}. \
          **Training.** One epoch over D ∈ {:?} tokens{}, AdamW (peak lr {}, β = ({}, {}), weight decay {}), \
          batch {} sequences, {}% linear warmup then cosine decay to {}× the peak. \
          The experiment as run is in `config.toml`; every run is a row of `results.csv`.",
         cfg.description.trim(),
-        cfg.data.walk.bias,
-        cfg.data.walk.seed,
-        chain.num_states(),
-        chain.entropy_rate(),
-        chain.unigram_entropy(),
-        oracle,
-        cfg.data.eval_sequences,
         cfg.model.arch,
         cfg.model.n_layers,
         cfg.model.context,
@@ -836,8 +825,10 @@ fn analysis_options(cfg: &ExperimentConfig, chain: &MarkovChain, oracle: f64) ->
     );
     AnalysisOptions {
         title: format!("scalinglab report: {}", cfg.name),
-        reference_loss: Some(("entropy rate".to_string(), chain.entropy_rate())),
-        unigram_loss: Some(chain.unigram_entropy()),
+        reference_loss: entropy_rate
+            .is_finite()
+            .then(|| ("entropy rate".to_string(), entropy_rate)),
+        unigram_loss: unigram_entropy.is_finite().then_some(unigram_entropy),
         bootstrap: cfg.analysis.bootstrap,
         seed: cfg.analysis.seed,
         preamble,
@@ -849,11 +840,14 @@ fn analysis_options(cfg: &ExperimentConfig, chain: &MarkovChain, oracle: f64) ->
 pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
     let start = Instant::now();
     let cfg = ExperimentConfig::load(&dir.join(files::CONFIG))?;
-    let chain = cfg.data.walk.build()?;
-    let oracle = oracle_loss(&chain, &eval_corpus(&cfg, &chain));
+    let data = crate::dataset::prepare(&cfg, 0)?;
     let records = read_results(&dir.join(files::RESULTS))?;
     write_jsonl(&dir.join(files::RESULTS_JSONL), &records)?;
-    let fits = write_report(&records, &analysis_options(&cfg, &chain, oracle), dir)?;
+    let fits = write_report(
+        &records,
+        &analysis_options(&cfg, &data.description, data.entropy_rate, data.unigram_entropy),
+        dir,
+    )?;
     Ok(ExperimentOutcome {
         report: dir.join(files::REPORT),
         out_dir: dir.to_path_buf(),
@@ -861,9 +855,9 @@ pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
         device: records.first().map(|r| r.device.clone()).unwrap_or_default(),
         records,
         fits,
-        entropy_rate: chain.entropy_rate(),
-        unigram_entropy: chain.unigram_entropy(),
-        eval_oracle_loss: oracle,
+        entropy_rate: data.entropy_rate,
+        unigram_entropy: data.unigram_entropy,
+        eval_oracle_loss: data.eval_oracle_loss,
         wall: start.elapsed(),
     })
 }

@@ -4,15 +4,14 @@
 //! muP at equal N.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use scalinglab_analysis::{PowerLawFit, RunStatus};
+use scalinglab_analysis::RunStatus;
 use scalinglab_data::{GraphSpec, WalkBias};
 use scalinglab_model::Parameterization;
 
-use crate::{
-    DeviceChoice, ExperimentConfig, ExperimentOutcome, RunOptions, TrainingError, run_experiment,
-};
+use super::{ReproduceOptions, fmt_fit, provenance, write_file};
+use crate::{ExperimentConfig, ExperimentOutcome, RunOptions, TrainingError, run_experiment};
 
 /// One experiment of the reproduction.
 struct Arm {
@@ -21,13 +20,30 @@ struct Arm {
     cfg: ExperimentConfig,
 }
 
-fn arms(quick: bool) -> Vec<Arm> {
+/// Extends `grid` by doublings of its largest value up to `scale` times it.
+pub(super) fn grow<T>(grid: &mut Vec<T>, scale: f64)
+where
+    T: Copy + Ord + TryInto<u64> + TryFrom<u64>,
+{
+    let Some(top) = grid.iter().max().and_then(|&t| t.try_into().ok()) else { return };
+    let mut v = top;
+    while (v * 2) as f64 <= top as f64 * scale + 0.5 {
+        v *= 2;
+        if let Ok(x) = T::try_from(v) {
+            grid.push(x);
+        }
+    }
+}
+
+fn arms(quick: bool, scale: f64) -> Vec<Arm> {
     let base = {
         let mut c = ExperimentConfig::quickstart();
         if quick {
             c.sweep.widths = vec![16, 32, 64];
             c.sweep.tokens = vec![51_200, 102_400, 204_800];
         }
+        grow(&mut c.sweep.widths, scale);
+        grow(&mut c.sweep.tokens, scale);
         c.analysis.bootstrap = 200;
         c
     };
@@ -56,36 +72,26 @@ fn arms(quick: bool) -> Vec<Arm> {
     ]
 }
 
-fn fmt_fit(f: Option<&PowerLawFit>, e: bool) -> String {
-    let Some(f) = f else { return "–".into() };
-    let (v, ci) = if e { (f.e, f.e_ci) } else { (f.alpha, f.alpha_ci) };
-    let free = u32::from(matches!(f.offset, scalinglab_analysis::Offset::Free));
-    if f.n_points <= 2 + free as usize {
-        // As many points as parameters: the curve interpolates, the value says nothing.
-        return format!("({v:.3}, {} pts: interpolates)", f.n_points);
-    }
-    match ci {
-        Some((lo, hi)) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
-        None => format!("{v:.3} (no interval)"),
-    }
-}
-
 /// Runs (or resumes) every arm into `out/<arm>/` and writes `out/reproduce.md`, whose first
 /// table sets the predicted irreducible loss (the exact entropy rate) beside the fitted offset
-/// and the exponents. `quick` trains a 3 × 3 grid per arm instead of the quickstart's 4 × 5.
+/// and the exponents. `quick` trains a 3 × 3 grid per arm instead of the quickstart's 4 × 5;
+/// `scale` extends both grids by doublings. Each arm's `config.toml` in its directory is an
+/// ordinary experiment file (`scalinglab run CONFIG --emit slurm` takes it to a cluster).
 ///
 /// # Errors
 /// As [`run_experiment`], or if the report cannot be written.
-pub fn reproduce_graphs(
-    out: &Path,
-    device: DeviceChoice,
-    quick: bool,
-    progress: bool,
-) -> Result<PathBuf, TrainingError> {
+pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingError> {
+    let start = std::time::Instant::now();
+    let out = ropts.out.as_path();
     let mut results: Vec<(Arm, ExperimentOutcome)> = Vec::new();
-    for arm in arms(quick) {
-        let opts = RunOptions { progress, ..RunOptions::new(out.join(arm.name), device) };
+    let mut device = String::new();
+    for arm in arms(ropts.quick, ropts.scale) {
+        let opts = RunOptions {
+            progress: ropts.progress,
+            ..RunOptions::new(out.join(arm.name), ropts.device)
+        };
         let o = run_experiment(&arm.cfg, &opts)?;
+        device = o.device.clone();
         results.push((arm, o));
     }
     let mut md = String::new();
@@ -165,10 +171,8 @@ pub fn reproduce_graphs(
          the ladder of languages (`scalinglab sample` draws teacher corpora; `scalinglab data` \
          builds n-gram and corpus shards)."
     );
+    md += &provenance(ropts, &device, start.elapsed().as_secs_f64());
     let path = out.join("reproduce.md");
-    std::fs::create_dir_all(out)
-        .map_err(|source| TrainingError::Write { path: out.to_path_buf(), source })?;
-    std::fs::write(&path, md)
-        .map_err(|source| TrainingError::Write { path: path.clone(), source })?;
+    write_file(&path, &md)?;
     Ok(path)
 }

@@ -1,0 +1,206 @@
+//! `scalinglab reproduce NAME`: the three papers of the science notes at laptop scale, each
+//! writing a report whose first table puts the prediction next to the measurement.
+//!
+//! * [`reproduce_graphs`]: Barkeshli, Alfarano & Gromov, random walks on graphs.
+//! * [`reproduce_manifolds`]: Havrilla & Liao, regression on manifolds and the intrinsic
+//!   dimension of a language model's hidden states.
+//! * `statistics` (Cagnetta et al.) is in [`reproduce_statistics`].
+//!
+//! Every reproduction is resumable (finished runs are kept on disk and skipped when the command
+//! is repeated) and its report names the command, the versions and the device.
+
+mod graphs;
+mod manifolds;
+mod statistics;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub use graphs::reproduce_graphs;
+pub use manifolds::reproduce_manifolds;
+pub use statistics::reproduce_statistics;
+
+use scalinglab_analysis::PowerLawFit;
+
+use crate::{DeviceChoice, TrainingError};
+
+/// What every reproduction takes.
+#[derive(Clone, Debug)]
+pub struct ReproduceOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Backend.
+    pub device: DeviceChoice,
+    /// A smaller grid (about a third of the time), for a first look.
+    pub quick: bool,
+    /// Grows the grids for a GPU or a cluster: data sizes (and, where there are any, model
+    /// widths) are extended by factors of 2 up to `scale` times the default's largest. 1 is
+    /// the default laptop size.
+    pub scale: f64,
+    /// Show progress bars.
+    pub progress: bool,
+    /// The command line, for the report.
+    pub command: String,
+    /// A text corpus (file or folder) to use instead of the generated default, where the
+    /// reproduction takes one (statistics).
+    pub corpus: Option<PathBuf>,
+}
+
+impl ReproduceOptions {
+    /// Defaults: auto device, full size, progress on.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        Self {
+            out: out.into(),
+            device: DeviceChoice::Auto,
+            quick: false,
+            scale: 1.0,
+            progress: true,
+            command: String::new(),
+            corpus: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), TrainingError> {
+        if !(self.scale.is_finite() && self.scale >= 1.0) {
+            return Err(crate::error::invalid("--scale", self.scale, "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Runs the reproduction `name` (`graphs`, `manifolds` or `statistics`) and returns the path of
+/// its report.
+///
+/// # Errors
+/// An unknown name, or the errors of the reproduction.
+pub fn reproduce(name: &str, opts: &ReproduceOptions) -> Result<PathBuf, TrainingError> {
+    opts.validate()?;
+    match name {
+        "graphs" => reproduce_graphs(opts),
+        "manifolds" => reproduce_manifolds(opts),
+        "statistics" => reproduce_statistics(opts),
+        other => Err(crate::error::invalid(
+            "reproduce",
+            other,
+            "expected graphs, manifolds or statistics",
+        )),
+    }
+}
+
+/// The names [`reproduce`] accepts.
+pub const REPRODUCTIONS: [&str; 3] = ["graphs", "manifolds", "statistics"];
+
+/// The provenance block every report ends with: command, versions, device, date.
+fn provenance(opts: &ReproduceOptions, device: &str, seconds: f64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\n## Provenance\n");
+    let command = if opts.command.is_empty() { "(library call)" } else { opts.command.as_str() };
+    let _ = writeln!(s, "- Command: `{command}`");
+    let _ = writeln!(
+        s,
+        "- scalinglab {}, burn {}, {} build",
+        env!("CARGO_PKG_VERSION"),
+        BURN_VERSION,
+        if cfg!(debug_assertions) { "dev-profile" } else { "release" }
+    );
+    let _ = writeln!(s, "- Device: {device}");
+    let _ = writeln!(
+        s,
+        "- Wall time of this call: {:.0} s (runs already on disk are not redone)",
+        seconds
+    );
+    s
+}
+
+/// The burn version this crate is built against (kept in step with the workspace manifest).
+const BURN_VERSION: &str = "0.22";
+
+/// `value [lo, hi]`, or a note when the fit interpolates or has no interval.
+fn fmt_fit(f: Option<&PowerLawFit>, e: bool) -> String {
+    let Some(f) = f else { return "–".into() };
+    let (v, ci) = if e { (f.e, f.e_ci) } else { (f.alpha, f.alpha_ci) };
+    if f.dof() == 0 {
+        // As many points as parameters: the curve interpolates, the value says nothing.
+        return format!("({v:.3}, {} pts: interpolates)", f.n_points);
+    }
+    match ci {
+        Some((lo, hi)) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
+        None => format!("{v:.3} (no interval)"),
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), TrainingError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| TrainingError::Write { path: dir.to_path_buf(), source })?;
+    }
+    std::fs::write(path, text)
+        .map_err(|source| TrainingError::Write { path: path.to_path_buf(), source })
+}
+
+/// Runs `f` on every item, `jobs` at a time, each worker in its own rayon pool of
+/// `threads` threads; `done` sees each result as it finishes (on the calling thread).
+fn run_parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+    mut done: impl FnMut(&T, R),
+) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, R)>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            let tx = tx.clone();
+            let (next, f) = (&next, &f);
+            scope.spawn(move || {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads.max(1))
+                    .build()
+                    .expect("a rayon thread pool can be built");
+                pool.install(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if i >= items.len() {
+                            break;
+                        }
+                        if tx.send((i, f(&items[i]))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            });
+        }
+        drop(tx);
+        for (i, r) in rx {
+            done(&items[i], r);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_and_bad_scales_are_refused() {
+        let opts = ReproduceOptions::new(std::env::temp_dir().join("scalinglab-never-written"));
+        let e = reproduce("papers", &opts).unwrap_err().to_string();
+        assert!(e.contains("papers") && e.contains("graphs, manifolds or statistics"), "{e}");
+        let small = ReproduceOptions { scale: 0.5, ..opts };
+        let e = reproduce("graphs", &small).unwrap_err().to_string();
+        assert!(e.contains("--scale") && e.contains("0.5"), "{e}");
+    }
+
+    #[test]
+    fn grids_grow_by_doublings_up_to_the_scale() {
+        let mut g: Vec<u64> = vec![100, 200, 400];
+        graphs::grow(&mut g, 1.0);
+        assert_eq!(g, vec![100, 200, 400]);
+        graphs::grow(&mut g, 4.0);
+        assert_eq!(g, vec![100, 200, 400, 800, 1600]);
+        let mut w: Vec<usize> = vec![16, 32];
+        graphs::grow(&mut w, 3.0);
+        assert_eq!(w, vec![16, 32, 64]);
+    }
+}
