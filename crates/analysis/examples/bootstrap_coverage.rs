@@ -5,7 +5,7 @@
 //! deviations is the width an honest 95% interval should have).
 //!
 //! ```text
-//! cargo run -p scalinglab-analysis --release --example bootstrap_coverage -- \
+//! cargo run -p scalinglab-analysis --example bootstrap_coverage -- \
 //!     [noise 0.02] [design iso|iso9|grid] [resampling residuals|runs] [sweeps 40]
 //! ```
 //!

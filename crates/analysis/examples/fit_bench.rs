@@ -3,7 +3,7 @@
 //! log-normal noise ([`fit_benchmark`]), with both bootstrap schemes.
 //!
 //! ```text
-//! cargo run -p scalinglab-analysis --release --example fit_bench [-- resamples]
+//! cargo run -p scalinglab-analysis --example fit_bench [-- resamples]
 //! ```
 
 use scalinglab_analysis::frontier::{Resampling, fit_benchmark};

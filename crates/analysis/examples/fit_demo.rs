@@ -7,7 +7,7 @@
 //!    noise, whose compute-optimal exponent is `β/(α+β) = 0.452`.
 //!
 //! ```text
-//! cargo run -p scalinglab-analysis --release --example fit_demo -- /tmp/fit-demo
+//! cargo run -p scalinglab-analysis --example fit_demo -- /tmp/fit-demo
 //! ```
 
 use std::path::PathBuf;

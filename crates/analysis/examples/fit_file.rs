@@ -2,7 +2,7 @@
 //! with `N`, `D`, `loss` columns) with every method and prints `fit.md`.
 //!
 //! ```text
-//! cargo run -p scalinglab-analysis --release --example fit_file -- \
+//! cargo run -p scalinglab-analysis --example fit_file -- \
 //!     docs/example-report/results.csv /tmp/fit-example [bootstrap]
 //! ```
 //!

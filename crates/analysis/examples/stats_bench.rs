@@ -3,7 +3,7 @@
 //! dimensions. Writes the full report (stats.json, stats.md, plots) of the run.
 //!
 //! ```text
-//! cargo run --release -p scalinglab-analysis --example stats_bench -- [OUT_DIR]
+//! cargo run -p scalinglab-analysis --example stats_bench -- [OUT_DIR]
 //!     [--tokens 1e8] [--vocab 8192] [--lags 1..200@40] [--max-n 6]
 //!     [--points 1e5] [--dim 768] [--full-knn]
 //! ```

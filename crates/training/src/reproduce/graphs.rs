@@ -91,7 +91,7 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
             ..RunOptions::new(out.join(arm.name), ropts.device)
         };
         let o = run_experiment(&arm.cfg, &opts)?;
-        device = o.device.clone();
+        device = super::trained_on(&o);
         results.push((arm, o));
     }
     let mut md = String::new();
@@ -169,7 +169,7 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
         "\nNot yet part of this reproduction: the larger graphs (8K/50K, 50K/2M), the learning-rate \
          grid and best of 3 seeds (set `sweep.lr_multipliers` and `sweep.seeds` in a config), and \
          the ladder of languages (`scalinglab sample` draws teacher corpora; `scalinglab data` \
-         builds n-gram and corpus shards)."
+         builds n-gram and corpus shards, and `[data.shards]` trains a sweep on them)."
     );
     md += &provenance(ropts, &device, start.elapsed().as_secs_f64());
     let path = out.join("reproduce.md");

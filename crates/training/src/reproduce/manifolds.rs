@@ -376,7 +376,12 @@ pub fn reproduce_manifolds(opts: &ReproduceOptions) -> Result<PathBuf, TrainingE
 
     // 3. A language model's hidden states.
     md += &language_model_section(opts, out)?;
-    md += &provenance(opts, &selected.description, start.elapsed().as_secs_f64());
+    let device = if cpu {
+        format!("{} (cpu, {jobs} parallel runs × {threads} thread)", selected.choice)
+    } else {
+        selected.description.clone()
+    };
+    md += &provenance(opts, &device, start.elapsed().as_secs_f64());
     let path = out.join("reproduce.md");
     write_file(&path, &md)?;
     Ok(path)

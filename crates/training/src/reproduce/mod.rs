@@ -112,6 +112,12 @@ fn provenance(opts: &ReproduceOptions, device: &str, seconds: f64) -> String {
     s
 }
 
+/// The device the runs of a sweep were trained on (a resumed call that trains nothing
+/// describes itself differently).
+fn trained_on(o: &crate::ExperimentOutcome) -> String {
+    o.records.iter().map(|r| r.device.clone()).next().unwrap_or_else(|| o.device.clone())
+}
+
 /// The burn version this crate is built against (kept in step with the workspace manifest).
 const BURN_VERSION: &str = "0.22";
 
