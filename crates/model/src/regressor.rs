@@ -13,7 +13,10 @@ use burn::prelude::*;
 
 use crate::{Gpt, ModelConfig};
 
-/// [`Gpt`]'s trunk with a scalar head at the last position (see the [module docs](self)).
+/// [`Gpt`]'s trunk read out at the last position by a linear head to one real number, for
+/// regression on token sequences (`scalinglab reproduce manifolds` feeds it one token per
+/// quantised coordinate). Built by [`ModelConfig::init_regressor`]; the head starts at zero,
+/// so a fresh regressor predicts 0.
 #[derive(Module, Debug)]
 pub struct Regressor {
     trunk: Gpt,
