@@ -72,6 +72,59 @@ fn arms(quick: bool, scale: f64) -> Vec<Arm> {
     ]
 }
 
+/// The IsoFLOP arm: the unbiased ER family along lines D = C/(6N) (as `configs/isoflop.toml`),
+/// so that the IsoFLOP parabolas (Chinchilla's approach 2) have bracketed minima.
+fn isoflop_arm(quick: bool, scale: f64) -> ExperimentConfig {
+    let mut c = ExperimentConfig::quickstart();
+    c.name = "reproduce_graphs_er_isoflop".into();
+    c.description = "IsoFLOP lines D = C/(6N) on the unbiased Erdős–Rényi walks, for the \
+                     compute-optimal frontier."
+        .into();
+    c.sweep.tokens = Vec::new();
+    c.sweep.compute_budgets =
+        if quick { vec![3e10, 1e11, 3e11] } else { vec![3e10, 1e11, 3e11, 1e12] };
+    let top = c.sweep.compute_budgets.iter().copied().fold(0.0, f64::max);
+    let mut next = top * 10f64.sqrt();
+    while next <= top * scale * 1.0001 {
+        c.sweep.compute_budgets.push(next);
+        next *= 10f64.sqrt();
+    }
+    c.sweep.isoflop_tokens = Some([800, 8_000_000 * scale.ceil() as u64]);
+    c.analysis.bootstrap = 200;
+    c
+}
+
+/// `value [lo, hi]` of a frontier estimate.
+fn fmt_estimate(e: &scalinglab_analysis::frontier::Estimate) -> String {
+    match e.ci {
+        Some((lo, hi)) => format!("{:.2} [{lo:.2}, {hi:.2}]", e.value),
+        None => format!("{:.2}", e.value),
+    }
+}
+
+/// The compute-optimal frontier of one run directory by every method of `scalinglab fit`,
+/// as markdown rows `| data | method | a | b |`.
+fn frontier_rows(label: &str, dir: &std::path::Path) -> Result<String, TrainingError> {
+    let opts = scalinglab_analysis::FitCommandOptions {
+        bootstrap: 200,
+        ..scalinglab_analysis::FitCommandOptions::default()
+    };
+    let report = scalinglab_analysis::fit_command(dir, &opts, &dir.join("fit"))?;
+    let mut rows = String::new();
+    for m in &report.methods {
+        let (a, b) = match (&m.allocation, &m.error) {
+            (Some(al), _) => (fmt_estimate(&al.n_exponent), fmt_estimate(&al.d_exponent)),
+            (None, Some(e)) => {
+                let short: String = e.split(':').nth(1).unwrap_or(e).chars().take(110).collect();
+                (format!("not available:{short}…"), "–".into())
+            }
+            (None, None) => ("–".into(), "–".into()),
+        };
+        let _ = writeln!(rows, "| {label} | {} | {a} | {b} |", m.method);
+    }
+    Ok(rows)
+}
+
 /// Runs (or resumes) every arm into `out/<arm>/` and writes `out/reproduce.md`, whose first
 /// table sets the predicted irreducible loss (the exact entropy rate) beside the fitted offset
 /// and the exponents. `quick` trains a 3 × 3 grid per arm instead of the quickstart's 4 × 5;
@@ -151,6 +204,32 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
             );
         }
     }
+    let iso_cfg = isoflop_arm(ropts.quick, ropts.scale);
+    let iso = run_experiment(
+        &iso_cfg,
+        &RunOptions {
+            progress: ropts.progress,
+            ..RunOptions::new(out.join("er_isoflop"), ropts.device)
+        },
+    )?;
+    let _ = writeln!(
+        md,
+        "\n## Compute-optimal frontier\n\n`N_opt ∝ C^a`, `D_opt ∝ C^b` (C = 6ND, N without \
+         embeddings) by each of `scalinglab fit`'s methods, 95% bootstrap intervals: on the \
+         unbiased ER grid above, and on IsoFLOP lines of the same family (budgets {} FLOPs, \
+         [`er_isoflop/`](er_isoflop/report.md)), where the IsoFLOP parabolas have bracketed \
+         minima. The frontier by interpolation is the surface method (Barkeshli et al.).\n\n\
+         | data | method | a (N_opt ∝ C^a) | b (D_opt ∝ C^b) |\n|---|---|---|---|",
+        iso_cfg
+            .sweep
+            .compute_budgets
+            .iter()
+            .map(|c| format!("{c:.0e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    md += &frontier_rows("ER grid", &results[0].1.out_dir)?;
+    md += &frontier_rows("ER IsoFLOP lines", &iso.out_dir)?;
     let _ = writeln!(md, "\n## Arms\n");
     for (arm, o) in &results {
         let _ = writeln!(
@@ -164,6 +243,12 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
             o.wall.as_secs_f64()
         );
     }
+    let _ = writeln!(
+        md,
+        "- **er_isoflop**: Erdős–Rényi 1,024 / 5,120, unbiased, SP, on IsoFLOP lines. {} runs, \
+         report [`er_isoflop/report.md`](er_isoflop/report.md), fits in `er_isoflop/fit/`.",
+        iso.records.len()
+    );
     let _ = writeln!(
         md,
         "\nNot yet part of this reproduction: the larger graphs (8K/50K, 50K/2M), the learning-rate \
