@@ -77,3 +77,32 @@ fn sweep_trains_on_shards_and_reports_their_entropy_rate() {
     assert!(e.contains("nope.bin"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stats_reads_the_vocabulary_from_the_shard_header() {
+    let dir = temp_dir("stats-header");
+    let (train, _, _) = build(&dir.join("data"), 32_768);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalinglab"))
+        .args(["stats", "--tokens"])
+        .arg(&train)
+        .args(["--bootstrap", "10", "--out"])
+        .arg(dir.join("stats"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("V = 8"), "{stdout}");
+    // A bare file without a header needs --vocab, and the error says so.
+    let bare = dir.join("bare.bin");
+    std::fs::copy(&train, &bare).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalinglab"))
+        .args(["stats", "--tokens"])
+        .arg(&bare)
+        .args(["--out"])
+        .arg(dir.join("stats2"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--vocab"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -157,7 +157,9 @@ enum Command {
         /// Token shard: little-endian u16/u32 ids (.bin, .u16, .u32) or whitespace-separated ids.
         #[arg(long)]
         tokens: Option<PathBuf>,
-        /// Vocabulary size of the token shard (every id must be below it).
+        /// Vocabulary size of the token shard (every id must be below it). Default: from the
+        /// shard's JSON header (`scalinglab data` writes one beside each `.bin`), which also
+        /// sets the id width.
         #[arg(long)]
         vocab: Option<usize>,
         /// Id width of a binary token shard, 16 or 32 bits.
@@ -627,9 +629,24 @@ fn run(cli: Cli) -> Result<()> {
             use scalinglab_analysis::stats::{self, io::TokenWidth};
             let mut opts = stats::StatsCommandOptions::default();
             if let Some(path) = tokens {
-                let vocab = vocab.context("--tokens needs --vocab (the vocabulary size)")?;
+                let (vocab, width) = match vocab {
+                    Some(v) => (v, TokenWidth::from_bits(token_width)?),
+                    None => {
+                        let shard = scalinglab_data::TokenShard::open(&path).with_context(|| {
+                            format!(
+                                "--tokens {}: give --vocab, or a shard with its JSON header beside it",
+                                path.display()
+                            )
+                        })?;
+                        let width = match shard.header().dtype {
+                            scalinglab_data::TokenDtype::U16 => TokenWidth::U16,
+                            scalinglab_data::TokenDtype::U32 => TokenWidth::U32,
+                        };
+                        (shard.vocab_size(), width)
+                    }
+                };
                 let mut source = stats::TokenSource::new(path, vocab);
-                source.width = TokenWidth::from_bits(token_width)?;
+                source.width = width;
                 opts.tokens = Some(source);
             }
             if let Some(path) = points {
