@@ -520,7 +520,11 @@ fn train_grid(
         retain_rows(&curves_path, CURVES_HEADER, &done)?;
         retain_rows(&positions_path, POSITIONS_HEADER, &done)?;
         for id in &done {
-            crate::run::remove_checkpoint(&opts.out_dir.join(files::RUNS).join(id));
+            // A kill between recording a result and cleaning up leaves the checkpoint (and
+            // then an empty run directory) behind; finish the cleanup.
+            let dir = opts.out_dir.join(files::RUNS).join(id);
+            crate::run::remove_checkpoint(&dir);
+            let _ = fs::remove_dir(&dir); // only if empty (no kept model, no shard)
         }
     }
     let runs_dir = opts.out_dir.join(files::RUNS);
