@@ -252,7 +252,7 @@ enum Command {
     /// corpus, an n-gram model's samples, or manifold data; see configs/data/): train.bin,
     /// validation.bin, their JSON headers and data.json with the summary.
     Data {
-        /// Data config (TOML with `kind = "walk" | "corpus" | "ngram" | "manifold" | "hierarchy" | "multiscale"`).
+        /// Data config (TOML with `kind = "walk" | "corpus" | "ngram" | "manifold" | "hierarchy" | "multiscale" | "copy"`).
         config: PathBuf,
         /// Output directory.
         #[arg(long)]

@@ -22,6 +22,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use crate::copy::CopyConfig;
 use crate::hierarchy::HierarchyConfig;
 use crate::io::Output;
 use crate::manifold::ManifoldConfig;
@@ -234,6 +235,38 @@ pub enum DataBuildConfig {
     Hierarchy(HierarchyBuild),
     /// A stationary multiscale hidden-topic stream.
     Multiscale(MultiscaleBuild),
+    /// A stationary power-law copy stream.
+    Copy(CopyBuild),
+}
+
+/// One stream of the power-law copy process ([`crate::copy`]) per split, with its entropy rate
+/// estimated from the exact predictive law.
+///
+/// In TOML:
+///
+/// ```toml
+/// kind = "copy"
+/// tokens = 4_194_304
+/// validation_tokens = 262_144
+/// [copy]
+/// vocab = 64
+/// copy_prob = 0.9
+/// exponent = 0.5
+/// max_lag = 1024
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyBuild {
+    /// The process.
+    pub copy: CopyConfig,
+    /// Training tokens to write.
+    pub tokens: u64,
+    /// Validation tokens to write (another stream). Default: 0.
+    #[serde(default)]
+    pub validation_tokens: u64,
+    /// Seed of the streams. Default: 0.
+    #[serde(default)]
+    pub seed: u64,
 }
 
 /// Progress of a build, reported to [`build_data`]'s callback.
@@ -316,6 +349,7 @@ pub fn build_data(
         DataBuildConfig::Manifold(c) => build_manifold(c, out_dir, &mut progress)?,
         DataBuildConfig::Hierarchy(c) => build_hierarchy(c, out_dir, &mut progress)?,
         DataBuildConfig::Multiscale(c) => build_multiscale(c, out_dir, &mut progress)?,
+        DataBuildConfig::Copy(c) => build_copy(c, out_dir, &mut progress)?,
     };
     summary.seconds = start.elapsed().as_secs_f64();
     let record = serde_json::json!({ "config": config, "summary": &summary });
@@ -874,6 +908,73 @@ fn build_multiscale(
                 unit: "tokens",
             });
         }
+        w.end_document();
+        written += w.num_tokens();
+        record_shard(&mut s, split, w, path)?;
+    }
+    s.tokens_per_second = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    Ok(s)
+}
+
+fn build_copy(
+    c: &CopyBuild,
+    out_dir: &Path,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    positive("tokens", c.tokens)?;
+    let process = c.copy.build()?;
+    let m = &c.copy;
+    let encoding = "copy-process tokens";
+    let mut s = summary("copy", m.vocab, encoding.into());
+    let (h, h_se) = process.entropy_rate(200_000, c.seed ^ 0xC0C0);
+    s.entropy_rate = Some(h);
+    s.notes.push(format!(
+        "power-law copy process: copy probability {}, lags L = 1..{} with p_L ∝ L^-(1+{}), \
+         vocab {}: ‖C(n)‖_op = ρ(n)/V exactly (β ≈ {:.2}), context gain ~ n^-{} (γ ≈ {})",
+        m.copy_prob,
+        m.max_lag,
+        m.exponent,
+        m.vocab,
+        1.0 + m.exponent,
+        m.exponent,
+        m.exponent
+    ));
+    s.notes.push(format!(
+        "entropy rate {h:.5} ± {h_se:.5} nats/token (mean exact predictive log loss over 2e5 \
+         positions); ln vocab = {:.5}",
+        (m.vocab as f64).ln()
+    ));
+    s.notes.push(
+        "each split is one stationary stream, written as a single document (no boundaries)".into(),
+    );
+    let source =
+        format!("power-law copy process: {}", serde_json::to_string(m).expect("serialises"));
+    let started = Instant::now();
+    let mut written = 0;
+    for (split, tokens, index) in
+        [(Split::Train, c.tokens, 0), (Split::Validation, c.validation_tokens, 1)]
+    {
+        if tokens == 0 {
+            continue;
+        }
+        let path = shard_path(out_dir, split);
+        let info = ShardInfo {
+            tokenizer: encoding.into(),
+            source: source.clone(),
+            end_of_text: None,
+            entropy_rate: Some(h),
+        };
+        let mut w = ShardWriter::create(&path, m.vocab, info)?;
+        let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 10 + index));
+        let mut buf = Vec::with_capacity(tokens as usize);
+        process.sample_into(tokens as usize, &mut rng, &mut buf);
+        w.write_tokens(&buf)?;
+        progress(&Progress {
+            stage: format!("writing {}", split_name(split)),
+            done: w.num_tokens(),
+            total: Some(tokens),
+            unit: "tokens",
+        });
         w.end_document();
         written += w.num_tokens();
         record_shard(&mut s, split, w, path)?;

@@ -121,6 +121,7 @@
 //! ```
 
 pub mod build;
+pub mod copy;
 pub mod corpus;
 mod error;
 pub mod graph;
@@ -137,9 +138,10 @@ pub mod tokenizer;
 pub mod walk;
 
 pub use build::{
-    CorpusBuild, DataBuildConfig, DataSummary, HierarchyBuild, ManifoldBuild, MultiscaleBuild,
-    NgramBuild, Progress, WalkBuild, build_data,
+    CopyBuild, CorpusBuild, DataBuildConfig, DataSummary, HierarchyBuild, ManifoldBuild,
+    MultiscaleBuild, NgramBuild, Progress, WalkBuild, build_data,
 };
+pub use copy::{CopyConfig, CopyProcess};
 pub use corpus::TokenCorpus;
 pub use error::DataError;
 pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
@@ -204,3 +206,5 @@ const HIERARCHY_SAMPLE_STREAM: u64 = 14;
 const MULTISCALE_STREAM: u64 = 15;
 /// Stream of [`Multiscale::sample`] in [`derive_seed`].
 const MULTISCALE_SAMPLE_STREAM: u64 = 16;
+/// Stream of [`CopyProcess::sample`] in [`derive_seed`].
+const COPY_SAMPLE_STREAM: u64 = 17;
