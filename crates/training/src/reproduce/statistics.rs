@@ -41,11 +41,7 @@ fn data_recipe(opts: &ReproduceOptions) -> DataBuildConfig {
             seed: 0,
         }),
         Some(path) => DataBuildConfig::Corpus(CorpusBuild {
-            source: if path.is_dir() {
-                DocumentSource::Folder { path: path.clone(), extension: None }
-            } else {
-                DocumentSource::Text { path: path.clone(), separator: "<|endoftext|>".into() }
-            },
+            source: corpus_source(path),
             tokenizer: TokenizerSpec::Bpe { vocab_size: 2048, min_frequency: 2 },
             validation_fraction: 0.02,
             seed: 0,
@@ -53,6 +49,59 @@ fn data_recipe(opts: &ReproduceOptions) -> DataBuildConfig {
             tokenizer_documents: Some(20_000),
         }),
     }
+}
+
+/// How a `--corpus` path is read: a folder file by file; `*.raw` as WikiText (a document per
+/// top-level heading); `*.jsonl` by its `text` field; `*.json` as TinyStories' JSON array; any
+/// other file as text with `<|endoftext|>` between documents (TinyStories' `.txt`).
+fn corpus_source(path: &std::path::Path) -> DocumentSource {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = name.trim_end_matches(".gz");
+    if path.is_dir() {
+        DocumentSource::Folder { path: path.to_path_buf(), extension: None }
+    } else if name.ends_with(".raw") {
+        DocumentSource::WikiText { path: path.to_path_buf() }
+    } else if name.ends_with(".jsonl") {
+        DocumentSource::Jsonl { path: path.to_path_buf(), field: "text".into() }
+    } else if name.ends_with(".json") {
+        DocumentSource::JsonArray { path: path.to_path_buf(), field: "story".into() }
+    } else {
+        DocumentSource::Text { path: path.to_path_buf(), separator: "<|endoftext|>".into() }
+    }
+}
+
+/// Sequences of 129 tokens the held-out set needs at least.
+const MIN_EVAL_SEQUENCES: usize = 64;
+
+/// A corpus of few documents can leave the document-level validation split (almost) empty:
+/// then the last 5% of the training stream becomes the validation shard instead.
+fn ensure_validation(
+    train: &std::path::Path,
+    validation: &std::path::Path,
+) -> Result<(), TrainingError> {
+    let valid_len = scalinglab_data::TokenShard::open(validation).map(|s| s.len()).unwrap_or(0);
+    if valid_len >= MIN_EVAL_SEQUENCES * 129 {
+        return Ok(());
+    }
+    let shard = scalinglab_data::TokenShard::open(train)?;
+    let header = shard.header().clone();
+    let mut all = Vec::with_capacity(shard.len());
+    shard.read_into(0, shard.len(), &mut all);
+    drop(shard);
+    let cut = all.len() - all.len() / 20;
+    for (path, tokens) in [(train, &all[..cut]), (validation, &all[cut..])] {
+        let info = scalinglab_data::ShardInfo {
+            tokenizer: header.tokenizer.clone(),
+            source: format!("{} (validation: the last 5% of the stream)", header.source),
+            end_of_text: header.end_of_text,
+            entropy_rate: header.entropy_rate,
+        };
+        let mut w = scalinglab_data::ShardWriter::create(path, header.vocab_size, info)?;
+        w.write_tokens(tokens)?;
+        w.end_document();
+        w.finish()?;
+    }
+    Ok(())
 }
 
 /// Runs (or resumes) the reproduction into `opts.out` and writes `reproduce.md`.
@@ -78,6 +127,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
             println!("reproduce statistics: building the data in {}", data_dir.display());
         }
         build_data(&recipe, &data_dir, |_| {})?;
+        ensure_validation(&train, &validation)?;
     }
     let shard = scalinglab_data::TokenShard::open(&train)?;
     let vocab = shard.vocab_size();
@@ -96,7 +146,6 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
                        token stream, per-position held-out losses."
         .into();
     cfg.data.shards = Some(ShardData { train: train.clone(), validation: validation.clone() });
-    cfg.data.eval_sequences = 512;
     cfg.model.context = 128;
     cfg.sweep.head_dim = 16;
     if opts.quick {
@@ -110,6 +159,18 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     grow(&mut cfg.sweep.tokens, opts.scale);
     let cap = total_tokens * 128 / 129;
     cfg.sweep.tokens.retain(|&t| t <= cap);
+    if cfg.sweep.tokens.len() < 3 {
+        return Err(crate::error::invalid(
+            "--corpus",
+            opts.corpus.as_ref().map_or("(generated)".into(), |p| p.display().to_string()),
+            format!(
+                "gives {total_tokens} training tokens; the data-size sweep needs at least 131072 \
+                 (three sizes from 32768 up)"
+            ),
+        ));
+    }
+    let valid_len = scalinglab_data::TokenShard::open(&validation)?.len();
+    cfg.data.eval_sequences = (valid_len / 129).clamp(1, 512);
     cfg.analysis.bootstrap = 200;
     let sweep_dir = out.join("sweep");
     let o = run_experiment(
