@@ -153,23 +153,16 @@ pub fn bench_training_parallel(
     let timings: Vec<(f64, [f64; 3])> = if jobs == 1 {
         vec![train_steps(&selected.device, model, batch, warmup, steps, None)]
     } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..jobs)
-                .map(|_| {
-                    let (device, barrier) = (&selected.device, &barrier);
-                    scope.spawn(move || {
-                        let pool = rayon::ThreadPoolBuilder::new()
-                            .num_threads(threads)
-                            .build()
-                            .expect("a rayon thread pool can be built");
-                        pool.install(|| {
-                            train_steps(device, model, batch, warmup, steps, Some(barrier))
-                        })
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("bench thread")).collect()
-        })
+        let mut timings = Vec::with_capacity(jobs);
+        let runs: Vec<usize> = (0..jobs).collect();
+        crate::device::run_parallel(
+            &runs,
+            jobs,
+            threads,
+            |_| train_steps(&selected.device, model, batch, warmup, steps, Some(&barrier)),
+            |_, t| timings.push(t),
+        );
+        timings
     };
     let t = model.context;
     let tokens_per_s: f64 = timings.iter().map(|(secs, _)| (steps * batch * t) as f64 / secs).sum();

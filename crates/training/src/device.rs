@@ -102,6 +102,46 @@ pub(crate) fn cpu_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Runs `f` on every item, `jobs` at a time, each worker in its own rayon pool of
+/// `threads` threads; `done` sees each result as it finishes (on the calling thread).
+pub(crate) fn run_parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+    mut done: impl FnMut(&T, R),
+) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, R)>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            let tx = tx.clone();
+            let (next, f) = (&next, &f);
+            scope.spawn(move || {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads.max(1))
+                    .build()
+                    .expect("a rayon thread pool can be built");
+                pool.install(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if i >= items.len() {
+                            break;
+                        }
+                        if tx.send((i, f(&items[i]))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            });
+        }
+        drop(tx);
+        for (i, r) in rx {
+            done(&items[i], r);
+        }
+    });
+}
+
 /// Opens the backend the user asked for.
 ///
 /// Errors when the backend was not compiled into this build (naming the cargo feature to add)

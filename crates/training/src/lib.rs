@@ -36,8 +36,7 @@ pub use error::TrainingError;
 pub use optim::AdamW;
 pub use regression::{RegressionResult, RegressionTrain, train_regressor};
 pub use reproduce::{
-    REPRODUCTIONS, ReproduceOptions, reproduce, reproduce_graphs, reproduce_manifolds,
-    reproduce_statistics,
+    ReproduceOptions, reproduce, reproduce_graphs, reproduce_manifolds, reproduce_statistics,
 };
 pub use run::{
     Checkpointing, CurveRow, LanguageModel, RunOutcome, evaluate, init_seeded, remove_checkpoint,

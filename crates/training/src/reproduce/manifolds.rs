@@ -30,8 +30,8 @@ use scalinglab_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use super::graphs::grow;
-use super::{ReproduceOptions, fmt_fit, provenance, run_parallel, write_file};
-use crate::device::cpu_threads;
+use super::{ReproduceOptions, fmt_fit, provenance, write_file};
+use crate::device::{cpu_threads, run_parallel};
 use crate::{
     DeviceChoice, ExperimentConfig, RegressionResult, RegressionTrain, RunOptions, TrainingError,
     hidden_state_points, load_saved_model, run_experiment, select_device, train_regressor,
@@ -239,7 +239,7 @@ pub fn reproduce_manifolds(opts: &ReproduceOptions) -> Result<PathBuf, TrainingE
     let mut plots_d = Vec::new();
     let mut plots_n = Vec::new();
     let mut notes = Vec::new();
-    for (i, &dim) in plan.dims.iter().enumerate() {
+    for &dim in &plan.dims {
         let id = estimate_dimension(&data[&dim], 4000)?;
         let lb =
             predict_from_dimension(id.mle.mean, 1.96 * id.mle.se, SMOOTHNESS, "levina_bickel")?;
@@ -331,7 +331,6 @@ pub fn reproduce_manifolds(opts: &ReproduceOptions) -> Result<PathBuf, TrainingE
                 style: CurveStyle::Line,
             });
         }
-        let _ = i;
         notes.push(format!(
             "d = {dim}: MSE at n = {} … {}: {}",
             xn.first().copied().unwrap_or(0.0),

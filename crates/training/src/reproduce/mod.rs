@@ -87,9 +87,6 @@ pub fn reproduce(name: &str, opts: &ReproduceOptions) -> Result<PathBuf, Trainin
     }
 }
 
-/// The names [`reproduce`] accepts.
-pub const REPRODUCTIONS: [&str; 3] = ["graphs", "manifolds", "statistics"];
-
 /// The provenance block every report ends with: command, versions, device, date.
 fn provenance(opts: &ReproduceOptions, device: &str, seconds: f64) -> String {
     let mut s = String::new();
@@ -142,46 +139,6 @@ fn write_file(path: &Path, text: &str) -> Result<(), TrainingError> {
     }
     std::fs::write(path, text)
         .map_err(|source| TrainingError::Write { path: path.to_path_buf(), source })
-}
-
-/// Runs `f` on every item, `jobs` at a time, each worker in its own rayon pool of
-/// `threads` threads; `done` sees each result as it finishes (on the calling thread).
-fn run_parallel<T: Sync, R: Send>(
-    items: &[T],
-    jobs: usize,
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-    mut done: impl FnMut(&T, R),
-) {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, R)>();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            let tx = tx.clone();
-            let (next, f) = (&next, &f);
-            scope.spawn(move || {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads.max(1))
-                    .build()
-                    .expect("a rayon thread pool can be built");
-                pool.install(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        if i >= items.len() {
-                            break;
-                        }
-                        if tx.send((i, f(&items[i]))).is_err() {
-                            break;
-                        }
-                    }
-                });
-            });
-        }
-        drop(tx);
-        for (i, r) in rx {
-            done(&items[i], r);
-        }
-    });
 }
 
 #[cfg(test)]
