@@ -874,45 +874,27 @@ fn build_multiscale(
     s.notes.push(
         "each split is one stationary stream, written as a single document (no boundaries)".into(),
     );
-    let source =
-        format!("multiscale hidden topics: {}", serde_json::to_string(m).expect("serialises"));
-    let started = Instant::now();
-    let mut written = 0;
-    let mut buf = Vec::with_capacity(STREAM_CHUNK);
-    for (split, tokens, index) in
-        [(Split::Train, c.tokens, 0), (Split::Validation, c.validation_tokens, 1)]
-    {
-        if tokens == 0 {
-            continue;
-        }
-        let path = shard_path(out_dir, split);
-        let info = ShardInfo {
-            tokenizer: encoding.into(),
-            source: source.clone(),
-            end_of_text: None,
-            entropy_rate: None,
-        };
-        let mut w = ShardWriter::create(&path, m.vocab, info)?;
-        let rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 8 + index));
-        let mut stream = model.stream(rng);
-        let stage = format!("writing {}", split_name(split));
-        while w.num_tokens() < tokens {
-            let len = (tokens - w.num_tokens()).min(STREAM_CHUNK as u64) as usize;
-            buf.clear();
-            stream.sample_into(len, &mut buf);
-            w.write_tokens(&buf)?;
-            progress(&Progress {
-                stage: stage.clone(),
-                done: w.num_tokens(),
-                total: Some(tokens),
-                unit: "tokens",
-            });
-        }
-        w.end_document();
-        written += w.num_tokens();
-        record_shard(&mut s, split, w, path)?;
-    }
-    s.tokens_per_second = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    let info = ShardInfo {
+        tokenizer: encoding.into(),
+        source: format!(
+            "multiscale hidden topics: {}",
+            serde_json::to_string(m).expect("serialises")
+        ),
+        end_of_text: None,
+        entropy_rate: None,
+    };
+    let mut streams = [0, 1].map(|index| {
+        model.stream(StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 8 + index)))
+    });
+    write_streams(
+        &mut s,
+        out_dir,
+        m.vocab,
+        &info,
+        [c.tokens, c.validation_tokens],
+        progress,
+        |index, len, buf| streams[index].sample_into(len, buf),
+    )?;
     Ok(s)
 }
 
@@ -947,38 +929,71 @@ fn build_copy(
     s.notes.push(
         "each split is one stationary stream, written as a single document (no boundaries)".into(),
     );
-    let source =
-        format!("power-law copy process: {}", serde_json::to_string(m).expect("serialises"));
+    let info = ShardInfo {
+        tokenizer: encoding.into(),
+        source: format!(
+            "power-law copy process: {}",
+            serde_json::to_string(m).expect("serialises")
+        ),
+        end_of_text: None,
+        entropy_rate: Some(h),
+    };
+    let mut streams = [0, 1].map(|index| {
+        process.stream(StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 10 + index)))
+    });
+    write_streams(
+        &mut s,
+        out_dir,
+        m.vocab,
+        &info,
+        [c.tokens, c.validation_tokens],
+        progress,
+        |index, len, buf| streams[index].sample_into(len, buf),
+    )?;
+    Ok(s)
+}
+
+/// Writes one stationary stream per split (train, then validation; a split of 0 tokens is
+/// skipped), each as a single document, in chunks of [`STREAM_CHUNK`] tokens that
+/// `draw(split, len, buf)` appends to `buf`, successive calls continuing the split's stream.
+/// Fills in the summary's shard records and throughput.
+fn write_streams(
+    s: &mut DataSummary,
+    out_dir: &Path,
+    vocab: usize,
+    info: &ShardInfo,
+    sizes: [u64; 2],
+    progress: &mut impl FnMut(&Progress),
+    mut draw: impl FnMut(usize, usize, &mut Vec<u32>),
+) -> Result<(), DataError> {
     let started = Instant::now();
     let mut written = 0;
-    for (split, tokens, index) in
-        [(Split::Train, c.tokens, 0), (Split::Validation, c.validation_tokens, 1)]
+    let mut buf = Vec::with_capacity(STREAM_CHUNK);
+    for (index, (split, tokens)) in
+        [Split::Train, Split::Validation].into_iter().zip(sizes).enumerate()
     {
         if tokens == 0 {
             continue;
         }
         let path = shard_path(out_dir, split);
-        let info = ShardInfo {
-            tokenizer: encoding.into(),
-            source: source.clone(),
-            end_of_text: None,
-            entropy_rate: Some(h),
-        };
-        let mut w = ShardWriter::create(&path, m.vocab, info)?;
-        let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 10 + index));
-        let mut buf = Vec::with_capacity(tokens as usize);
-        process.sample_into(tokens as usize, &mut rng, &mut buf);
-        w.write_tokens(&buf)?;
-        progress(&Progress {
-            stage: format!("writing {}", split_name(split)),
-            done: w.num_tokens(),
-            total: Some(tokens),
-            unit: "tokens",
-        });
+        let mut w = ShardWriter::create(&path, vocab, info.clone())?;
+        let stage = format!("writing {}", split_name(split));
+        while w.num_tokens() < tokens {
+            let len = (tokens - w.num_tokens()).min(STREAM_CHUNK as u64) as usize;
+            buf.clear();
+            draw(index, len, &mut buf);
+            w.write_tokens(&buf)?;
+            progress(&Progress {
+                stage: stage.clone(),
+                done: w.num_tokens(),
+                total: Some(tokens),
+                unit: "tokens",
+            });
+        }
         w.end_document();
         written += w.num_tokens();
-        record_shard(&mut s, split, w, path)?;
+        record_shard(s, split, w, path)?;
     }
     s.tokens_per_second = written as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    Ok(s)
+    Ok(())
 }

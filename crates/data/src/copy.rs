@@ -98,6 +98,45 @@ impl CopyConfig {
     }
 }
 
+/// One stream of a [`CopyProcess`], keeping the last `L_max` tokens so that the next call
+/// continues it.
+#[derive(Debug)]
+pub struct CopyStream<'a, R> {
+    process: &'a CopyProcess,
+    rng: R,
+    /// The latest tokens drawn (at least the last `L_max`).
+    history: Vec<u32>,
+    /// Tokens drawn so far.
+    position: usize,
+}
+
+impl<R: Rng> CopyStream<'_, R> {
+    /// Appends the next `len` tokens of the stream to `out`.
+    pub fn sample_into(&mut self, len: usize, out: &mut Vec<u32>) {
+        let p = self.process;
+        let v = p.config.vocab as u32;
+        for _ in 0..len {
+            let tok = if self.rng.random::<f64>() < p.config.copy_prob {
+                let lag = p.draw_lag(&mut self.rng);
+                if lag <= self.position {
+                    self.history[self.history.len() - lag]
+                } else {
+                    self.rng.random_range(0..v)
+                }
+            } else {
+                self.rng.random_range(0..v)
+            };
+            self.history.push(tok);
+            out.push(tok);
+            self.position += 1;
+            let keep = p.lag_probs.len();
+            if self.history.len() >= 2 * keep.max(4096) {
+                self.history.drain(..self.history.len() - keep);
+            }
+        }
+    }
+}
+
 /// A built power-law copy process (see the [module docs](self)).
 #[derive(Clone, Debug)]
 pub struct CopyProcess {
@@ -123,19 +162,15 @@ impl CopyProcess {
         self.cumulative.partition_point(|&c| c < u).min(self.lag_probs.len() - 1) + 1
     }
 
+    /// A stream of the process drawing from `rng`; successive
+    /// [`sample_into`](CopyStream::sample_into) calls continue it.
+    pub fn stream<R: Rng>(&self, rng: R) -> CopyStream<'_, R> {
+        CopyStream { process: self, rng, history: Vec::new(), position: 0 }
+    }
+
     /// Appends `len` tokens of a fresh stream to `out`.
     pub fn sample_into(&self, len: usize, rng: &mut impl Rng, out: &mut Vec<u32>) {
-        let start = out.len();
-        let v = self.config.vocab as u32;
-        for t in 0..len {
-            let tok = if rng.random::<f64>() < self.config.copy_prob {
-                let lag = self.draw_lag(rng);
-                if lag <= t { out[start + t - lag] } else { rng.random_range(0..v) }
-            } else {
-                rng.random_range(0..v)
-            };
-            out.push(tok);
-        }
+        self.stream(rng).sample_into(len, out);
     }
 
     /// `len` tokens of one stream drawn with `seed`.

@@ -141,7 +141,7 @@ pub use build::{
     CopyBuild, CorpusBuild, DataBuildConfig, DataSummary, HierarchyBuild, ManifoldBuild,
     MultiscaleBuild, NgramBuild, Progress, WalkBuild, build_data,
 };
-pub use copy::{CopyConfig, CopyProcess};
+pub use copy::{CopyConfig, CopyProcess, CopyStream};
 pub use corpus::TokenCorpus;
 pub use error::DataError;
 pub use graph::{Connectivity, Graph, GraphReport, GraphSpec};
