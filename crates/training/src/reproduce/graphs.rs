@@ -230,6 +230,7 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
     );
     md += &frontier_rows("ER grid", &results[0].1.out_dir)?;
     md += &frontier_rows("ER IsoFLOP lines", &iso.out_dir)?;
+    md += &super::ladder::ladder_section(ropts, out)?;
     let _ = writeln!(md, "\n## Arms\n");
     for (arm, o) in &results {
         let _ = writeln!(
@@ -251,10 +252,9 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
     );
     let _ = writeln!(
         md,
-        "\nNot yet part of this reproduction: the larger graphs (8K/50K, 50K/2M), the learning-rate \
-         grid and best of 3 seeds (set `sweep.lr_multipliers` and `sweep.seeds` in a config), and \
-         the ladder of languages (`scalinglab sample` draws teacher corpora; `scalinglab data` \
-         builds n-gram and corpus shards, and `[data.shards]` trains a sweep on them)."
+        "\nNot yet part of this reproduction: the larger graphs (8K/50K, 50K/2M) and the \
+         learning-rate grid with best of 3 seeds (set `sweep.lr_multipliers` and `sweep.seeds` \
+         in an arm's `config.toml`)."
     );
     md += &provenance(ropts, &device, start.elapsed().as_secs_f64());
     let path = out.join("reproduce.md");

@@ -10,6 +10,7 @@
 //! is repeated) and its report names the command, the versions and the device.
 
 mod graphs;
+mod ladder;
 mod manifolds;
 mod statistics;
 
