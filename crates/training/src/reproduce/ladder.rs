@@ -82,6 +82,12 @@ fn write_shard(
 /// Builds (or reuses) every rung and sweeps it; returns the report section.
 pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<String, TrainingError> {
     let dir = out.join("ladder");
+    let mut sizes: Vec<u64> = vec![1 << 16, 1 << 17, 1 << 18, 1 << 19];
+    super::graphs::grow(&mut sizes, opts.scale);
+    let largest = *sizes.last().expect("sizes");
+    // Each rung holds twice the largest budget; the base twice that, for the teachers.
+    let rung_tokens = (2 * largest).max(RUNG_TOKENS);
+    let base_tokens = (2 * rung_tokens).max(BASE_TOKENS);
     let run = |cfg: &ExperimentConfig, sub: &str| -> Result<ExperimentOutcome, TrainingError> {
         run_experiment(
             cfg,
@@ -93,7 +99,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
     if !built(&base) {
         let recipe = DataBuildConfig::Copy(CopyBuild {
             copy: CopyConfig { vocab: 8, copy_prob: 0.9, exponent: 0.5, max_lag: 1024 },
-            tokens: BASE_TOKENS,
+            tokens: base_tokens,
             validation_tokens: VALIDATION_TOKENS,
             seed: 0,
         });
@@ -105,7 +111,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
             shard: base.join("train.bin"),
             order: 2,
             smoothing: Smoothing::default(),
-            tokens: RUNG_TOKENS,
+            tokens: rung_tokens,
             validation_tokens: VALIDATION_TOKENS,
             document_length: 1024,
             seed: 0,
@@ -122,7 +128,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
                 &format!("teacher_{layers}_layers"),
                 shards(&base),
                 vec![64],
-                vec![BASE_TOKENS / 2],
+                vec![base_tokens / 2],
                 layers,
                 true,
             );
@@ -147,7 +153,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
             write_shard(
                 &data.join("train.bin"),
                 mcfg.vocab_size,
-                &sample(RUNG_TOKENS, 1),
+                &sample(rung_tokens, 1),
                 &source,
             )?;
             write_shard(
@@ -174,14 +180,8 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
          | rung | exact entropy rate | best loss | α_D (E free) | α_D (E = entropy rate) | α_N (E = 0) |\n|---|---|---|---|---|---|"
     );
     for (i, (name, data)) in rungs.iter().enumerate() {
-        let cfg = sweep(
-            &format!("rung_{i}"),
-            shards(data),
-            vec![16, 32, 64],
-            vec![1 << 16, 1 << 17, 1 << 18, 1 << 19],
-            2,
-            false,
-        );
+        let cfg =
+            sweep(&format!("rung_{i}"), shards(data), vec![16, 32, 64], sizes.clone(), 2, false);
         let o = run(&cfg, &format!("rung_{i}"))?;
         let best = o
             .records
