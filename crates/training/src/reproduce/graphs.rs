@@ -6,7 +6,6 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use scalinglab_analysis::RunStatus;
 use scalinglab_data::{GraphSpec, WalkBias};
 use scalinglab_model::Parameterization;
 
@@ -163,12 +162,7 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
     );
     for (arm, o) in &results {
         let f = &o.fits;
-        let best = o
-            .records
-            .iter()
-            .filter(|r| r.status == RunStatus::Ok)
-            .map(|r| r.eval_loss)
-            .fold(f64::INFINITY, f64::min);
+        let best = super::best_loss(o);
         let _ = writeln!(
             md,
             "| {} | {:.4} | {} | {} | {} | {} | {} | {} | {:.4} |",

@@ -183,12 +183,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
         let cfg =
             sweep(&format!("rung_{i}"), shards(data), vec![16, 32, 64], sizes.clone(), 2, false);
         let o = run(&cfg, &format!("rung_{i}"))?;
-        let best = o
-            .records
-            .iter()
-            .filter(|r| r.status == RunStatus::Ok)
-            .map(|r| r.eval_loss)
-            .fold(f64::INFINITY, f64::min);
+        let best = super::best_loss(&o);
         let _ = writeln!(
             md,
             "| {name} ([report](ladder/rung_{i}/report.md)) | {} | {best:.4} | {} | {} | {} |",

@@ -116,6 +116,15 @@ fn trained_on(o: &crate::ExperimentOutcome) -> String {
     o.records.iter().map(|r| r.device.clone()).next().unwrap_or_else(|| o.device.clone())
 }
 
+/// The lowest held-out loss of a sweep's finished (not diverged) runs.
+fn best_loss(o: &crate::ExperimentOutcome) -> f64 {
+    o.records
+        .iter()
+        .filter(|r| r.status == scalinglab_analysis::RunStatus::Ok)
+        .map(|r| r.eval_loss)
+        .fold(f64::INFINITY, f64::min)
+}
+
 /// The burn version this crate is built against (kept in step with the workspace manifest).
 const BURN_VERSION: &str = "0.22";
 
