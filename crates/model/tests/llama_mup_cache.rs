@@ -5,6 +5,15 @@ use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use scalinglab_model::{Arch, FlopCounting, KvCache, ModelConfig, ParamRole, Parameterization};
 
+/// burn's random generator is global to the process and parameters are drawn lazily, so tests
+/// of this file running at once would interleave their draws (the muP test compares two seeded
+/// inits draw for draw). Every test holds this lock.
+static SEEDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeding() -> std::sync::MutexGuard<'static, ()> {
+    SEEDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn llama(tie: bool, kv: usize) -> ModelConfig {
     ModelConfig {
         arch: Arch::Llama,
@@ -21,6 +30,7 @@ fn llama(tie: bool, kv: usize) -> ModelConfig {
 
 #[test]
 fn llama_counts_match_the_built_module_and_hand_counts() {
+    let _seeding = seeding();
     let device = Device::flex();
     for tie in [false, true] {
         for kv in [4, 2, 1] {
@@ -43,6 +53,7 @@ fn llama_counts_match_the_built_module_and_hand_counts() {
 
 #[test]
 fn llama_is_causal_and_starts_near_ln_vocab() {
+    let _seeding = seeding();
     let device = Device::flex();
     device.seed(5);
     let model = llama(false, 2).init(&device);
@@ -65,6 +76,7 @@ fn llama_is_causal_and_starts_near_ln_vocab() {
 /// pass, for GPT-2, LLaMA with grouped-query attention and LLaMA with one key/value head.
 #[test]
 fn cached_logits_equal_a_full_forward_pass() {
+    let _seeding = seeding();
     let device = Device::flex();
     for cfg in [
         ModelConfig { vocab_size: 50, context: 12, d_model: 32, n_heads: 4, ..Default::default() },
@@ -111,6 +123,7 @@ impl ModuleVisitor for Stats<'_> {
 
 #[test]
 fn mup_scales_hidden_init_and_learning_rates_with_width() {
+    let _seeding = seeding();
     let device = Device::flex();
     let at = |width: usize, p: Parameterization| ModelConfig {
         arch: Arch::Llama,
@@ -164,6 +177,7 @@ fn mup_scales_hidden_init_and_learning_rates_with_width() {
 
 #[test]
 fn bad_llama_configs_name_the_field() {
+    let _seeding = seeding();
     let e = ModelConfig { n_kv_heads: Some(3), ..llama(false, 2) }.validate().unwrap_err();
     assert!(e.to_string().contains("n_kv_heads = 3"), "{e}");
     let e = ModelConfig { n_kv_heads: Some(2), ..Default::default() }.validate().unwrap_err();
@@ -174,6 +188,7 @@ fn bad_llama_configs_name_the_field() {
 
 #[test]
 fn cached_sampling_matches_re_encoding_and_is_reproducible() {
+    let _seeding = seeding();
     use scalinglab_model::SampleConfig;
     let device = Device::flex();
     for cfg in [
@@ -212,6 +227,7 @@ fn cached_sampling_matches_re_encoding_and_is_reproducible() {
 
 #[test]
 fn safetensors_export_round_trips_every_parameter() {
+    let _seeding = seeding();
     let device = Device::flex();
     device.seed(3);
     let cfg = llama(false, 2);
