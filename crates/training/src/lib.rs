@@ -47,4 +47,7 @@ pub use sweep::{
     ExperimentOutcome, ModelSweep, RunOptions, collect_shards, files, oracle_loss, reanalyze,
     run_experiment, run_only, slurm_script, status, sweep_models,
 };
-pub use teacher::{SampledCorpus, hidden_state_points, load_saved_model, sample_corpus};
+pub use teacher::{
+    SampledCorpus, TeacherEntropy, hidden_state_points, load_saved_model, sample_corpus,
+    teacher_entropy,
+};

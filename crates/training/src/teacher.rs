@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use scalinglab_model::{Gpt, ModelConfig, SampleConfig, read_safetensors};
 
 use crate::TrainingError;
@@ -73,6 +74,77 @@ pub fn sample_corpus(
     SampledCorpus { tokens, seconds: start.elapsed().as_secs_f64() }
 }
 
+/// The mean entropy of a teacher's next-token distributions over text it sampled: the
+/// entropy rate (nats/token) of that text for a learner whose windows are the teacher's
+/// sequences.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TeacherEntropy {
+    /// Mean over every predicted position of every sequence, nats/token.
+    pub mean: f64,
+    /// Standard error of `mean` (sequences are independent draws).
+    pub std_error: f64,
+    /// Sequences the mean is over.
+    pub sequences: usize,
+}
+
+/// The entropy rate of text sampled from `model` by [`sample_corpus`] at temperature 1, with
+/// no top-k: `tokens` is cut into sequences of `length` tokens (each one sample), and the
+/// entropy −Σ p log p of the model's distribution for every token after the first is averaged.
+///
+/// This is the irreducible loss of a learner trained on windows of exactly these sequences
+/// (a sweep with context `length − 1` on a shard of them): the teacher's conditional for each
+/// token is a function of the tokens before it in its sequence, all of which the learner sees.
+/// The entropy (the expected log loss) is used rather than the log loss of the drawn tokens;
+/// both estimate the same number, the entropy with less noise.
+///
+/// # Errors
+/// If `tokens` is empty or not a whole number of sequences, if `length − 1` exceeds the
+/// model's context or `length < 2`, or if a token is outside the vocabulary.
+pub fn teacher_entropy(
+    model: &Gpt,
+    tokens: &[u32],
+    length: usize,
+    batch: usize,
+    device: &Device,
+) -> Result<TeacherEntropy, TrainingError> {
+    if length < 2 || length - 1 > model.context() {
+        return Err(crate::error::invalid(
+            "length",
+            length,
+            format!("must be 2 to context + 1 = {}", model.context() + 1),
+        ));
+    }
+    if tokens.is_empty() || !tokens.len().is_multiple_of(length) {
+        return Err(crate::error::invalid(
+            "tokens",
+            tokens.len(),
+            format!("must be a positive whole number of sequences of {length} tokens"),
+        ));
+    }
+    let n = tokens.len() / length;
+    let t = length - 1;
+    let mut per_sequence = Vec::with_capacity(n);
+    let mut i = 0;
+    while i < n {
+        let b = batch.max(1).min(n - i);
+        let flat: Vec<i64> = (i..i + b)
+            .flat_map(|s| tokens[s * length..s * length + t].iter().map(|&x| i64::from(x)))
+            .collect();
+        let x = Tensor::<1, Int>::from_data(TensorData::new(flat, [b * t]), device).reshape([b, t]);
+        let log_p = log_softmax(model.forward(x), 2); // [b, t, V]
+        let entropy = (log_p.clone().exp() * log_p).sum_dim(2).neg().mean_dim(1); // [b, 1, 1]
+        let rows = entropy.into_data().convert::<f64>().try_to_vec::<f64>().map_err(|e| {
+            crate::error::invalid("teacher entropy", format!("{e:?}"), "is not a float tensor")
+        })?;
+        per_sequence.extend(rows);
+        i += b;
+    }
+    let mean = per_sequence.iter().sum::<f64>() / n as f64;
+    let var = per_sequence.iter().map(|h| (h - mean).powi(2)).sum::<f64>()
+        / (n.saturating_sub(1).max(1)) as f64;
+    Ok(TeacherEntropy { mean, std_error: (var / n as f64).sqrt(), sequences: n })
+}
+
 /// Final-layer hidden states of `points` token positions drawn (seeded) from windows of
 /// `tokens`: each window of `context` tokens is run through the model and the state of its
 /// last position is kept (the position that has seen the most context). Returns the row-major
@@ -123,4 +195,81 @@ pub fn hidden_state_points(
         i += b;
     }
     Ok((out, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small model whose next-token law is sharp and depends on the context (large weights,
+    /// scaled logits), so that a learner misaligned with its sequences would do measurably
+    /// worse than its entropy.
+    fn sharp_teacher(device: &Device) -> Gpt {
+        let cfg = ModelConfig {
+            vocab_size: 12,
+            context: 16,
+            d_model: 32,
+            n_layers: 1,
+            n_heads: 2,
+            init_std: 0.5,
+            output_multiplier: 4.0,
+            ..ModelConfig::default()
+        };
+        cfg.validate().expect("valid");
+        cfg.init(device)
+    }
+
+    /// The entropy is the expected log loss of the model's own samples: the mean cross-entropy
+    /// of 512 sampled sequences (an independent, noisier estimate of the same number) agrees
+    /// with it, and cutting the same tokens one position off the sequences does not.
+    #[test]
+    fn entropy_matches_the_log_loss_of_its_own_samples() {
+        let device = Device::flex();
+        let model = sharp_teacher(&device);
+        let length = 17; // prompt + 16 drawn tokens: the whole context
+        let n = 512;
+        let cfg = SampleConfig { seed: 7, ..SampleConfig::default() };
+        let tokens = sample_corpus(&model, 12, n, length, 128, &cfg, &device).tokens;
+        let h = teacher_entropy(&model, &tokens, length, 64, &device).expect("entropy");
+        assert_eq!(h.sequences, n);
+        assert!(h.mean > 0.2 && h.mean < 12f64.ln() - 0.2, "sharp but not degenerate: {h:?}");
+
+        // Mean and standard error over sequences of the log loss of the drawn tokens.
+        let log_loss = |toks: &[u32]| -> (f64, f64) {
+            let m = toks.len() / length;
+            let t = length - 1;
+            let rows = |off: usize| -> Tensor<2, Int> {
+                let v: Vec<i64> = (0..m)
+                    .flat_map(|s| toks[s * length + off..s * length + off + t].iter())
+                    .map(|&x| i64::from(x))
+                    .collect();
+                Tensor::<1, Int>::from_data(TensorData::new(v, [m * t]), &device).reshape([m, t])
+            };
+            let per_seq = model.loss_per_token(rows(0), rows(1)).mean_dim(1);
+            let v = per_seq.into_data().convert::<f64>().try_to_vec::<f64>().expect("floats");
+            let mean = v.iter().sum::<f64>() / m as f64;
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1) as f64;
+            (mean, (var / m as f64).sqrt())
+        };
+        let (aligned, se) = log_loss(&tokens);
+        assert!(
+            (aligned - h.mean).abs() < 4.0 * se,
+            "sampled log loss {aligned:.4} ± {se:.4} vs entropy {:.4} ± {:.4}",
+            h.mean,
+            h.std_error
+        );
+        // The same tokens cut one position later: each window now straddles two sequences.
+        let (shifted, _) = log_loss(&tokens[1..tokens.len() - length + 1]);
+        assert!(shifted > h.mean + 0.1, "misaligned {shifted:.4} vs entropy {:.4}", h.mean);
+    }
+
+    #[test]
+    fn entropy_refuses_partial_sequences_and_overlong_windows() {
+        let device = Device::flex();
+        let model = sharp_teacher(&device);
+        let e = teacher_entropy(&model, &[1; 30], 17, 8, &device).unwrap_err();
+        assert!(e.to_string().contains("sequences of 17 tokens"), "{e}");
+        let e = teacher_entropy(&model, &[1; 36], 18, 8, &device).unwrap_err();
+        assert!(e.to_string().contains("context + 1 = 17"), "{e}");
+    }
 }
