@@ -37,8 +37,8 @@ where
 fn arms(quick: bool, scale: f64) -> Vec<Arm> {
     let base = {
         let mut c = ExperimentConfig::quickstart();
-        // The quickstart's grid without its largest D, so that three learning rates fit in
-        // the time of one; `--scale 2` puts it back.
+        // The quickstart's grid without its largest D, so that the learning-rate grid keeps
+        // the command under 30 minutes; `--scale 2` puts it back.
         c.sweep.tokens = vec![51_200, 102_400, 204_800, 409_600];
         if quick {
             c.sweep.widths = vec![16, 32, 64];
@@ -82,7 +82,7 @@ fn arms(quick: bool, scale: f64) -> Vec<Arm> {
 /// by 0.003 nats, at 36% of the time; so the laptop grid stops at ×1.
 const LR_GRID: [f64; 2] = [0.5, 1.0];
 
-/// Seeds per learning rate: one on a laptop (three rates already triple the grid's time);
+/// Seeds per learning rate: one on a laptop (the rate grid already doubles the arms' time);
 /// the paper's three from `--scale 2` on.
 fn seeds(scale: f64) -> Vec<u64> {
     if scale >= 2.0 { vec![0, 1, 2] } else { Vec::new() }
@@ -120,8 +120,8 @@ fn multiplier(cfg: &ExperimentConfig, r: &scalinglab_analysis::RunRecord) -> f64
 }
 
 /// The learning-rate section: at the largest D, each width's loss at every multiplier (best of
-/// its seeds) for SP and muP, with the winner in bold; and, per arm, how far apart the seeds
-/// of a cell land (the noise that best-of-seeds removes).
+/// its seeds) for SP and muP, with the winner in bold; then, per arm, what the grid bought
+/// over ×1 and (with several seeds) how far apart a cell's seeds land.
 fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> String {
     use scalinglab_analysis::RunStatus;
     let mut md = String::new();
@@ -177,16 +177,25 @@ fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> St
             row(&mup.0, &mup.1, w, max_d)
         );
     }
-    if seeds(scale).len() < 2 {
-        return md;
-    }
+    let many_seeds = seeds(scale).len() > 1;
     let _ = writeln!(
         md,
-        "\n| arm | cells | mean seed spread (max − min loss of a cell's seeds, best rate) | \
-         largest |\n|---|---|---|---|"
+        "\nWhat the grid bought, per arm over all its cells: how often the lower rate won, and \
+         how much lower the cell's best loss is than its loss at ×1{}.\n\n\
+         | arm | cells | best below ×1 | mean gain over ×1 (nats) | largest gain |{}\n\
+         |---|---|---|---|---|{}",
+        if many_seeds {
+            "; and how far apart the seeds of a cell land at its best rate"
+        } else {
+            ""
+        },
+        if many_seeds { " mean seed spread | largest spread |" } else { "" },
+        if many_seeds { "---|---|" } else { "" },
     );
+    let max_of = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let mean_of = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     for (arm, o) in results {
-        // Per cell, the seeds of its best multiplier.
+        // Per cell, every run's (multiplier, loss).
         let mut cells: std::collections::BTreeMap<(usize, u64), Vec<(f64, f64)>> =
             std::collections::BTreeMap::new();
         for r in o.records.iter().filter(|r| r.status == RunStatus::Ok) {
@@ -195,29 +204,34 @@ fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> St
                 .or_default()
                 .push((multiplier(&arm.cfg, r), r.eval_loss));
         }
-        let spreads: Vec<f64> = cells
-            .values()
-            .filter_map(|runs| {
-                let (m_best, _) = runs.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1))?;
-                let seeds: Vec<f64> =
-                    runs.iter().filter(|(m, _)| *m == m_best).map(|&(_, l)| l).collect();
-                (seeds.len() > 1).then(|| {
-                    seeds.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-                        - seeds.iter().copied().fold(f64::INFINITY, f64::min)
-                })
-            })
-            .collect();
-        if spreads.is_empty() {
-            continue;
+        let (mut lower_wins, mut gains, mut spreads) = (0, Vec::new(), Vec::new());
+        for runs in cells.values() {
+            let Some(&(m_best, best)) = runs.iter().min_by(|a, b| a.1.total_cmp(&b.1)) else {
+                continue;
+            };
+            lower_wins += usize::from(m_best < 1.0);
+            let at_one =
+                runs.iter().filter(|(m, _)| *m == 1.0).map(|r| r.1).fold(f64::INFINITY, f64::min);
+            if at_one.is_finite() {
+                gains.push(at_one - best);
+            }
+            let seeds: Vec<f64> = runs.iter().filter(|(m, _)| *m == m_best).map(|r| r.1).collect();
+            if seeds.len() > 1 {
+                spreads.push(seeds.iter().copied().fold(f64::NEG_INFINITY, f64::max) - best);
+            }
         }
-        let _ = writeln!(
+        let _ = write!(
             md,
-            "| {} | {} | {:.4} | {:.4} |",
+            "| {} | {} | {lower_wins} | {:.3} | {:.3} |",
             arm.name,
-            spreads.len(),
-            spreads.iter().sum::<f64>() / spreads.len() as f64,
-            spreads.iter().copied().fold(0.0, f64::max)
+            cells.len(),
+            mean_of(&gains),
+            max_of(&gains)
         );
+        if many_seeds {
+            let _ = write!(md, " {:.3} | {:.3} |", mean_of(&spreads), max_of(&spreads));
+        }
+        md.push('\n');
     }
     md
 }
