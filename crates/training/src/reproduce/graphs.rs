@@ -105,6 +105,20 @@ fn best_at(o: &ExperimentOutcome, width: usize, d: u64) -> Option<&scalinglab_an
         .min_by(|a, b| a.eval_loss.total_cmp(&b.eval_loss))
 }
 
+/// An arm's finished runs by cell (width, D): each run's learning-rate multiplier and loss.
+type Cells = std::collections::BTreeMap<(usize, u64), Vec<(f64, f64)>>;
+
+fn cells_of(arm: &Arm, o: &ExperimentOutcome) -> Cells {
+    let mut cells = Cells::new();
+    for r in o.records.iter().filter(|r| r.status == scalinglab_analysis::RunStatus::Ok) {
+        cells
+            .entry((r.d_model, r.tokens))
+            .or_default()
+            .push((multiplier(&arm.cfg, r), r.eval_loss));
+    }
+    cells
+}
+
 /// "1 seed" or "3 seeds".
 fn seed_count(scale: f64) -> String {
     match seeds(scale).len().max(1) {
@@ -123,7 +137,6 @@ fn multiplier(cfg: &ExperimentConfig, r: &scalinglab_analysis::RunRecord) -> f64
 /// its seeds) for SP and muP, with the winner in bold; then, per arm, what the grid bought
 /// over ×1 and (with several seeds) how far apart a cell's seeds land.
 fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> String {
-    use scalinglab_analysis::RunStatus;
     let mut md = String::new();
     let grid = LR_GRID.iter().map(|m| format!("×{m}")).collect::<Vec<_>>().join(", ");
     let _ = writeln!(
@@ -144,17 +157,11 @@ fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> St
     );
     let _ =
         writeln!(md, "| width | {} | {} |\n|---|---|---|", results[0].0.name, results[3].0.name);
-    let row = |arm: &Arm, o: &ExperimentOutcome, width: usize, max_d: u64| -> String {
+    let row = |cells: &Cells, width: usize, max_d: u64| -> String {
+        let runs = cells.get(&(width, max_d)).map_or(&[][..], Vec::as_slice);
         let loss: Vec<f64> = LR_GRID
             .iter()
-            .map(|&m| {
-                o.records
-                    .iter()
-                    .filter(|r| r.status == RunStatus::Ok && r.tokens == max_d)
-                    .filter(|r| r.d_model == width && multiplier(&arm.cfg, r) == m)
-                    .map(|r| r.eval_loss)
-                    .fold(f64::INFINITY, f64::min)
-            })
+            .map(|&m| runs.iter().filter(|r| r.0 == m).map(|r| r.1).fold(f64::INFINITY, f64::min))
             .collect();
         let best = loss.iter().copied().fold(f64::INFINITY, f64::min);
         loss.iter()
@@ -167,15 +174,11 @@ fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> St
             .collect::<Vec<_>>()
             .join(" · ")
     };
-    let (sp, mup) = (&results[0], &results[3]);
-    let max_d = sp.1.records.iter().map(|r| r.tokens).max().unwrap_or(0);
-    for w in widths(&sp.1) {
-        let _ = writeln!(
-            md,
-            "| {w} | {} | {} |",
-            row(&sp.0, &sp.1, w, max_d),
-            row(&mup.0, &mup.1, w, max_d)
-        );
+    let cells: Vec<Cells> = results.iter().map(|(arm, o)| cells_of(arm, o)).collect();
+    let max_d = results[0].1.records.iter().map(|r| r.tokens).max().unwrap_or(0);
+    for w in widths(&results[0].1) {
+        let _ =
+            writeln!(md, "| {w} | {} | {} |", row(&cells[0], w, max_d), row(&cells[3], w, max_d));
     }
     let many_seeds = seeds(scale).len() > 1;
     let _ = writeln!(
@@ -194,16 +197,7 @@ fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> St
     );
     let max_of = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     let mean_of = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    for (arm, o) in results {
-        // Per cell, every run's (multiplier, loss).
-        let mut cells: std::collections::BTreeMap<(usize, u64), Vec<(f64, f64)>> =
-            std::collections::BTreeMap::new();
-        for r in o.records.iter().filter(|r| r.status == RunStatus::Ok) {
-            cells
-                .entry((r.d_model, r.tokens))
-                .or_default()
-                .push((multiplier(&arm.cfg, r), r.eval_loss));
-        }
+    for ((arm, _), cells) in results.iter().zip(&cells) {
         let (mut lower_wins, mut gains, mut spreads) = (0, Vec::new(), Vec::new());
         for runs in cells.values() {
             let Some(&(m_best, best)) = runs.iter().min_by(|a, b| a.1.total_cmp(&b.1)) else {
