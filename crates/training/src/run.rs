@@ -136,7 +136,13 @@ pub fn init_seeded(model_cfg: &ModelConfig, device: &Device, seed: u64) -> Gpt {
     model
 }
 
-fn int_batch(values: Vec<i64>, batch: usize, seq: usize, device: &Device) -> Tensor<2, Int> {
+/// `values` (row-major) as a `[batch, seq]` tensor of token ids.
+pub(crate) fn int_batch(
+    values: Vec<i64>,
+    batch: usize,
+    seq: usize,
+    device: &Device,
+) -> Tensor<2, Int> {
     Tensor::<1, Int>::from_data(TensorData::new(values, [batch * seq]), device)
         .reshape([batch, seq])
 }

@@ -10,6 +10,7 @@ use burn::tensor::activation::log_softmax;
 use scalinglab_model::{Gpt, ModelConfig, SampleConfig, read_safetensors};
 
 use crate::TrainingError;
+use crate::run::int_batch;
 
 /// A model saved by a sweep with `train.save_models = true` (its config is in the file's
 /// metadata), loaded on `device`.
@@ -87,8 +88,8 @@ pub struct TeacherEntropy {
     pub sequences: usize,
 }
 
-/// The entropy rate of text sampled from `model` by [`sample_corpus`] at temperature 1, with
-/// no top-k: `tokens` is cut into sequences of `length` tokens (each one sample), and the
+/// The entropy rate of text sampled from `model` (vocabulary `vocab`) by [`sample_corpus`] at
+/// temperature 1, with no top-k: `tokens` is cut into sequences of `length` tokens (each one sample), and the
 /// entropy −Σ p log p of the model's distribution for every token after the first is averaged.
 ///
 /// This is the irreducible loss of a learner trained on windows of exactly these sequences
@@ -102,6 +103,7 @@ pub struct TeacherEntropy {
 /// model's context or `length < 2`, or if a token is outside the vocabulary.
 pub fn teacher_entropy(
     model: &Gpt,
+    vocab: usize,
     tokens: &[u32],
     length: usize,
     batch: usize,
@@ -121,6 +123,7 @@ pub fn teacher_entropy(
             format!("must be a positive whole number of sequences of {length} tokens"),
         ));
     }
+    check_vocabulary(tokens, vocab)?;
     let n = tokens.len() / length;
     let t = length - 1;
     let mut per_sequence = Vec::with_capacity(n);
@@ -130,8 +133,7 @@ pub fn teacher_entropy(
         let flat: Vec<i64> = (i..i + b)
             .flat_map(|s| tokens[s * length..s * length + t].iter().map(|&x| i64::from(x)))
             .collect();
-        let x = Tensor::<1, Int>::from_data(TensorData::new(flat, [b * t]), device).reshape([b, t]);
-        let log_p = log_softmax(model.forward(x), 2); // [b, t, V]
+        let log_p = log_softmax(model.forward(int_batch(flat, b, t, device)), 2); // [b, t, V]
         let entropy = (log_p.clone().exp() * log_p).sum_dim(2).neg().mean_dim(1); // [b, 1, 1]
         let rows = entropy.into_data().convert::<f64>().try_to_vec::<f64>().map_err(|e| {
             crate::error::invalid("teacher entropy", format!("{e:?}"), "is not a float tensor")
@@ -143,6 +145,18 @@ pub fn teacher_entropy(
     let var = per_sequence.iter().map(|h| (h - mean).powi(2)).sum::<f64>()
         / (n.saturating_sub(1).max(1)) as f64;
     Ok(TeacherEntropy { mean, std_error: (var / n as f64).sqrt(), sequences: n })
+}
+
+/// Every id of `tokens` must index the model's vocabulary of `vocab`.
+fn check_vocabulary(tokens: &[u32], vocab: usize) -> Result<(), TrainingError> {
+    match tokens.iter().find(|&&x| x as usize >= vocab) {
+        Some(bad) => Err(crate::error::invalid(
+            "tokens",
+            bad,
+            format!("token id outside the model's vocabulary of {vocab}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Final-layer hidden states of `points` token positions drawn (seeded) from windows of
@@ -168,13 +182,7 @@ pub fn hidden_state_points(
             format!("need at least the model's context, {t} tokens"),
         ));
     }
-    if let Some(bad) = tokens.iter().find(|&&x| x as usize >= cfg.vocab_size) {
-        return Err(crate::error::invalid(
-            "tokens",
-            bad,
-            format!("token id outside the model's vocabulary of {}", cfg.vocab_size),
-        ));
-    }
+    check_vocabulary(tokens, cfg.vocab_size)?;
     let windows = tokens.len() - t + 1;
     let d = cfg.d_model;
     let mut out = Vec::with_capacity(points * d);
@@ -189,8 +197,10 @@ pub fn hidden_state_points(
                 tokens[s..s + t].iter().map(|&x| x as i64)
             })
             .collect();
-        let x = Tensor::<1, Int>::from_data(TensorData::new(flat, [b * t]), device).reshape([b, t]);
-        let h = model.hidden_states(x).slice([0..b, t - 1..t]).reshape([b * d]);
+        let h = model
+            .hidden_states(int_batch(flat, b, t, device))
+            .slice([0..b, t - 1..t])
+            .reshape([b * d]);
         out.extend(h.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default());
         i += b;
     }
@@ -230,7 +240,7 @@ mod tests {
         let n = 512;
         let cfg = SampleConfig { seed: 7, ..SampleConfig::default() };
         let tokens = sample_corpus(&model, 12, n, length, 128, &cfg, &device).tokens;
-        let h = teacher_entropy(&model, &tokens, length, 64, &device).expect("entropy");
+        let h = teacher_entropy(&model, 12, &tokens, length, 64, &device).expect("entropy");
         assert_eq!(h.sequences, n);
         assert!(h.mean > 0.2 && h.mean < 12f64.ln() - 0.2, "sharp but not degenerate: {h:?}");
 
@@ -264,12 +274,16 @@ mod tests {
     }
 
     #[test]
-    fn entropy_refuses_partial_sequences_and_overlong_windows() {
+    fn entropy_refuses_partial_sequences_overlong_windows_and_unknown_tokens() {
         let device = Device::flex();
         let model = sharp_teacher(&device);
-        let e = teacher_entropy(&model, &[1; 30], 17, 8, &device).unwrap_err();
+        let e = teacher_entropy(&model, 12, &[1; 30], 17, 8, &device).unwrap_err();
         assert!(e.to_string().contains("sequences of 17 tokens"), "{e}");
-        let e = teacher_entropy(&model, &[1; 36], 18, 8, &device).unwrap_err();
+        let e = teacher_entropy(&model, 12, &[1; 36], 18, 8, &device).unwrap_err();
         assert!(e.to_string().contains("context + 1 = 17"), "{e}");
+        let mut tokens = [1u32; 34];
+        tokens[20] = 12;
+        let e = teacher_entropy(&model, 12, &tokens, 17, 8, &device).unwrap_err();
+        assert!(e.to_string().contains("vocabulary of 12"), "{e}");
     }
 }

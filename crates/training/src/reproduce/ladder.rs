@@ -153,7 +153,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
                     .tokens
             };
             let train = sample(rung_tokens, 1);
-            let h = teacher_entropy(&model, &train, length, 64, &selected.device)?;
+            let h = teacher_entropy(&model, mcfg.vocab_size, &train, length, 64, &selected.device)?;
             std::fs::create_dir_all(&data)
                 .map_err(|source| TrainingError::Write { path: data.clone(), source })?;
             let source = format!(
