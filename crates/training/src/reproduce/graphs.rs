@@ -310,8 +310,9 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
         md,
         "# Random walks on graphs, reproduced at laptop scale\n\n\
          After Barkeshli, Alfarano & Gromov (arXiv 2601.10684): 2-layer decoders, context 50, one \
-         epoch, AdamW (weight decay 0.01, 2% warmup, cosine), each (N, D) the best of {} learning rates × {}. **Prediction:** the best possible \
-         loss is the walk's exact entropy rate H, so a fitted offset E should sit at or above H. \
+         epoch, AdamW (weight decay 0.01, 2% warmup, cosine), each (N, D) the best of {} \
+         learning rates × {}. **Prediction:** the best possible loss is the walk's exact \
+         entropy rate H, so a fitted offset E should sit at or above H. \
          **Measurement:** L = E + A·x^(−α) fitted to the held-out losses in N (at the largest D) \
          and in D (at the largest N), with 95% bootstrap intervals; the same with E fixed at H.\n",
         LR_GRID.len(),
