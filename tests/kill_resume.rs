@@ -241,3 +241,91 @@ fn shell_completions_cover_every_subcommand() {
         assert!(script.contains(sub), "completion lacks {sub}");
     }
 }
+
+/// Waits until `dir`'s lock file names a holder (the process has started working there).
+fn wait_for_lock(dir: &Path, child: &mut std::process::Child) {
+    let t = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(dir.join(".scalinglab.lock")).unwrap_or_default();
+        if text.contains("pid") {
+            return;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the first process ended before locking");
+        assert!(t.elapsed() < Duration::from_secs(60), "no lock after 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn refused(args: &[&str]) -> String {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_scalinglab")).args(args).output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "a second process was let in: {args:?}");
+    assert!(t.elapsed() < Duration::from_secs(20), "refused only after {:?}", t.elapsed());
+    e
+}
+
+#[test]
+fn a_second_process_on_a_run_directory_is_refused_naming_the_holder_and_a_dead_one_never_blocks() {
+    let base = temp("lock");
+    let config = base.join("lock.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let cfg = config.to_str().unwrap();
+    let dir = base.join("run");
+    let out = dir.to_str().unwrap();
+
+    // A whole sweep holds the directory: a second sweep, a task and a collect are refused at
+    // once, each naming the directory and the holder's pid.
+    let mut first = scalinglab(&["run", cfg, "--out", out, "--quiet"]).spawn().unwrap();
+    wait_for_lock(&dir, &mut first);
+    let pid = format!("pid {}", first.id());
+    for args in [
+        vec!["run", cfg, "--out", out, "--quiet"],
+        vec!["run", cfg, "--out", out, "--only", "0", "--quiet"],
+        vec!["run", cfg, "--out", out, "--collect", "--quiet"],
+        vec!["run", cfg, "--out", out, "--fresh", "--quiet"],
+    ] {
+        let e = refused(&args);
+        assert!(e.contains(out) && e.contains(&pid) && e.contains("in use"), "{args:?}: {e}");
+    }
+    // Killed, it leaves its lock file behind, which blocks nobody.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(dir.join(".scalinglab.lock").exists());
+    assert!(scalinglab(&["run", cfg, "--out", out, "--quiet"]).status().unwrap().success());
+    let ids: Vec<String> = rows(&dir.join("results.csv"))
+        .iter()
+        .map(|r| r.split(',').next().unwrap().to_string())
+        .collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!((ids.len(), unique.len()), (6, 6), "every run once: {ids:?}");
+
+    // Job-array tasks share a directory but not a run; a sweep waits for them.
+    let tasks = base.join("tasks");
+    let tout = tasks.to_str().unwrap();
+    let task = |i: &str| scalinglab(&["run", cfg, "--out", tout, "--only", i, "--jobs", "1"]);
+    let mut five = task("5").spawn().unwrap();
+    let t = Instant::now();
+    let run_lock = tasks.join("runs/.locks/w32_D65536.lock");
+    while !std::fs::read_to_string(&run_lock).unwrap_or_default().contains("pid") {
+        assert!(five.try_wait().unwrap().is_none(), "the task ended before locking its run");
+        assert!(t.elapsed() < Duration::from_secs(60), "no run lock after 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let e = refused(&["run", cfg, "--out", tout, "--only", "5", "--jobs", "1"]);
+    assert!(e.contains("w32_D65536") && e.contains(&format!("pid {}", five.id())), "{e}");
+    let e = refused(&["run", cfg, "--out", tout, "--collect"]);
+    assert!(e.contains("--only") && e.contains("w32_D65536"), "{e}");
+    assert!(task("0").status().unwrap().success(), "another index trains beside it");
+    assert!(five.wait().unwrap().success());
+    assert!(
+        scalinglab(&["run", cfg, "--out", tout, "--collect", "--quiet"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(rows(&tasks.join("results.csv")).len(), 6);
+    assert!(!tasks.join("runs/.locks").exists(), "collect removes the tasks' locks");
+    let _ = std::fs::remove_dir_all(&base);
+}

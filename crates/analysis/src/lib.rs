@@ -102,6 +102,7 @@ pub mod powerlaw;
 pub mod records;
 pub mod report;
 pub mod stats;
+pub mod verdict;
 
 pub use error::AnalysisError;
 pub use frontier::{FitCommandOptions, FitReport, Method, fit_command};
@@ -109,5 +110,8 @@ pub use optim::{LbfgsOptions, Minimum, lbfgs};
 pub use plot::{Curve, CurveStyle, PlotSpec, plot_svg};
 pub use powerlaw::{FitLoss, FitOptions, Offset, PowerLawFit, fit_power_law};
 pub use records::{ResultsWriter, RunRecord, RunStatus, read_results};
-pub use report::{AnalysisOptions, ScalingFits, fit_sweep, summary_text, write_report};
+pub use report::{
+    AnalysisOptions, REPORT_FILES, ScalingFits, fit_sweep, summary_text, write_report,
+};
 pub use stats::{StatsCommandOptions, StatsReport, stats_command};
+pub use verdict::{Estimate, Precondition, Verdict, VerdictOptions, compare};

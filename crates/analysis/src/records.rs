@@ -167,11 +167,19 @@ impl ResultsWriter {
                     ),
                 });
             }
-            // A run killed mid-row leaves no trailing newline: start the next row on a fresh line
-            // (the torn row will be reported by read_results rather than corrupting this one).
+            // A process killed mid-row leaves a last line without its newline. A row is
+            // written whole with its newline, so such a line was never recorded: cut it off
+            // (its run is trained again) rather than keep a torn row in the file. A complete
+            // row that merely lacks the newline (a hand-edited file) keeps it.
             if !text.ends_with('\n') {
-                file.write_all(b"\n")
-                    .map_err(|e| AnalysisError::io("cannot write results file", path, e))?;
+                let start = text.rfind('\n').map_or(0, |i| i + 1);
+                if start > 0 && parse_row(&text[start..], &expected).is_some() {
+                    file.write_all(b"\n")
+                        .map_err(|e| AnalysisError::io("cannot write results file", path, e))?;
+                } else if start > 0 {
+                    file.set_len(start as u64)
+                        .map_err(|e| AnalysisError::io("cannot repair results file", path, e))?;
+                }
             }
         }
         let writer = csv::WriterBuilder::new().has_headers(is_new).from_writer(file);
@@ -212,9 +220,21 @@ impl ResultsWriter {
 /// unreadable header or a malformed row, naming the file, the 1-based line and the offending
 /// field.
 pub fn read_results(path: &Path) -> Result<Vec<RunRecord>, AnalysisError> {
-    let file =
-        File::open(path).map_err(|e| AnalysisError::io("cannot open results file", path, e))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| AnalysisError::io("cannot open results file", path, e))?;
+    // A last line without its newline that is not a whole row is a row being written (or torn
+    // by a kill): it was never recorded, so it is not read. [`ResultsWriter::open`] cuts it off.
+    if !text.ends_with('\n')
+        && let Some(start) = text.rfind('\n').map(|i| i + 1)
+    {
+        let header = text.lines().next().unwrap_or_default().trim_end_matches('\r');
+        if parse_row(&text[start..], header).is_none() {
+            text.truncate(start);
+        }
+    }
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => return Err(csv_error(path, &e, None)),
@@ -233,6 +253,18 @@ pub fn read_results(path: &Path) -> Result<Vec<RunRecord>, AnalysisError> {
         out.push(row);
     }
     Ok(out)
+}
+
+/// One data line parsed against `header`, or `None` when it is not a whole, valid row.
+fn parse_row(line: &str, header: &str) -> Option<RunRecord> {
+    let text = format!("{header}\n{line}\n");
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+    let headers = reader.headers().ok()?.clone();
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(true) => record.deserialize(Some(&headers)).ok(),
+        _ => None,
+    }
 }
 
 fn csv_error(path: &Path, e: &csv::Error, line_hint: Option<u64>) -> AnalysisError {
@@ -365,22 +397,41 @@ mod tests {
     }
 
     #[test]
-    fn torn_last_row_does_not_corrupt_next_append() {
+    fn a_row_torn_by_a_kill_is_not_read_and_is_cut_off_before_the_next_append() {
         let path = temp_path("torn");
         {
             let mut w = ResultsWriter::open(&path).unwrap();
             w.append(&record("a", 3.0, RunStatus::Ok)).unwrap();
         }
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str("torn,gpt2,6"); // killed mid-row
-        std::fs::write(&path, &text).unwrap();
+        let whole = std::fs::read_to_string(&path).unwrap();
+        let row = whole.lines().nth(1).unwrap().to_string();
+        // Killed at every byte of a second row: the file reads as the first row alone, and
+        // the next append leaves exactly two whole rows.
+        for cut in 1..row.len() {
+            let torn = format!("{whole}{}", &row[..cut].replacen('a', "t", 1));
+            std::fs::write(&path, &torn).unwrap();
+            let ids: Vec<String> =
+                read_results(&path).unwrap().into_iter().map(|r| r.run_id).collect();
+            assert_eq!(ids, ["a"], "cut at byte {cut}");
+            {
+                let mut w = ResultsWriter::open(&path).unwrap();
+                w.append(&record("b", 3.0, RunStatus::Ok)).unwrap();
+            }
+            let ids: Vec<String> =
+                read_results(&path).unwrap().into_iter().map(|r| r.run_id).collect();
+            assert_eq!(ids, ["a", "b"], "cut at byte {cut}");
+        }
+        // A whole row that only lacks its newline (a hand-edited file) is kept.
+        std::fs::write(&path, whole.trim_end()).unwrap();
+        assert_eq!(read_results(&path).unwrap().len(), 1);
         {
             let mut w = ResultsWriter::open(&path).unwrap();
             w.append(&record("b", 3.0, RunStatus::Ok)).unwrap();
         }
+        assert_eq!(read_results(&path).unwrap().len(), 2);
+        // A malformed row in the middle is still an error naming its line.
+        std::fs::write(&path, format!("{whole}x,y\n{row}\n")).unwrap();
         let msg = read_results(&path).unwrap_err().to_string();
         assert!(msg.contains("line 3"), "{msg}");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.lines().last().unwrap().starts_with("b,gpt2"));
     }
 }

@@ -652,9 +652,28 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// Replaces `path` through a temporary file in its folder and a rename: a reader (or a
+/// `scalinglab analyze` beside a running sweep) sees the old file or the new one, never a part.
 fn write_file(path: &Path, text: &str) -> Result<(), AnalysisError> {
-    std::fs::write(path, text).map_err(|e| AnalysisError::io("cannot write", path, e))
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        AnalysisError::io("cannot write", path, e)
+    })
 }
+
+/// Every file [`write_report`] writes into a run directory, so that a fresh start removes
+/// exactly these (and no figure of the user's).
+pub const REPORT_FILES: [&str; 7] = [
+    "fits.json",
+    "report.md",
+    "loss_vs_n.svg",
+    "loss_vs_d.svg",
+    "loss_minus_e_vs_n.svg",
+    "loss_minus_e_vs_d.svg",
+    "loss_vs_compute.svg",
+];
 
 /// Writes `fits.json`, `loss_vs_n.svg`, `loss_vs_d.svg`, `loss_minus_e_vs_n.svg`,
 /// `loss_minus_e_vs_d.svg`, `loss_vs_compute.svg` (eval loss vs FLOPs per run, lower envelope

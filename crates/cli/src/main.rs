@@ -485,12 +485,11 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 return Ok(());
             }
-            if collect {
-                let merged = scalinglab_training::collect_shards(&out_dir)?;
-                println!("merged {merged} run(s) finished by --only tasks");
-            }
             let outcome = run_experiment(&cfg, &opts)
                 .with_context(|| format!("experiment {:?} failed", cfg.name))?;
+            if collect || outcome.collected > 0 {
+                println!("merged {} run(s) finished by --only tasks", outcome.collected);
+            }
             print_outcome(&outcome);
         }
         Command::Data { config, out } => {

@@ -150,7 +150,7 @@ pub use manifold::{HolderTarget, Manifold, ManifoldConfig, ManifoldData, Manifol
 pub use multiscale::{Multiscale, MultiscaleConfig, MultiscaleStream};
 pub use ngram::{NgramCounter, NgramModel, Smoothing};
 pub use sampler::{Batch, RandomWindows, SequentialWindows};
-pub use shard::{ShardHeader, ShardInfo, ShardWriter, TokenDtype, TokenShard};
+pub use shard::{ShardHeader, ShardInfo, ShardWriter, TokenDtype, TokenShard, WindowFloor};
 pub use text::{DocumentSource, Documents, Split, split_of};
 pub use tokenizer::{Tokenize, Tokenizer, TokenizerSpec};
 pub use walk::{MarkovChain, WalkBias, WalkConfig};

@@ -82,6 +82,33 @@ pub struct ShardHeader {
     /// the last place.)
     #[serde(default)]
     pub entropy_rate: Option<f64>,
+    /// Standard error of [`entropy_rate`](Self::entropy_rate) when it is a Monte Carlo estimate
+    /// (the copy process); absent when it is exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entropy_rate_se: Option<f64>,
+    /// The loss floor of a learner whose windows are exactly this shard's documents, when the
+    /// builder knows it: see [`WindowFloor`]. Absent in shards written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_floor: Option<WindowFloor>,
+}
+
+/// The lowest expected loss of a learner that is shown this shard cut into consecutive
+/// windows of exactly `window` tokens (so each window is one document from its start) and
+/// predicts tokens 2…`window` of each from their prefix: the mean over those positions of
+/// H(X_i | X_1 … X_{i−1}).
+///
+/// This is the reference a fitted offset E is compared with. It differs from the process's
+/// entropy rate wherever the first positions of a document are harder than the rest (an
+/// n-gram's start history) or the windows cut across documents (then it is not this value at
+/// all, and a learner with another context has no floor recorded here).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowFloor {
+    /// Tokens per window (the learner's context + 1).
+    pub window: u64,
+    /// The floor in nats per predicted token.
+    pub loss: f64,
+    /// Its standard error (0 when computed exactly).
+    pub se: f64,
 }
 
 /// What a [`ShardWriter`] records about the tokens besides the tokens.
@@ -95,6 +122,10 @@ pub struct ShardInfo {
     pub end_of_text: Option<u32>,
     /// See [`ShardHeader::entropy_rate`].
     pub entropy_rate: Option<f64>,
+    /// See [`ShardHeader::entropy_rate_se`].
+    pub entropy_rate_se: Option<f64>,
+    /// See [`ShardHeader::window_floor`].
+    pub window_floor: Option<WindowFloor>,
 }
 
 /// The header path of the shard whose tokens are at `bin_path`: the same name with the
@@ -221,6 +252,8 @@ impl ShardWriter {
             tokenizer: info.tokenizer,
             source: info.source,
             entropy_rate: info.entropy_rate,
+            entropy_rate_se: info.entropy_rate_se,
+            window_floor: info.window_floor,
         };
         let json = serde_json::to_string_pretty(&header).expect("a header serialises");
         let hpath = header_path(&path);

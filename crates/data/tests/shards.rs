@@ -18,6 +18,8 @@ fn write_shard(path: &std::path::Path, vocab: usize, data: &[u32], docs: usize) 
         source: "generated".into(),
         end_of_text: None,
         entropy_rate: Some(1.5),
+        entropy_rate_se: None,
+        window_floor: None,
     };
     let mut w = ShardWriter::create(path, vocab, info).unwrap();
     for chunk in data.chunks(data.len().div_ceil(docs).max(1)) {

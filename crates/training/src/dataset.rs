@@ -7,6 +7,7 @@
 
 use scalinglab_data::{MarkovChain, TokenCorpus, TokenShard};
 
+use crate::floor::{LearnerFloor, aligned_walk_floor, shard_floor};
 use crate::{ExperimentConfig, TrainingError};
 
 /// A sweep's prepared data.
@@ -15,8 +16,11 @@ pub(crate) struct SweepData {
     pub train_pool: TokenCorpus,
     /// The held-out sequences.
     pub eval: TokenCorpus,
-    /// Exact entropy rate in nats/token (the irreducible loss), NaN when unknown.
+    /// The learner's floor in nats/token (the irreducible loss on these windows; see
+    /// [`crate::floor`]), NaN when unknown.
     pub entropy_rate: f64,
+    /// The floor, its uncertainty, the process's own rate and how the floor was obtained.
+    pub floor: LearnerFloor,
     /// Entropy of the unigram distribution, NaN when unknown.
     pub unigram_entropy: f64,
     /// The true process's loss on exactly the held-out tokens (walks only), NaN otherwise.
@@ -61,6 +65,7 @@ pub(crate) fn prepare(
                 train_pool,
                 eval,
                 entropy_rate: chain.entropy_rate(),
+                floor: aligned_walk_floor(&chain),
                 unigram_entropy: chain.unigram_entropy(),
                 eval_oracle_loss: oracle,
                 summary: format!(
@@ -111,34 +116,54 @@ pub(crate) fn prepare(
             let train_pool = take(&train, max_sequences, "data.shards.train")?;
             let eval = take(&valid, cfg.data.eval_sequences, "data.shards.validation")?;
             let h = train.header();
-            let entropy_rate = h.entropy_rate.unwrap_or(f64::NAN);
+            let floor = shard_floor(h, &eval);
+            let entropy_rate = floor.loss();
+            let rate = h.entropy_rate.map_or(String::new(), |r| {
+                format!("The generating process's entropy rate is {r:.4} nats/token. ")
+            });
             let description = format!(
                 "Token shards: training `{}` ({} tokens, {} documents), held out `{}`; \
-                 vocabulary {vocab}, tokenizer {}; source {}. {}",
+                 vocabulary {vocab}, tokenizer {}; source {}. {rate}{}",
                 s.train.display(),
                 train.len(),
                 h.num_documents,
                 s.validation.display(),
                 h.tokenizer,
                 h.source,
-                if entropy_rate.is_finite() {
-                    format!(
-                        "Exact entropy rate of the generating process **{entropy_rate:.4} \
-                         nats/token** (the irreducible loss)."
-                    )
-                } else {
-                    "The entropy rate is not known, so the offset E is only fitted.".to_string()
+                match floor.value {
+                    Some((v, se)) if se > 0.0 => format!(
+                        "The learner's floor on its windows of {} tokens is **{v:.4} ± {se:.4} \
+                         nats/token** (the irreducible loss; ± one standard error): {}.",
+                        context + 1,
+                        floor.basis
+                    ),
+                    Some((v, _)) => format!(
+                        "The learner's floor on its windows of {} tokens is **{v:.4} \
+                         nats/token** (the irreducible loss, exact): {}.",
+                        context + 1,
+                        floor.basis
+                    ),
+                    None => format!(
+                        "The learner's floor is not known ({}), so the offset E is only fitted, \
+                         never pinned.",
+                        floor.basis
+                    ),
                 }
             );
             Ok(SweepData {
                 train_pool,
                 eval,
                 entropy_rate,
+                eval_oracle_loss: if h.source.starts_with("random walks: ") {
+                    floor.loss() // the Bayes predictor's loss on exactly these windows
+                } else {
+                    f64::NAN
+                },
+                floor,
                 unigram_entropy: f64::NAN,
-                eval_oracle_loss: f64::NAN,
                 summary: if entropy_rate.is_finite() {
                     format!(
-                        "shard of {} tokens, vocabulary {vocab}, entropy rate {entropy_rate:.4} nats",
+                        "shard of {} tokens, vocabulary {vocab}, learner's floor {entropy_rate:.4} nats",
                         train.len()
                     )
                 } else {

@@ -50,6 +50,18 @@ pub enum TrainingError {
         /// What the user can do.
         hint: String,
     },
+    /// Another live process works in the run directory (or trains the run).
+    #[error(
+        "{dir} is in use by another scalinglab process: {holder}. Wait for it to finish or stop \
+         it, or pass another --out directory (a lock left by a process that has ended never \
+         blocks)"
+    )]
+    Locked {
+        /// The run directory (or `runs/<id>` for a task's run).
+        dir: PathBuf,
+        /// Who holds it: pid, host, start time and command line.
+        holder: String,
+    },
     /// A checkpoint could not be read or does not fit the run.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint {

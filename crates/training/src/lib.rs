@@ -14,6 +14,8 @@ mod coord;
 mod dataset;
 mod device;
 mod error;
+mod floor;
+mod lock;
 mod optim;
 mod regression;
 mod reproduce;
@@ -33,6 +35,8 @@ pub use config::{
 pub use coord::{CoordCheckConfig, CoordRow, CoordSlope, coord_check, coord_check_command};
 pub use device::{DeviceChoice, SelectedDevice, select_device};
 pub use error::TrainingError;
+pub use floor::{LearnerFloor, walk_window_floor};
+pub use lock::{DirLock, LOCK_FILE, LockMode, lock_dir, lock_runs};
 pub use optim::AdamW;
 pub use regression::{RegressionResult, RegressionTrain, train_regressor};
 pub use reproduce::{
@@ -44,8 +48,8 @@ pub use run::{
 };
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use sweep::{
-    ExperimentOutcome, ModelSweep, RunOptions, collect_shards, files, oracle_loss, reanalyze,
-    run_experiment, run_only, slurm_script, status, sweep_models,
+    ExperimentOutcome, ModelSweep, RunOptions, files, oracle_loss, reanalyze, run_experiment,
+    run_only, slurm_script, status, sweep_models,
 };
 pub use teacher::{
     SampledCorpus, TeacherEntropy, hidden_state_points, load_saved_model, sample_corpus,

@@ -73,9 +73,7 @@ fn retain_rows(path: &Path, header: &str, done: &HashSet<String>) -> Result<(), 
             out.push('\n');
         }
     }
-    let tmp = path.with_extension("csv.tmp");
-    fs::write(&tmp, out).map_err(write_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(write_err(path))
+    write_atomic(path, out.as_bytes())
 }
 
 /// Writes `records` as JSON lines (through a temporary file and a rename).
@@ -85,9 +83,7 @@ fn write_jsonl(path: &Path, records: &[RunRecord]) -> Result<(), TrainingError> 
         text.push_str(&serde_json::to_string(r).expect("a run record serialises"));
         text.push('\n');
     }
-    let tmp = path.with_extension("jsonl.tmp");
-    fs::write(&tmp, text).map_err(write_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(write_err(path))
+    write_atomic(path, text.as_bytes())
 }
 
 /// Appends lines to a side file (creating it with its header), flushed.
@@ -154,9 +150,13 @@ pub struct ExperimentOutcome {
     pub records: Vec<RunRecord>,
     /// Runs trained by this call (the rest were found finished and skipped).
     pub trained: usize,
+    /// Runs finished by `--only` tasks and merged into the shared files by this call.
+    pub collected: usize,
     /// Fitted laws.
     pub fits: ScalingFits,
-    /// Exact entropy rate of the walk, nats/token: the irreducible loss.
+    /// The learner's floor in nats/token: the irreducible loss on the windows the models see,
+    /// which the fits compare E with (for in-memory walks, the chain's exact entropy rate); NaN
+    /// when it is not known (E is then only fitted).
     pub entropy_rate: f64,
     /// Entropy of the stationary distribution: the best loss without context.
     pub unigram_entropy: f64,
@@ -251,6 +251,7 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
         for entry in entries {
             let p = entry.map_err(write_err(dir))?.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            // Only what the tool writes, by name: a user's own figures stay.
             let ours = [
                 files::RESULTS,
                 files::REPORT,
@@ -261,7 +262,7 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
                 files::RESULTS_JSONL,
             ]
             .contains(&name)
-                || p.extension().is_some_and(|e| e == "svg");
+                || scalinglab_analysis::REPORT_FILES.contains(&name);
             if ours && p.is_file() {
                 fs::remove_file(&p).map_err(write_err(&p))?;
             }
@@ -296,7 +297,28 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
             }
         }
     }
-    fs::write(&config_path, text).map_err(write_err(&config_path))
+    // Atomically, and only when it changes: `--only` tasks read it while others start.
+    if fs::read_to_string(&config_path).ok().as_deref() != Some(text.as_str()) {
+        write_atomic(&config_path, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Replaces `path` with `bytes` through a temporary file in the same folder and a rename, so
+/// that a reader (or a kill) sees the old file or the new one, never a part.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainingError> {
+    use std::io::Write;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_data()
+    });
+    if let Err(source) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(TrainingError::Write { path: tmp, source });
+    }
+    fs::rename(&tmp, path).map_err(write_err(path))
 }
 
 /// Every run of the experiment: the (width, tokens) grid × learning-rate multipliers × seeds.
@@ -360,6 +382,7 @@ pub(crate) fn progress_bar(total_work: f64, show: bool) -> ProgressBar {
 struct Trained {
     data_description: String,
     entropy_rate: f64,
+    floor_label: String,
     unigram_entropy: f64,
     eval_oracle_loss: f64,
     trained: usize,
@@ -381,15 +404,23 @@ pub fn run_experiment(
     opts: &RunOptions,
 ) -> Result<ExperimentOutcome, TrainingError> {
     let start = Instant::now();
+    fs::create_dir_all(&opts.out_dir).map_err(write_err(&opts.out_dir))?;
+    let _lock = crate::lock::lock_dir(&opts.out_dir, crate::lock::LockMode::Exclusive)?;
     prepare_dir(cfg, opts)?;
-    collect_shards(&opts.out_dir)?;
+    let collected = collect_shards(&opts.out_dir)?;
+    crate::lock::remove_run_locks(&opts.out_dir);
     let t = train_grid(cfg, opts, None)?;
     let results_path = opts.out_dir.join(files::RESULTS);
     let records = read_results(&results_path)?;
     write_jsonl(&opts.out_dir.join(files::RESULTS_JSONL), &records)?;
     let fits = write_report(
         &records,
-        &analysis_options(cfg, &t.data_description, t.entropy_rate, t.unigram_entropy),
+        &analysis_options(
+            cfg,
+            &t.data_description,
+            (&t.floor_label, t.entropy_rate),
+            t.unigram_entropy,
+        ),
         &opts.out_dir,
     )?;
     Ok(ExperimentOutcome {
@@ -397,6 +428,7 @@ pub fn run_experiment(
         out_dir: opts.out_dir.clone(),
         records,
         trained: t.trained,
+        collected,
         fits,
         entropy_rate: t.entropy_rate,
         unigram_entropy: t.unigram_entropy,
@@ -422,6 +454,20 @@ pub fn run_only(
     if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
         return Err(invalid("--only", bad, format!("the grid has {n} runs, indices 0..{}", n - 1)));
     }
+    if opts.fresh {
+        // Other tasks may be training in the directory: discarding it is a whole sweep's job.
+        return Err(invalid(
+            "--fresh",
+            true,
+            "cannot be combined with --only (other tasks may be training in the directory); \
+             start over with `scalinglab run CONFIG --out DIR --fresh` once no task runs",
+        ));
+    }
+    fs::create_dir_all(&opts.out_dir).map_err(write_err(&opts.out_dir))?;
+    let _lock = crate::lock::lock_dir(&opts.out_dir, crate::lock::LockMode::Shared)?;
+    let runs = plan(cfg)?;
+    let ids: Vec<&str> = indices.iter().map(|&i| runs[i].id.as_str()).collect();
+    let _runs = crate::lock::lock_runs(&opts.out_dir, &ids)?;
     prepare_dir(cfg, opts)?;
     Ok(train_grid(cfg, opts, Some(indices))?.trained)
 }
@@ -431,7 +477,7 @@ pub fn run_only(
 ///
 /// # Errors
 /// If a file cannot be read or written.
-pub fn collect_shards(dir: &Path) -> Result<usize, TrainingError> {
+pub(crate) fn collect_shards(dir: &Path) -> Result<usize, TrainingError> {
     let runs_dir = dir.join(files::RUNS);
     if !runs_dir.exists() {
         return Ok(0);
@@ -501,6 +547,7 @@ fn train_grid(
         train_pool,
         eval,
         entropy_rate,
+        floor,
         unigram_entropy,
         eval_oracle_loss,
         summary: data_summary,
@@ -717,6 +764,7 @@ fn train_grid(
     Ok(Trained {
         data_description,
         entropy_rate,
+        floor_label: floor_label(&floor),
         unigram_entropy,
         eval_oracle_loss,
         trained: todo.len(),
@@ -790,11 +838,22 @@ fn record_of(
     }
 }
 
-/// Report options for an experiment: its description, the data's exact entropies.
+/// The name the report gives the reference loss: the learner's floor, which for in-memory
+/// walks is exactly the entropy rate.
+fn floor_label(floor: &crate::floor::LearnerFloor) -> String {
+    match floor.value {
+        Some((v, se)) if se == 0.0 && floor.process_rate == Some(v) => "entropy rate".into(),
+        Some((_, se)) if se > 0.0 => format!("learner's floor (± {se:.4})"),
+        _ => "learner's floor".into(),
+    }
+}
+
+/// Report options for an experiment: its description, the reference loss `(name, value)` (the
+/// learner's floor) and the unigram entropy.
 fn analysis_options(
     cfg: &ExperimentConfig,
     data_description: &str,
-    entropy_rate: f64,
+    (floor_name, entropy_rate): (&str, f64),
     unigram_entropy: f64,
 ) -> AnalysisOptions {
     let preamble = format!(
@@ -829,9 +888,7 @@ fn analysis_options(
     );
     AnalysisOptions {
         title: format!("scalinglab report: {}", cfg.name),
-        reference_loss: entropy_rate
-            .is_finite()
-            .then(|| ("entropy rate".to_string(), entropy_rate)),
+        reference_loss: entropy_rate.is_finite().then(|| (floor_name.to_string(), entropy_rate)),
         unigram_loss: unigram_entropy.is_finite().then_some(unigram_entropy),
         bootstrap: cfg.analysis.bootstrap,
         seed: cfg.analysis.seed,
@@ -849,13 +906,19 @@ pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
     write_jsonl(&dir.join(files::RESULTS_JSONL), &records)?;
     let fits = write_report(
         &records,
-        &analysis_options(&cfg, &data.description, data.entropy_rate, data.unigram_entropy),
+        &analysis_options(
+            &cfg,
+            &data.description,
+            (&floor_label(&data.floor), data.entropy_rate),
+            data.unigram_entropy,
+        ),
         dir,
     )?;
     Ok(ExperimentOutcome {
         report: dir.join(files::REPORT),
         out_dir: dir.to_path_buf(),
         trained: 0,
+        collected: 0,
         device: records.first().map(|r| r.device.clone()).unwrap_or_default(),
         records,
         fits,

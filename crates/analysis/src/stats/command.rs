@@ -62,7 +62,7 @@ use crate::stats::io::{
 };
 use crate::stats::predict::{
     Collapse, CorrelationPrediction, DEFAULT_SMOOTHNESS, DimensionPrediction, Horizon, LossCurve,
-    collapse, context_horizon, predict_from_correlations, predict_from_dimension,
+    collapse, context_horizon_measured, predict_from_correlations, predict_from_dimension,
 };
 
 /// A token shard to read.
@@ -472,7 +472,7 @@ pub fn compute_stats(
         }
     }
     // Context horizon.
-    if let Some(f) = &r.correlation_fit {
+    if let (Some(f), Some(c)) = (&r.correlation_fit, &r.correlation) {
         let mut sizes = opts.data_sizes.clone();
         if sizes.is_empty() {
             sizes = vec![1e6, 1e7, 1e8, 1e9];
@@ -482,10 +482,16 @@ pub fn compute_stats(
         }
         sizes.sort_by(f64::total_cmp);
         sizes.dedup();
-        let nc = (f.lags_used.iter().map(|&l| (l as f64).ln()).sum::<f64>()
-            / f.lags_used.len() as f64)
-            .exp();
-        r.horizon = context_horizon(nc, f.op_fit.predict(nc), f.beta, f.beta_ci, &sizes);
+        match context_horizon_measured(
+            c,
+            f,
+            &sizes,
+            opts.correlation.bootstrap,
+            opts.correlation.seed,
+        ) {
+            Ok(h) => r.horizon = h,
+            Err(e) => r.warnings.push(format!("context horizon: {e}")),
+        }
     }
     // Collapse.
     if let Some(curves) = inputs.loss_curves {
@@ -647,14 +653,21 @@ impl StatsReport {
                 .iter()
                 .map(|h| {
                     format!(
-                        "P = {}: {}{}",
+                        "P = {}: {}{}{}",
                         sci(h.tokens, 2),
                         sig(h.n_star, 3),
                         h.range.map_or(String::new(), |r| format!(
                             " [{}, {}]",
                             sig(r.0, 2),
                             sig(r.1, 2)
-                        ))
+                        )),
+                        if h.extrapolated {
+                            h.max_lag.map_or(" (extrapolated)".into(), |l| {
+                                format!(" (extrapolated past lag {l})")
+                            })
+                        } else {
+                            String::new()
+                        }
                     )
                 })
                 .collect();
@@ -929,15 +942,21 @@ impl StatsReport {
         if !self.horizon.is_empty() {
             let _ = writeln!(
                 s,
-                "## Context horizon\n\nn*(P): the lag where the fitted ‖C(n)‖_op meets P^-1/2 (∝ P^(1/(2β))); range from β's interval.\n\n| P | n* | range |\n|---|---|---|"
+                "## Context horizon\n\nn*(P): the first lag where the measured (bias-corrected) ‖C(n)‖_op falls below P^-1/2, interpolated log-log between measured lags. A value past the largest measured lag is extrapolated with β and marked so; measure more lags (`--lags`) to replace it. Range: 95% block bootstrap (measured) or β's interval (extrapolated).\n\n| P | n* | 95% range | how |\n|---|---|---|---|"
             );
             for h in &self.horizon {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} |",
+                    "| {} | {} | {} | {} |",
                     sci(h.tokens, 3),
                     sig(h.n_star, 3),
-                    h.range.map_or("–".into(), |r| format!("{} – {}", sig(r.0, 3), sig(r.1, 3)))
+                    h.range.map_or("–".into(), |r| format!("{} – {}", sig(r.0, 3), sig(r.1, 3))),
+                    if h.extrapolated {
+                        h.max_lag
+                            .map_or("extrapolated".into(), |l| format!("extrapolated past lag {l}"))
+                    } else {
+                        "measured".to_string()
+                    }
                 );
             }
             let _ = writeln!(s);

@@ -360,6 +360,10 @@ pub struct EntropyFit {
     pub fit: PowerLawFit,
     /// Caveats (e.g. `H∞` at its bound: no measurable decay).
     pub warnings: Vec<String>,
+    /// Whether the fitted `H∞` sits at a bound of its range (0 or `min H_n`): then `γ` is
+    /// set by the bound, not by the data, and no prediction should rest on it.
+    #[serde(default)]
+    pub at_bound: bool,
 }
 
 /// Fits `h[n] = H∞ + A n^(−γ)` over `n ∈ [min_n, h.len())` where `use_n(n)` holds, with `H∞` free
@@ -422,6 +426,7 @@ pub fn fit_entropy_decay(
     if fit.e < 1e-6 * ymin {
         warnings.push("H∞ sits at 0: the decay is not resolved well enough to fix H∞".into());
     }
+    let at_bound = fit.e > 0.99 * ymin || fit.e < 1e-6 * ymin;
     Ok(EntropyFit {
         source: source.to_string(),
         n_fitted,
@@ -432,6 +437,7 @@ pub fn fit_entropy_decay(
         amplitude: fit.a,
         fit,
         warnings,
+        at_bound,
     })
 }
 

@@ -7,14 +7,27 @@
 //!   the target's smoothness `s` a parameter ([`DEFAULT_SMOOTHNESS`] = 1, a Lipschitz target,
 //!   the upper end of their Hölder range; `s = 2` reproduces Sharma & Kaplan's `α_N ≈ 4/d`).
 //!   `Δd` is `1.96 ×` the standard error over batches.
-//! * Context horizon: the lag where the fitted correlation `A n^(−β)` meets the sampling
-//!   noise `P^(−1/2)`, `n*(P) = n_c (y_c √P)^(1/β)` with `(n_c, y_c)` the fit's pivot (geometric
-//!   centre of the fitted lags and the fitted value there), i.e. `n* ∝ P^(1/(2β))`. Its range
-//!   follows `β` over its interval with the pivot held.
+//! * Context horizon `n*(P)`: the lag where `‖C(n)‖_op` falls to the sampling noise
+//!   `P^(−1/2)`. [`context_horizon_measured`] (and [`horizon_from_norms`] on any curve) reads
+//!   it off the *measured* norms: the first measured lag whose norm is below `P^(−1/2)`,
+//!   interpolated linearly in `(ln n, ln ‖C‖)` with the lag before it. Only when the curve never
+//!   falls that low is the value extrapolated past the largest measured lag, as `A n^(−β)`
+//!   through the last measured point with the fitted `β`, and then flagged
+//!   ([`Horizon::extrapolated`]). A power law fitted on lags 1–200 and carried to lags near
+//!   `10^4` can be off by a factor of ten where the decay steepens (the copy stream at
+//!   `P = 2^20`: exact crossing 887; the law fitted to the *exact* norms on lags 1–200 and
+//!   extrapolated from its pivot gives 7,084), hence measured first.
+//!   [`context_horizon`] is that pure extrapolation from the fit's pivot,
+//!   `n*(P) = n_c (y_c √P)^(1/β)`, i.e. `n* ∝ P^(1/(2β))`, every value flagged.
 //! * Collapse: `(L_n − H∞)·n^γ` against `P / n^(2β)` for loss curves of several data sizes
 //!   `P` falls on one curve when the theory holds.
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
 use crate::error::AnalysisError;
+use crate::stats::correlation::{CorrelationFit, CorrelationStats, stratified_weights};
+use crate::stats::quantile_sorted;
 
 /// Default smoothness `s` of the intrinsic-dimension route.
 pub const DEFAULT_SMOOTHNESS: f64 = 1.0;
@@ -148,12 +161,24 @@ pub struct Horizon {
     pub tokens: f64,
     /// `n*(P)`.
     pub n_star: f64,
-    /// `n*` at the ends of `β`'s interval (low, high), when known.
+    /// A 95% range of `n*`, when known: from the stream block bootstrap of the measured norms
+    /// for a measured crossing, or from `n*` at the ends of `β`'s interval for an extrapolated
+    /// one.
     pub range: Option<(f64, f64)>,
+    /// Whether `n*` lies outside the measured lags and was extrapolated with a power law
+    /// (always true for [`context_horizon`]).
+    #[serde(default)]
+    pub extrapolated: bool,
+    /// The largest lag of the measured curve the value was read from (`None` for
+    /// [`context_horizon`], which uses the fit alone).
+    #[serde(default)]
+    pub max_lag: Option<usize>,
 }
 
-/// `n*(P)` for each `P` in `tokens` from a correlation fit's pivot `(n_c, y_c)` and `β` (see
-/// the module documentation). Non-positive or non-finite sizes are skipped.
+/// `n*(P)` for each `P` in `tokens` from a correlation fit's pivot `(n_c, y_c)` and `β`: the
+/// pure power-law extrapolation (see the module documentation), every value flagged
+/// [`extrapolated`](Horizon::extrapolated). Non-positive or non-finite sizes are skipped.
+/// Prefer [`context_horizon_measured`].
 pub fn context_horizon(
     pivot_lag: f64,
     pivot_value: f64,
@@ -170,9 +195,193 @@ pub fn context_horizon(
                 let (a, b) = (n_star(p, lo), n_star(p, hi));
                 (a.min(b), a.max(b))
             });
-            Horizon { tokens: p, n_star: n_star(p, beta), range }
+            Horizon { tokens: p, n_star: n_star(p, beta), range, extrapolated: true, max_lag: None }
         })
         .collect()
+}
+
+/// Where a curve `(lags, norms)` (increasing lags, positive norms) first falls below `level`:
+/// `Ok(n)` interpolated log-log between the measured lags around the crossing, or
+/// `Err(k)` when it does not (`k = 0`: already below at the first lag; `k = len`: never).
+fn crossing(lags: &[f64], norms: &[f64], level: f64) -> Result<f64, usize> {
+    match norms.iter().position(|&y| y < level) {
+        Some(0) => Err(0),
+        None => Err(norms.len()),
+        Some(k) => {
+            let (x0, x1) = (lags[k - 1].ln(), lags[k].ln());
+            let (y0, y1) = (norms[k - 1].ln(), norms[k].ln());
+            Ok((x0 + (level.ln() - y0) * (x1 - x0) / (y1 - y0)).exp())
+        }
+    }
+}
+
+/// `n*(P)` read off a measured curve `‖C(n)‖` at the increasing `lags` (see the module
+/// documentation): the first lag whose norm is below `P^(−1/2)`, interpolated log-log with the
+/// lag before it. When the curve stays above `P^(−1/2)` (or is below it from its first lag),
+/// `n*` is extrapolated from the last (first) measured point as `‖C(n)‖ ∝ n^(−β)` with
+/// `beta`, its range from `beta_ci`, and flagged. `range` is `None` for measured crossings
+/// (see [`context_horizon_measured`] for a bootstrap range).
+///
+/// # Errors
+///
+/// [`AnalysisError::InvalidInput`] naming the field for: `lags` and `norms` of different or zero
+/// length, a lag that is not finite, `≥ 1` and above the one before, a norm that is not finite
+/// and `> 0`, `beta` not finite and `> 0`, or a size in `tokens` that is not finite and `> 0`.
+///
+/// ```
+/// use scalinglab_analysis::stats::predict::horizon_from_norms;
+/// // ‖C(n)‖ = 0.1/n: falls to P^(-1/2) = 1e-3 at n = 100 (P = 1e6).
+/// let lags = [1.0, 10.0, 50.0, 200.0];
+/// let norms: Vec<f64> = lags.iter().map(|n| 0.1 / n).collect();
+/// let h = horizon_from_norms(&lags, &norms, 1.0, None, &[1e6, 1e8]).unwrap();
+/// assert!((h[0].n_star - 100.0).abs() < 1e-9 && !h[0].extrapolated);
+/// assert!((h[1].n_star - 1000.0).abs() < 1e-6 && h[1].extrapolated); // beyond lag 200
+/// ```
+pub fn horizon_from_norms(
+    lags: &[f64],
+    norms: &[f64],
+    beta: f64,
+    beta_ci: Option<(f64, f64)>,
+    tokens: &[f64],
+) -> Result<Vec<Horizon>, AnalysisError> {
+    const CTX: &str = "horizon_from_norms";
+    if lags.is_empty() || lags.len() != norms.len() {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!(
+                "lags ({}) and norms ({}) must be non-empty and of equal length",
+                lags.len(),
+                norms.len()
+            ),
+        ));
+    }
+    for (i, &n) in lags.iter().enumerate() {
+        if !(n.is_finite() && n >= 1.0) || (i > 0 && n <= lags[i - 1]) {
+            return Err(AnalysisError::invalid(
+                CTX,
+                format!("lags[{i}] = {n} must be finite, >= 1 and above the lag before it"),
+            ));
+        }
+    }
+    if let Some(i) = norms.iter().position(|y| !(y.is_finite() && *y > 0.0)) {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("norms[{i}] = {} must be finite and > 0", norms[i]),
+        ));
+    }
+    if !(beta.is_finite() && beta > 0.0) {
+        return Err(AnalysisError::invalid(CTX, format!("beta = {beta} must be finite and > 0")));
+    }
+    if let Some(i) = tokens.iter().position(|p| !(p.is_finite() && *p > 0.0)) {
+        return Err(AnalysisError::invalid(
+            CTX,
+            format!("tokens[{i}] = {} (a data size) must be finite and > 0", tokens[i]),
+        ));
+    }
+    let max_lag = lags[lags.len() - 1];
+    let ci = beta_ci.filter(|(lo, hi)| lo.is_finite() && hi.is_finite() && *lo > 0.0 && *hi > 0.0);
+    Ok(tokens
+        .iter()
+        .map(|&p| {
+            let level = p.powf(-0.5);
+            let (n_star, range, extrapolated) = match crossing(lags, norms, level) {
+                Ok(n) => (n, None, false),
+                Err(k) => {
+                    // Through the last point (never below) or the first (below from the start).
+                    let k = k.min(lags.len() - 1);
+                    let at = |b: f64| lags[k] * (norms[k] / level).powf(1.0 / b);
+                    let range = ci.map(|(lo, hi)| {
+                        let (a, b) = (at(lo), at(hi));
+                        (a.min(b), a.max(b))
+                    });
+                    (at(beta), range, true)
+                }
+            };
+            Horizon {
+                tokens: p,
+                n_star,
+                range,
+                extrapolated,
+                max_lag: Some(max_lag.round() as usize),
+            }
+        })
+        .collect())
+}
+
+/// `n*(P)` for each `P` in `tokens` from measured correlations (see the module documentation):
+/// the curve is the fitted estimate [`LagStat::fitted_op_norm`] (bias-corrected, so not lifted
+/// by the noise) at every measured lag from the first resolved one up to the first unresolved
+/// one, inside or outside the fit window; [`horizon_from_norms`] reads the crossing off it,
+/// extrapolating with the fit's `β` only past its largest lag. A measured crossing gets a 95%
+/// percentile range from `bootstrap` stream block resamples (stratified by half, as
+/// `beta_ci_blocks`; seeded by `seed`) when the stream was cut into blocks.
+///
+/// [`LagStat::fitted_op_norm`]: crate::stats::LagStat::fitted_op_norm
+///
+/// # Errors
+///
+/// As [`horizon_from_norms`]; [`AnalysisError::InvalidInput`] when no measured lag is resolved.
+pub fn context_horizon_measured(
+    stats: &CorrelationStats,
+    fit: &CorrelationFit,
+    tokens: &[f64],
+    bootstrap: usize,
+    seed: u64,
+) -> Result<Vec<Horizon>, AnalysisError> {
+    let curve: Vec<&crate::stats::LagStat> = stats
+        .lags
+        .iter()
+        .skip_while(|s| !s.resolved)
+        .take_while(|s| s.resolved && s.fitted_op_norm().is_finite() && s.fitted_op_norm() > 0.0)
+        .collect();
+    if curve.is_empty() {
+        return Err(AnalysisError::invalid(
+            "context_horizon_measured",
+            format!(
+                "no measured lag is resolved (threshold {:.3e}): the horizon needs at least one",
+                stats.floor.threshold
+            ),
+        ));
+    }
+    let lags: Vec<f64> = curve.iter().map(|s| s.lag as f64).collect();
+    let norms: Vec<f64> = curve.iter().map(|s| s.fitted_op_norm()).collect();
+    let mut out = horizon_from_norms(&lags, &norms, fit.beta, fit.beta_ci, tokens)?;
+    let nb = curve[0].blocks.blocks();
+    if bootstrap == 0 || nb < 4 || !curve.iter().all(|s| s.is_cross_fitted()) {
+        return Ok(out);
+    }
+    // Bootstrap ranges of the measured crossings: every resample's curve, same blocks.
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x4012_1204);
+    let mut weights = vec![0.0; nb];
+    let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(bootstrap); out.len()];
+    for _ in 0..bootstrap {
+        stratified_weights(&mut rng, &mut weights);
+        let ys: Vec<f64> = curve.iter().map(|s| s.blocks.resampled(&weights)).collect();
+        if ys.iter().any(|y| !(y.is_finite() && *y > 0.0)) {
+            continue;
+        }
+        for (h, d) in out.iter().zip(draws.iter_mut()) {
+            if h.extrapolated {
+                continue;
+            }
+            let level = h.tokens.powf(-0.5);
+            let n = match crossing(&lags, &ys, level) {
+                Ok(n) => n,
+                Err(k) => {
+                    let k = k.min(lags.len() - 1);
+                    lags[k] * (ys[k] / level).powf(1.0 / fit.beta)
+                }
+            };
+            d.push(n);
+        }
+    }
+    for (h, mut d) in out.iter_mut().zip(draws) {
+        if !h.extrapolated && d.len() >= 10 {
+            d.sort_by(f64::total_cmp);
+            h.range = Some((quantile_sorted(&d, 0.025), quantile_sorted(&d, 0.975)));
+        }
+    }
+    Ok(out)
 }
 
 /// Per-position losses of a model trained on `tokens` tokens: `losses[n]` is the mean loss on
@@ -382,6 +591,25 @@ mod tests {
         );
         let (lo, hi) = h[1].range.unwrap();
         assert!(lo < h[1].n_star && h[1].n_star < hi);
+    }
+
+    #[test]
+    fn horizon_read_off_a_curve_and_flagged_outside_it() {
+        // ‖C(n)‖ = 0.04 n^(-0.5) on lags 4..=400: P^(-1/2) = 0.04 n^(-0.5) at n = 1.6e-3 P.
+        let lags: Vec<f64> = (4..=400).map(f64::from).collect();
+        let norms: Vec<f64> = lags.iter().map(|n| 0.04 / n.sqrt()).collect();
+        let h = horizon_from_norms(&lags, &norms, 0.5, Some((0.4, 0.6)), &[1e5, 1e3, 1e6]).unwrap();
+        // Inside the curve: exact (a power law is linear on log-log axes), not flagged.
+        assert!((h[0].n_star - 160.0).abs() < 1e-9 && !h[0].extrapolated && h[0].range.is_none());
+        // Below the curve from its first lag (n* = 1.6 < 4) and beyond it (n* = 1600 > 400):
+        // extrapolated with β from the first and last points, flagged, with β's range.
+        assert!((h[1].n_star - 1.6).abs() < 1e-9 && h[1].extrapolated, "{:?}", h[1]);
+        assert!((h[2].n_star - 1600.0).abs() < 1e-6 && h[2].extrapolated, "{:?}", h[2]);
+        let (lo, hi) = h[2].range.unwrap();
+        assert!(lo < 1600.0 && 1600.0 < hi && h[2].max_lag == Some(400));
+        assert!(horizon_from_norms(&lags, &norms, 0.0, None, &[1e5]).is_err());
+        let e = horizon_from_norms(&[1.0], &[0.0], 0.5, None, &[1e5]).unwrap_err().to_string();
+        assert!(e.contains("norms[0] = 0"), "{e}");
     }
 
     #[test]

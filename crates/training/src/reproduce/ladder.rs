@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use scalinglab_analysis::RunStatus;
 use scalinglab_data::{
     CopyBuild, CopyConfig, DataBuildConfig, NgramBuild, ShardInfo, ShardWriter, Smoothing,
-    build_data,
+    WindowFloor, build_data,
 };
 use scalinglab_model::SampleConfig;
 
 use super::{ReproduceOptions, fmt_fit};
 use crate::{
-    ExperimentConfig, ExperimentOutcome, RunOptions, ShardData, TrainingError, load_saved_model,
-    run_experiment, sample_corpus, select_device, teacher_entropy,
+    ExperimentConfig, ExperimentOutcome, RunOptions, ShardData, TeacherEntropy, TrainingError,
+    load_saved_model, run_experiment, sample_corpus, select_device, teacher_entropy,
 };
 
 const CONTEXT: usize = 128;
@@ -65,13 +65,22 @@ fn write_shard(
     vocab: usize,
     tokens: &[u32],
     source: &str,
-    entropy_rate: f64,
+    entropy: &TeacherEntropy,
+    window: usize,
 ) -> Result<(), TrainingError> {
+    // The teacher's samples are the learner's windows, so its mean conditional entropy over
+    // them is the learner's floor.
     let info = ShardInfo {
         tokenizer: "teacher samples".into(),
         source: source.into(),
         end_of_text: None,
-        entropy_rate: Some(entropy_rate),
+        entropy_rate: Some(entropy.mean),
+        entropy_rate_se: None,
+        window_floor: Some(WindowFloor {
+            window: window as u64,
+            loss: entropy.mean,
+            se: entropy.std_error,
+        }),
     };
     let mut w = ShardWriter::create(path, vocab, info)?;
     w.write_tokens(tokens)?;
@@ -114,7 +123,8 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
             smoothing: Smoothing::default(),
             tokens: rung_tokens,
             validation_tokens: VALIDATION_TOKENS,
-            document_length: 1024,
+            // Documents are the learner's windows, so the bigram's rate is its floor.
+            document_length: CONTEXT + 1,
             seed: 0,
         });
         build_data(&recipe, &bigram, |_| {})?;
@@ -166,9 +176,9 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
                 h.sequences
             );
             let vocab = mcfg.vocab_size;
-            write_shard(&data.join("train.bin"), vocab, &train, &source, h.mean)?;
+            write_shard(&data.join("train.bin"), vocab, &train, &source, &h, length)?;
             let valid = sample(VALIDATION_TOKENS, 2);
-            write_shard(&data.join("validation.bin"), vocab, &valid, &source, h.mean)?;
+            write_shard(&data.join("validation.bin"), vocab, &valid, &source, &h, length)?;
         }
         rungs.push((format!("text of a {layers}-layer teacher"), data));
     }
@@ -184,14 +194,16 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
          power-law copy stream of `configs/data/copy.toml`. The paper's claim: as the rungs \
          gain structure, the exponents move from the walk-like values of the bigram towards \
          those of the base.\n\n\
-         **Every rung has a known entropy rate H**, the floor the fits are anchored to. The \
-         bigram's and the base's are exact. A teacher's text is sampled in sequences of \
-         {CONTEXT} + 1 tokens that are exactly the learner's windows, so its H is the \
-         teacher's mean conditional entropy over its own samples (a Monte Carlo mean over \
-         {} sequences; its standard error, in each shard's header, is below 0.001 at the \
-         default size). \
-         The base's H counts copies from up to 1,024 tokens back, which a context of \
-         {CONTEXT} cannot see, so a learner stays above it by construction.\n\n\
+         **H is the learner's floor on its windows**, the reference the fits pin E to. The \
+         bigram's text is written in documents of {CONTEXT} + 1 tokens, exactly the learner's \
+         windows, each starting from the bigram's stationary distribution, so its floor is \
+         the bigram's entropy rate exactly. A teacher's text is sampled the same way, so its \
+         floor is the teacher's mean conditional entropy over its own samples (a Monte Carlo \
+         mean over {} sequences; its standard error, in each shard's header, is below 0.001 \
+         at the default size). The base's floor is not known: its process's entropy rate \
+         counts copies from up to 1,024 tokens back, which a context of {CONTEXT} cannot see, \
+         so a learner's floor lies above it by an unknown amount; its E is only fitted \
+         (\"–\" below).\n\n\
          | rung | H | best loss | best − H | α_D (E free) | α_D (E = H) | α_N (E = H) |\n\
          |---|---|---|---|---|---|---|",
         sizes[0],

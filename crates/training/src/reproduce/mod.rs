@@ -76,6 +76,10 @@ impl ReproduceOptions {
 /// An unknown name, or the errors of the reproduction.
 pub fn reproduce(name: &str, opts: &ReproduceOptions) -> Result<PathBuf, TrainingError> {
     opts.validate()?;
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|source| TrainingError::Write { path: opts.out.clone(), source })?;
+    // Two reproductions in one folder would train each other's arms and interleave reports.
+    let _lock = crate::lock::lock_dir(&opts.out, crate::lock::LockMode::Exclusive)?;
     match name {
         "graphs" => reproduce_graphs(opts),
         "manifolds" => reproduce_manifolds(opts),

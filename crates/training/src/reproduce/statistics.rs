@@ -8,7 +8,7 @@
 //! 2. **Prediction.** `scalinglab stats` on the training tokens: the correlation exponent β
 //!    (‖C(n)‖_op ~ n^−β), the entropy exponent γ (n-gram, bias-corrected, and from the
 //!    per-position losses of the largest trained model, as the paper), and α_D = γ/(2β).
-//! 3. **Measurement.** A data-size sweep (2-layer GPT-2 decoders, context 64) on nested
+//! 3. **Measurement.** A data-size sweep (2-layer GPT-2 decoders, context 128) on nested
 //!    prefixes of the tokens; the lower envelope over model sizes of the held-out loss is
 //!    fitted with `L(P) = E + A·P^(−α_D)`; plus the collapse of `(L_n − H∞)·n^γ` against
 //!    `P/n^(2β)` from the per-position losses.
@@ -18,7 +18,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use scalinglab_analysis::stats::{StatsCommandOptions, StatsReport, TokenSource};
-use scalinglab_analysis::{FitOptions, Offset, PowerLawFit, fit_power_law, stats_command};
+use scalinglab_analysis::{
+    Estimate, FitOptions, Offset, PowerLawFit, Precondition, Verdict, VerdictOptions,
+    fit_power_law, stats_command,
+};
 use scalinglab_data::{
     CopyBuild, CopyConfig, CorpusBuild, DataBuildConfig, DocumentSource, TokenizerSpec, build_data,
 };
@@ -95,6 +98,8 @@ fn ensure_validation(
             source: format!("{} (validation: the last 5% of the stream)", header.source),
             end_of_text: header.end_of_text,
             entropy_rate: header.entropy_rate,
+            entropy_rate_se: header.entropy_rate_se,
+            window_floor: header.window_floor,
         };
         let mut w = scalinglab_data::ShardWriter::create(path, header.vocab_size, info)?;
         w.write_tokens(tokens)?;
@@ -131,7 +136,10 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     }
     let shard = scalinglab_data::TokenShard::open(&train)?;
     let vocab = shard.vocab_size();
-    let entropy_rate = shard.header().entropy_rate;
+    // The process's entropy rate, shown; the fits pin E only to the learner's floor on its
+    // windows, which the sweep reports (unknown for a long-memory stream under a finite
+    // context, whose floor lies above the rate).
+    let process_rate = shard.header().entropy_rate;
     let width = match shard.header().dtype {
         scalinglab_data::TokenDtype::U16 => scalinglab_analysis::stats::io::TokenWidth::U16,
         scalinglab_data::TokenDtype::U32 => scalinglab_analysis::stats::io::TokenWidth::U32,
@@ -182,6 +190,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
         &RunOptions { progress: opts.progress, ..RunOptions::new(&sweep_dir, opts.device) },
     )?;
     let positions = sweep_dir.join("per_position.csv");
+    let entropy_rate = o.entropy_rate.is_finite().then_some(o.entropy_rate);
 
     // 3. Statistics of the tokens, γ from the largest model's per-position losses, collapse.
     let mut sopts = StatsCommandOptions {
@@ -192,6 +201,8 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
         ..StatsCommandOptions::default()
     };
     sopts.set_bootstrap(200);
+    // The horizon at exactly the sweep's data sizes, for the verdict's precondition.
+    sopts.data_sizes = cfg.sweep.tokens.iter().map(|&t| t as f64).collect();
     let stats_dir = out.join("stats");
     let report: StatsReport = stats_command(&sopts, &stats_dir)?;
 
@@ -234,20 +245,29 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     );
     let _ = writeln!(
         md,
-        "| γ from | β | γ | predicted α_D = γ/(2β) | measured α_D (E free) | measured α_D (E = entropy rate) | agree? |\n|---|---|---|---|---|---|---|"
+        "| γ from | β | γ | predicted α_D = γ/(2β) | measured α_D (E free) | measured α_D (E = learner's floor) | verdict |\n|---|---|---|---|---|---|---|"
     );
     // When the data's entropy rate is known exactly, the offset is not a free parameter: the
     // measurement to test against is the fit with E held there.
     let primary = measured_fixed.as_ref().or(measured.as_ref());
+    let mut verdicts = Vec::new();
     for p in &report.correlation_predictions {
-        let agree = match primary.and_then(|m| m.alpha_ci) {
-            Some((lo, hi)) if hi - lo > 1.0 => "not testable: the measured interval is too wide",
-            Some((lo, hi)) => {
-                let (plo, phi) = (p.alpha_d - p.alpha_d_err, p.alpha_d + p.alpha_d_err);
-                if phi >= lo && plo <= hi { "yes, intervals overlap" } else { "no" }
-            }
-            None => "–",
+        let gamma_fit = [report.model_fit.as_ref(), report.ngram_fit.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|f| f.source == p.gamma_source);
+        let preconditions = preconditions(&report, gamma_fit, cfg.model.context);
+        let verdict = match primary {
+            Some(m) => scalinglab_analysis::compare(
+                &Estimate::symmetric(p.alpha_d, p.alpha_d_err),
+                &Estimate::with_interval(m.alpha, m.alpha_ci),
+                &preconditions,
+                &VerdictOptions::default(),
+            ),
+            None => Verdict::NotTestable("no measured α_D (the envelope fit failed)".into()),
         };
+        let agree = verdict.to_string();
+        verdicts.push((p.gamma_source.clone(), preconditions, verdict));
         let (free, fixed) =
             (fmt_fit(measured.as_ref(), false), fmt_fit(measured_fixed.as_ref(), false));
         let (free, fixed) = if measured_fixed.is_some() {
@@ -260,6 +280,27 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
             "| {} | {:.3} ± {:.3} | {:.3} ± {:.3} | **{:.3} ± {:.3}** | {free} | {fixed} | {agree} |",
             p.gamma_source, p.beta, p.beta_err, p.gamma, p.gamma_err, p.alpha_d, p.alpha_d_err,
         );
+    }
+    if !verdicts.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n**Preconditions of the comparison,** checked in code (a verdict is \"agrees\" or \
+             \"disagrees\" only when every one holds and both intervals are narrower than ±50% \
+             of their values; the two then agree when their difference lies within 1.96 \
+             combined standard errors):\n"
+        );
+        for (source, pre, verdict) in &verdicts {
+            let _ = writeln!(md, "- γ from {source}: **{verdict}**");
+            for c in pre {
+                let _ = writeln!(
+                    md,
+                    "  - {} {}: {}",
+                    if c.holds { "✓" } else { "✗" },
+                    c.statement,
+                    c.measured
+                );
+            }
+        }
     }
     if report.correlation_predictions.is_empty() {
         let _ = writeln!(
@@ -302,7 +343,15 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
         "\nFitted offset of the envelope: E = {}{}. The sweep's own fits of the mean held-out \
          loss: α_D = {} (largest model), α_N = {}; see [`sweep/report.md`](sweep/report.md).\n",
         fmt_fit(measured.as_ref(), true),
-        entropy_rate.map_or(String::new(), |h| format!(" (exact entropy rate {h:.4})")),
+        match (entropy_rate, process_rate) {
+            (Some(f), _) => format!(" (the learner's floor {f:.4})"),
+            (None, Some(h)) => format!(
+                " (the process's entropy rate is {h:.4}, a Monte Carlo estimate; the floor of a \
+                 learner with context {} lies above it and is not known, so E is not pinned)",
+                cfg.model.context
+            ),
+            (None, None) => String::new(),
+        },
         fmt_fit(o.fits.loss_vs_d.as_ref(), false),
         fmt_fit(o.fits.loss_vs_n.as_ref(), false),
     );
@@ -368,4 +417,47 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     let path = out.join("reproduce.md");
     write_file(&path, &md)?;
     Ok(path)
+}
+
+/// The conditions under which α_D = γ/(2β) can be tested on this sweep: the context horizon
+/// n*(P) inside the models' context at every data size, and γ from a fit whose H∞ is not at a
+/// bound of its range.
+fn preconditions(
+    report: &StatsReport,
+    gamma_fit: Option<&scalinglab_analysis::stats::EntropyFit>,
+    context: usize,
+) -> Vec<Precondition> {
+    let horizon = if report.horizon.is_empty() {
+        Precondition::new(
+            format!("the context horizon n*(P) stays inside the context ({context})"),
+            false,
+            "not measured (no correlation fit)",
+        )
+    } else {
+        let worst = report
+            .horizon
+            .iter()
+            .map(|h| (h, h.range.map_or(h.n_star, |r| r.1.max(h.n_star))))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("non-empty");
+        Precondition::new(
+            format!("the context horizon n*(P) stays inside the context ({context})"),
+            report.horizon.iter().all(|h| h.range.map_or(h.n_star, |r| r.1) <= context as f64),
+            format!(
+                "largest n*(P) (upper end of its 95% range) {:.0} at P = {:.0}{}",
+                worst.1,
+                worst.0.tokens,
+                if worst.0.extrapolated { ", extrapolated past the measured lags" } else { "" }
+            ),
+        )
+    };
+    let bound = match gamma_fit {
+        Some(f) => Precondition::new(
+            "γ's fit has H∞ inside its range (not at a bound)",
+            !f.at_bound,
+            format!("H∞ = {:.4}{}", f.h_inf, if f.at_bound { ", at its bound" } else { "" }),
+        ),
+        None => Precondition::new("γ comes from a fit", false, "no fit found"),
+    };
+    vec![horizon, bound]
 }
