@@ -94,11 +94,14 @@ fn tiny_sweep_end_to_end_then_resume() {
     assert_eq!(again.trained, 0);
     assert_eq!(again.records.len(), 4);
 
-    // --fresh starts over: the stale plots and results go, and every run is trained again.
-    std::fs::write(dir.join("stale.svg"), "<svg/>").unwrap();
+    // --fresh starts over: the tool's plots and results go (and are written anew), every run
+    // is trained again, and a figure of the user's in the directory is left alone.
+    std::fs::write(dir.join("mine.svg"), "<svg/>").unwrap();
+    std::fs::write(dir.join("loss_vs_n.svg"), "stale").unwrap();
     let fresh = run_experiment(&cfg, &RunOptions { fresh: true, ..opts(&dir) }).unwrap();
     assert_eq!(fresh.trained, 4);
-    assert!(!dir.join("stale.svg").exists());
+    assert_eq!(std::fs::read_to_string(dir.join("mine.svg")).unwrap(), "<svg/>");
+    assert_ne!(std::fs::read_to_string(dir.join("loss_vs_n.svg")).unwrap(), "stale");
     assert_eq!(read_results(&dir.join(files::RESULTS)).unwrap().len(), 4);
 
     // A different experiment in the same directory is refused, not mixed in.

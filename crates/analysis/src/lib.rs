@@ -10,7 +10,7 @@
 //!   append-only [`ResultsWriter`] that survives a killed sweep, and [`read_results`].
 //! * [`powerlaw`] — robust fits of `L(x) = E + A·x^(−α)` in log space with an optional
 //!   irreducible offset `E` ([`Offset`]), Huber or squared loss ([`FitLoss`]), a grid of
-//!   initialisations and percentile bootstrap intervals ([`fit_power_law`], [`FitOptions`],
+//!   initialisations and t-corrected residual-bootstrap intervals ([`fit_power_law`], [`FitOptions`],
 //!   [`PowerLawFit`]).
 //! * [`frontier`] — compute-optimal analysis: Chinchilla's approaches 1–3 (the joint law
 //!   `L(N, D) = E + A/N^α + B/D^β`: [`frontier::fit_joint_law`], [`frontier::JointLaw`]) and
@@ -30,8 +30,8 @@
 //! Conventions: losses are in nats per token; `N` is the non-embedding parameter count
 //! unless a field says otherwise (Kaplan et al. 2020); `D` is training tokens; compute `C` is
 //! training FLOPs, `6ND` or `6N + attention` per token as recorded by the training crate
-//! ([`frontier::ComputeCounting`]). Intervals are 95% percentile bootstrap intervals. Library
-//! errors are values ([`AnalysisError`]); bad input never panics.
+//! ([`frontier::ComputeCounting`]). Intervals are 95% unless they say otherwise, and each kind
+//! has a coverage test by simulation (`tests/coverage_*.rs`). Library errors are values ([`AnalysisError`]); bad input never panics.
 //!
 //! # Examples
 //!

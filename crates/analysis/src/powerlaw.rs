@@ -19,15 +19,34 @@
 //! and a grid of `α` values (with the best `ln A` for each) gives more. The best few starts
 //! are polished with [`lbfgs`] and the best optimum is kept.
 //!
-//! Uncertainty: a 95% percentile bootstrap over points (resample `n` points with replacement,
-//! refit, take the 2.5% and 97.5% quantiles of `α` and `E`), skipping degenerate resamples
-//! with fewer distinct `x` than free parameters.
+//! Uncertainty: 95% intervals from a fixed-design residual bootstrap with a Student-t
+//! correction. A sweep is a designed experiment (the sizes are chosen; the losses are noisy),
+//! so every resample keeps the `x` values and draws `yᵢ* = L̂(xᵢ)·exp(rᵢ*)`, with `rᵢ*` drawn
+//! with replacement from the log residuals, centred and rescaled by `√(n/(n − p))` for the
+//! `p` free parameters; each resample is refitted. The interval is the 2.5–97.5% percentile
+//! interval of the refits widened about the estimate by `t_{0.975, n−p} / z_{0.975}`
+//! (×1.62 for 3 degrees of freedom, ×2.20 for 2, ×6.48 for 1): the resamples scatter as if
+//! the residuals' `s` were the true noise level, and with the 1–4 degrees of freedom of a
+//! 4–6 point sweep `s` is itself very uncertain — in the linear, Gaussian case the widened
+//! interval is the exact t interval. A fit without a degree of freedom gets no interval.
+//!
+//! In simulation (`tests/coverage_fits.rs`: `E = 2`, `A = 5`, `α = 0.4`, 0.5% log-normal
+//! noise, 200 data sets, 200 resamples as in the sweep report) these intervals covered the
+//! truth in 93.5–97.5% of data sets, for `α` and `E`, with 4 points ×3 apart and 5 points ×2
+//! apart and a free or a fixed offset. The percentile bootstrap over points used before
+//! covered `α` in 75% of data sets (`E` in 71.5%) with 4 points and a free offset, and `α` in
+//! 90% with 5 points and a fixed offset: resampling 4 points keeps 2.7 distinct sizes on
+//! average (3.4 of 5), through which a three-parameter law nearly interpolates.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::error::AnalysisError;
 use crate::optim::{LbfgsOptions, lbfgs};
+use crate::stats::intrinsic::student_t_quantile;
+
+/// `z_{0.975}`, the standard normal's 97.5% quantile.
+const Z_975: f64 = 1.959_963_984_540_054;
 
 /// How the irreducible offset `E` is treated.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -62,7 +81,8 @@ pub struct FitOptions {
     pub offset: Offset,
     /// Loss on log residuals.
     pub loss: FitLoss,
-    /// Number of bootstrap resamples for the 95% intervals; 0 = no intervals.
+    /// Number of residual-bootstrap resamples for the 95% intervals (see the
+    /// [module docs](self)); 0 = no intervals.
     pub bootstrap: usize,
     /// Seed of the bootstrap's random number generator.
     pub seed: u64,
@@ -95,10 +115,11 @@ pub struct PowerLawFit {
     pub rms_log_residual: f64,
     /// Smallest and largest `x` fitted.
     pub x_range: (f64, f64),
-    /// 95% percentile bootstrap interval of `α` (None without bootstrap or when too few
-    /// resamples could be fitted).
+    /// 95% residual-bootstrap interval of `α`, t-corrected (see the [module docs](self));
+    /// None without bootstrap, without a degree of freedom or when too few resamples could
+    /// be fitted.
     pub alpha_ci: Option<(f64, f64)>,
-    /// 95% percentile bootstrap interval of `E` (only for [`Offset::Free`]).
+    /// 95% interval of `E` like `alpha_ci`, floored at 0 (only for [`Offset::Free`]).
     pub e_ci: Option<(f64, f64)>,
 }
 
@@ -458,8 +479,9 @@ pub fn fit_power_law(
     })
 }
 
-/// Percentile bootstrap over points. `p_full` is the full-data optimum (in the optimiser's
-/// coordinates, whose centring `c` differs per resample, so it is converted).
+/// Fixed-design residual bootstrap with a Student-t correction (see the
+/// [module docs](self)). `p_full` is the full-data optimum in the optimiser's coordinates;
+/// the design, hence the centring `c`, is the same in every resample.
 #[allow(clippy::type_complexity)]
 fn bootstrap(
     x: &[f64],
@@ -468,28 +490,30 @@ fn bootstrap(
     p_full: &[f64],
 ) -> (Option<(f64, f64)>, Option<(f64, f64)>) {
     let n = x.len();
-    let need = n_free(opts.offset);
+    let dof = n.saturating_sub(n_free(opts.offset));
+    let Ok(t) = student_t_quantile(0.975, dof as f64) else {
+        return (None, None); // no degree of freedom: the residuals carry no noise estimate
+    };
+    let widen = t / Z_975;
     let full = Problem::new(x, y, opts.offset, opts.loss);
     let (e_full, b_full, alpha_full) = full.unpack(p_full);
-    let ln_a_full = b_full + alpha_full * full.c;
+    let fitted: Vec<f64> =
+        full.t.iter().map(|t| e_full + (b_full - alpha_full * t).exp()).collect();
+    let r = full.residuals(p_full);
+    let mean = r.iter().sum::<f64>() / n as f64;
+    let scale = (n as f64 / dof as f64).sqrt();
+    let pool: Vec<f64> = r.iter().map(|r| (r - mean) * scale).collect();
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut alphas = Vec::with_capacity(opts.bootstrap);
     let mut es = Vec::with_capacity(opts.bootstrap);
-    let mut xs = vec![0.0; n];
     let mut ys = vec![0.0; n];
     for _ in 0..opts.bootstrap {
-        for i in 0..n {
-            let j = rng.random_range(0..n);
-            xs[i] = x[j];
-            ys[i] = y[j];
+        for (yi, f) in ys.iter_mut().zip(&fitted) {
+            *yi = f * pool[rng.random_range(0..n)].exp();
         }
-        if distinct_count(&xs) < need {
-            continue; // degenerate resample
-        }
-        let prob = Problem::new(&xs, &ys, opts.offset, opts.loss);
-        let warm =
-            prob.pack(e_full.min(prob.m * 0.999), ln_a_full - alpha_full * prob.c, alpha_full);
+        let prob = Problem::new(x, &ys, opts.offset, opts.loss);
+        let warm = prob.pack(e_full.min(prob.m * 0.999), b_full, alpha_full);
         if let Some((p, _)) = prob.solve(&[warm], 2) {
             let (e, _, alpha) = prob.unpack(&p);
             if e.is_finite() && alpha.is_finite() {
@@ -505,9 +529,16 @@ fn bootstrap(
     }
     alphas.sort_by(f64::total_cmp);
     es.sort_by(f64::total_cmp);
-    let alpha_ci = Some((quantile(&alphas, 0.025), quantile(&alphas, 0.975)));
+    // The percentile interval of `v*` widened about the estimate `v`.
+    let interval = |sorted: &[f64], v: f64| {
+        (v - widen * (v - quantile(sorted, 0.025)), v + widen * (quantile(sorted, 0.975) - v))
+    };
+    let alpha_ci = Some(interval(&alphas, alpha_full));
     let e_ci = match opts.offset {
-        Offset::Free => Some((quantile(&es, 0.025), quantile(&es, 0.975))),
+        Offset::Free => {
+            let (lo, hi) = interval(&es, e_full);
+            Some((lo.max(0.0), hi))
+        }
         _ => None,
     };
     (alpha_ci, e_ci)

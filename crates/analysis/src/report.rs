@@ -12,8 +12,8 @@
 //! * `L(D)` at one model size (the largest `N` with at least three data sizes…), free offset,
 //!   no offset, and `E` fixed at the reference.
 //!
-//! All fits use squared log residuals (see [`fit_power_law`]) and
-//! `AnalysisOptions::bootstrap` percentile-bootstrap resamples.
+//! All fits use squared log residuals (see [`fit_power_law`]) and `AnalysisOptions::bootstrap`
+//! resamples of a fixed-design residual bootstrap, t-corrected for the few degrees of freedom.
 //!
 //! # Files written by [`write_report`]
 //!
@@ -783,7 +783,9 @@ fn report_markdown(
     let _ = writeln!(
         md,
         "Each law is `L(x) = E + A·x^(−α)`, fitted by least squares on log residuals. Intervals are 95% \
-         percentile bootstrap intervals over points ({} resamples; `–` = none).\n",
+         fixed-design residual-bootstrap intervals, t-corrected for the degrees of freedom left \
+         (a 4-point fit with a free offset has one, so its interval is wide by design; \
+         {} resamples; `–` = none, e.g. a fit with no degree of freedom).\n",
         opts.bootstrap
     );
     let _ = writeln!(
@@ -998,7 +1000,7 @@ fn report_markdown(
            (Kaplan's form), \"E = reference\" holds E at the known irreducible loss. Exponents depend on this \
            choice, on the counting of N and on the fit window; all three are reported.\n\
          - Fits minimise squared residuals of ln L over (E, ln A, α) by L-BFGS from a grid of starts; \
-           95% intervals are percentile bootstrap intervals over points (seed {}).",
+           95% intervals are fixed-design residual-bootstrap intervals, t-corrected for the degrees of freedom (seed {}).",
         opts.seed
     );
     md

@@ -230,7 +230,7 @@ fn batched_dimension_reports_spread_over_batches() {
         "{:?}",
         est.mle
     );
-    let p = predict_from_dimension(est.mle.mean, 1.96 * est.mle.se, 1.0, "mle").unwrap();
+    let p = predict_from_dimension(est.mle.mean, est.mle.half_width.unwrap(), 1.0, "mle").unwrap();
     assert!((p.alpha_d - 2.0 / (2.0 + est.mle.mean)).abs() < 1e-12);
 }
 

@@ -154,11 +154,7 @@ pub(crate) fn prepare(
                 train_pool,
                 eval,
                 entropy_rate,
-                eval_oracle_loss: if h.source.starts_with("random walks: ") {
-                    floor.loss() // the Bayes predictor's loss on exactly these windows
-                } else {
-                    f64::NAN
-                },
+                eval_oracle_loss: floor.eval_oracle,
                 floor,
                 unigram_entropy: f64::NAN,
                 summary: if entropy_rate.is_finite() {

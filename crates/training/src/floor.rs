@@ -37,6 +37,9 @@ pub struct LearnerFloor {
     pub process_rate: Option<f64>,
     /// How the floor was obtained, or why it is unknown: one sentence for the report.
     pub basis: String,
+    /// The loss of the best predictor on exactly the held-out windows, where it can be
+    /// computed (walks); NaN otherwise.
+    pub eval_oracle: f64,
 }
 
 impl LearnerFloor {
@@ -119,6 +122,7 @@ pub fn aligned_walk_floor(chain: &MarkovChain) -> LearnerFloor {
         basis: "every window is one stationary walk, so the learner's floor is the chain's \
                 entropy rate exactly"
             .into(),
+        eval_oracle: f64::NAN,
     }
 }
 
@@ -127,7 +131,8 @@ pub fn aligned_walk_floor(chain: &MarkovChain) -> LearnerFloor {
 pub fn shard_floor(header: &ShardHeader, eval: &TokenCorpus) -> LearnerFloor {
     let window = eval.seq_len as u64 + 1;
     let process_rate = header.entropy_rate;
-    let unknown = |why: String| LearnerFloor { value: None, process_rate, basis: why };
+    let unknown =
+        |why: String| LearnerFloor { value: None, process_rate, basis: why, eval_oracle: f64::NAN };
     // Walks: the chain can be rebuilt from the header, and the floor computed for any window.
     if let Some(json) = header.source.strip_prefix("random walks: ") {
         let walk_length = header.window_floor.map(|f| f.window as usize);
@@ -137,8 +142,14 @@ pub fn shard_floor(header: &ShardHeader, eval: &TokenCorpus) -> LearnerFloor {
         return match (chain, walk_length) {
             (Ok(chain), Some(l)) => match walk_window_floor(&chain, l, eval) {
                 Ok((mean, se)) => LearnerFloor {
-                    value: Some((mean, if l as u64 == window { 0.0 } else { se })),
+                    // Aligned windows: the floor is the rate exactly (`mean` estimates it).
+                    value: Some(if l as u64 == window {
+                        (chain.entropy_rate(), 0.0)
+                    } else {
+                        (mean, se)
+                    }),
                     process_rate,
+                    eval_oracle: mean,
                     basis: if l as u64 == window {
                         "every window is one stationary walk, so the learner's floor is the \
                          chain's entropy rate exactly"
@@ -163,6 +174,7 @@ pub fn shard_floor(header: &ShardHeader, eval: &TokenCorpus) -> LearnerFloor {
         Some(f) if f.window == window => LearnerFloor {
             value: Some((f.loss, f.se)),
             process_rate,
+            eval_oracle: f64::NAN,
             basis: "each window is one of the shard's documents, whose floor its builder \
                     recorded"
                 .into(),

@@ -12,7 +12,7 @@ fn regressor_fits_a_circle_target_and_improves_with_data() {
         manifold: Manifold::Sphere { dim: 1 },
         ambient_dim: 8,
         noise_std: 0.0,
-        target: HolderTarget { smoothness: 1.0, terms: 8 },
+        target: HolderTarget::Ridge { smoothness: 1.0, terms: 8 },
         seed: 3,
     }
     .build()

@@ -65,6 +65,11 @@ use crate::stats::predict::{
     collapse, context_horizon_measured, predict_from_correlations, predict_from_dimension,
 };
 
+/// The 95% half-width of a batch spread, or `n/a (1 batch)`.
+fn half(s: &crate::stats::intrinsic::Spread) -> String {
+    s.half_width.map_or_else(|| "n/a (1 batch)".to_string(), |h| sig(h, 2))
+}
+
 /// A token shard to read.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TokenSource {
@@ -459,13 +464,32 @@ pub fn compute_stats(
     }
     // Intrinsic-dimension route.
     if let Some(id) = &r.intrinsic {
+        if id.clustered {
+            r.warnings.push(
+                "intrinsic dimension: the points form tight clusters (the largest gap in each \
+                 point's neighbour distances dominates), so Levina–Bickel and TwoNN measure the \
+                 clusters' tightness, not a manifold's dimension; no α prediction is made from \
+                 them. Deduplicate by context or look at d̂ against k."
+                    .into(),
+            );
+        }
         for (name, s) in [("levina_bickel", id.mle), ("two_nn", id.two_nn)] {
             let label = if name == "levina_bickel" {
                 format!("{name} (k = {}, {})", id.k, id.metric.name())
             } else {
                 format!("{name} ({})", id.metric.name())
             };
-            match predict_from_dimension(s.mean, 1.96 * s.se, opts.smoothness, &label) {
+            if id.clustered {
+                continue;
+            }
+            let Some(half) = s.half_width else {
+                r.warnings.push(format!(
+                    "prediction from {label}: one batch gives no interval for d̂ (use more points \
+                     or a smaller --batch-size)"
+                ));
+                continue;
+            };
+            match predict_from_dimension(s.mean, half, opts.smoothness, &label) {
                 Ok(p) => r.dimension_predictions.push(p),
                 Err(e) => r.warnings.push(format!("prediction from {label}: {e}")),
             }
@@ -603,18 +627,21 @@ impl StatsReport {
         if let Some(id) = &self.intrinsic {
             let _ = writeln!(
                 s,
-                "intrinsic dimension ({}, {} points in {} batches, D = {}): Levina–Bickel (k = {}) {} ± {} (sd {}), TwoNN {} ± {} (sd {})",
+                "intrinsic dimension ({}, {} points in {} batches, D = {}): Levina–Bickel (k = {}) {} ± {} (sd {}), TwoNN (maximum likelihood) {} ± {} (sd {}), TwoNN (Facco regression) {} ± {}; ± is the 95% Student-t half-width over batches{}",
                 id.metric.name(),
                 id.n_points,
                 id.batches.len(),
                 id.dim,
                 id.k,
                 sig(id.mle.mean, 3),
-                sig(1.96 * id.mle.se, 2),
+                half(&id.mle),
                 sig(id.mle.std, 2),
                 sig(id.two_nn.mean, 3),
-                sig(1.96 * id.two_nn.se, 2),
-                sig(id.two_nn.std, 2)
+                half(&id.two_nn),
+                sig(id.two_nn.std, 2),
+                sig(id.two_nn_regression.mean, 3),
+                half(&id.two_nn_regression),
+                if id.clustered { "; CLUSTERED: these measure cluster tightness" } else { "" }
             );
         }
         if !self.correlation_predictions.is_empty() || !self.dimension_predictions.is_empty() {
@@ -755,7 +782,7 @@ impl StatsReport {
             let _ = writeln!(
                 s,
                 "\n± are half-widths of 95% intervals; α_D = γ/(2β) propagates them as \
-                 Δα = sqrt((Δγ/2β)² + (γΔβ/2β²)²); the dimension route uses 1.96 × the standard error over batches. \
+                 Δα = sqrt((Δγ/2β)² + (γΔβ/2β²)²); the dimension route uses the half-width of the 95% Student-t interval of d̂ over batches. \
                  s = {} is the target's smoothness (a parameter; s = 2 gives Sharma & Kaplan's α_N ≈ 4/d).\n",
                 sig(o.smoothness, 3)
             );
@@ -906,34 +933,47 @@ impl StatsReport {
             let _ = writeln!(s, "## Intrinsic dimension\n");
             let _ = writeln!(
                 s,
-                "{} points in D = {} dimensions, {} batches, {} distance, k = {}. Levina–Bickel (MacKay–Ghahramani averaging of \
-                 inverses): **{} ± {}** (sd over batches {}); TwoNN: **{} ± {}** (sd {}). ± is 1.96 standard errors over batches.\n",
+                "{} distinct points ({} exact repeats removed) in D = {} dimensions, {} batches, {} distance, k = {}. Levina–Bickel (MacKay–Ghahramani averaging of \
+                 inverses): **{} ± {}** (sd over batches {}); TwoNN, maximum likelihood: **{} ± {}** (sd {}); TwoNN, Facco et al.'s regression (top 10% of μ dropped): **{} ± {}**. ± is the half-width of the 95% Student-t interval over batches, t(0.975, batches − 1) × the standard error (none for one batch).{}\n",
                 id.n_points,
+                id.duplicates,
                 id.dim,
                 id.batches.len(),
                 id.metric.name(),
                 id.k,
                 sig(id.mle.mean, 4),
-                sig(1.96 * id.mle.se, 2),
+                half(&id.mle),
                 sig(id.mle.std, 2),
                 sig(id.two_nn.mean, 4),
-                sig(1.96 * id.two_nn.se, 2),
-                sig(id.two_nn.std, 2)
+                half(&id.two_nn),
+                sig(id.two_nn.std, 2),
+                sig(id.two_nn_regression.mean, 4),
+                half(&id.two_nn_regression),
+                if id.clustered {
+                    "\n\n**The points form tight clusters** (the largest gap in each point's \
+                     neighbour distances dominates its range): these estimates measure the \
+                     clusters' tightness, not the dimension of a manifold, and no prediction is \
+                     made from them."
+                } else {
+                    ""
+                }
             );
             let _ = writeln!(s, "![intrinsic dimension](intrinsic_dimension.svg)\n");
             let _ = writeln!(
                 s,
-                "| batch | points | Levina–Bickel | TwoNN | skipped (duplicates) |\n|---|---|---|---|---|"
+                "| batch | points | Levina–Bickel | TwoNN (ML) | TwoNN (regression) | median largest-gap share (clusters if high) |\n|---|---|---|---|---|---|"
             );
             for (i, b) in id.batches.iter().enumerate() {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} (null {}) |",
                     i + 1,
                     b.points,
                     sig(b.mle.value, 4),
                     sig(b.two_nn.value, 4),
-                    b.mle.skipped
+                    sig(b.two_nn_regression.value, 4),
+                    sig(b.clusters.median_gap_share, 3),
+                    sig(b.clusters.null_median, 3)
                 );
             }
             let _ = writeln!(s);

@@ -1195,7 +1195,7 @@ pub struct CorrelationFit {
     pub beta: f64,
     /// Headline 95% interval: the union of the two below.
     pub beta_ci: Option<(f64, f64)>,
-    /// 95% percentile bootstrap over lags.
+    /// 95% interval over lags: the residual bootstrap of [`fit_power_law`] (t-corrected).
     pub beta_ci_lags: Option<(f64, f64)>,
     /// 95% percentile block bootstrap over the stream (stratified by half, of the
     /// bias-corrected norms); `None` without them or with fewer than 4 blocks.

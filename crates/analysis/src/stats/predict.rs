@@ -6,7 +6,7 @@
 //! * Intrinsic-dimension route (Havrilla & Liao): `α_D = 2s / (2s + d)` and `α_N = 2s / d` with
 //!   the target's smoothness `s` a parameter ([`DEFAULT_SMOOTHNESS`] = 1, a Lipschitz target,
 //!   the upper end of their Hölder range; `s = 2` reproduces Sharma & Kaplan's `α_N ≈ 4/d`).
-//!   `Δd` is `1.96 ×` the standard error over batches.
+//!   `Δd` is the half-width of the 95% Student-t interval over batches (`Spread::half_width`).
 //! * Context horizon `n*(P)`: the lag where `‖C(n)‖_op` falls to the sampling noise
 //!   `P^(−1/2)`. [`context_horizon_measured`] (and [`horizon_from_norms`] on any curve) reads
 //!   it off the *measured* norms: the first measured lag whose norm is below `P^(−1/2)`,

@@ -1,0 +1,222 @@
+//! Coverage of the 95% intervals of the scaling-law fits ("Every number earned: calibrated
+//! intervals").
+//!
+//! **Power laws** ([`fit_power_law`], whose `alpha_ci` and `e_ci` every sweep report prints
+//! for α_N, α_D and E). The truth is `L = E + A·x^(−α)` with `E = 2`, `A = 5`, `α = 0.4`,
+//! times log-normal noise of 0.5%, on the two designs a quickstart sweep fits: 5 sizes ×2
+//! apart (`L(D)` over 5 token budgets) and 4 sizes ×3 apart (`L(N)` over 4 widths, whose
+//! parameter counts are about ×3 apart). Each fit is called as the report calls it (squared
+//! loss, free offset or the offset fixed at the truth), with 100 resamples instead of the
+//! report's 200 to halve the time. Over 200 independent data sets the fraction of intervals
+//! that contain the truth must be at least 90% (at a true 95%, 180 or fewer of 200 has a
+//! probability of 0.2%) and at most 99% (intervals that nearly always cover are wider than
+//! they need be). The percentile bootstrap over points that `fit_power_law` used before the
+//! fixed-design residual bootstrap with its t correction covered α in 75% and E in 71.5% of
+//! data sets with 4 points and a free offset, so this test fails on it.
+//!
+//! **Frontier methods** (`scalinglab fit`). `examples/bootstrap_coverage.rs` in small: 40
+//! sweeps of an IsoFLOP design (5 budgets × 5 model sizes ×3 apart around the optimum, 2%
+//! noise), approaches 2 and 3 with the default residual bootstrap; the 95% interval of the
+//! `N_opt` exponent must contain the method's noise-free answer in at least 34 of 40 sweeps
+//! (33 or fewer has a probability of 0.3% at a true 95%, and of 2% at 93%).
+//!
+//! Every measured coverage is printed (`cargo test ... -- --nocapture`).
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use scalinglab_analysis::frontier::{
+    AnalysisSettings, Conventions, JointFitOptions, JointLaw, Method, ScalingData, ScalingPoint,
+    analyze,
+};
+use scalinglab_analysis::{FitOptions, Offset, fit_power_law};
+
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut StdRng) -> f64 {
+    let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// The power law's truth.
+const E: f64 = 2.0;
+const A: f64 = 5.0;
+const ALPHA: f64 = 0.4;
+/// Multiplicative noise of the losses (standard deviation of the log).
+const NOISE: f64 = 0.005;
+/// Data sets per design and offset.
+const REPEATS: u64 = 200;
+/// Resamples per fit: half the sweep report's 200 (`AnalysisOptions::default().bootstrap`),
+/// to halve the time; with 200 the coverage figures differed by at most half a point.
+const BOOTSTRAP: usize = 100;
+
+/// `n` sizes from 100, `ratio` apart.
+fn design(n: i32, ratio: f64) -> Vec<f64> {
+    (0..n).map(|k| 100.0 * ratio.powi(k)).collect()
+}
+
+/// Coverage of `α` and `E` by their intervals over [`REPEATS`] data sets.
+struct Coverage {
+    alpha: f64,
+    e: f64,
+    /// Mean width of the α interval over 3.92 standard deviations of the α estimates (the
+    /// width of a 95% interval with the noise level known).
+    alpha_width_ratio: f64,
+}
+
+fn power_law_coverage(x: &[f64], offset: Offset, noise: f64, bootstrap: usize) -> Coverage {
+    let (mut alpha_in, mut e_in, mut width) = (0usize, 0usize, 0.0);
+    let mut estimates = Vec::new();
+    for r in 0..REPEATS {
+        let mut rng = StdRng::seed_from_u64(1000 + r);
+        let y: Vec<f64> =
+            x.iter().map(|x| (E + A * x.powf(-ALPHA)) * (noise * normal(&mut rng)).exp()).collect();
+        let opts = FitOptions { offset, bootstrap, seed: r, ..Default::default() };
+        let fit = fit_power_law(x, &y, &opts).unwrap();
+        let (lo, hi) = fit.alpha_ci.unwrap_or_else(|| panic!("no α interval: {fit:?}"));
+        alpha_in += usize::from(lo <= ALPHA && ALPHA <= hi);
+        width += hi - lo;
+        estimates.push(fit.alpha);
+        if let Offset::Free = offset {
+            let (lo, hi) = fit.e_ci.unwrap_or_else(|| panic!("no E interval: {fit:?}"));
+            e_in += usize::from(lo <= E && E <= hi);
+        } else {
+            assert!(fit.e_ci.is_none());
+        }
+    }
+    let k = REPEATS as f64;
+    let mean = estimates.iter().sum::<f64>() / k;
+    let sd = (estimates.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (k - 1.0)).sqrt();
+    Coverage {
+        alpha: alpha_in as f64 / k,
+        e: e_in as f64 / k,
+        alpha_width_ratio: width / k / (3.92 * sd),
+    }
+}
+
+fn check_power_law(name: &str, x: &[f64], offset: Offset) {
+    let c = power_law_coverage(x, offset, NOISE, BOOTSTRAP);
+    eprintln!(
+        "fit_power_law {name}, {offset:?}: alpha_ci nominal 95%, achieved {:.1}% of {REPEATS} \
+         (mean width {:.2}× 3.92 sd of the estimates)",
+        100.0 * c.alpha,
+        c.alpha_width_ratio
+    );
+    let mut kinds = vec![("alpha_ci", c.alpha)];
+    if let Offset::Free = offset {
+        eprintln!(
+            "fit_power_law {name}, {offset:?}: e_ci nominal 95%, achieved {:.1}% of {REPEATS}",
+            100.0 * c.e
+        );
+        kinds.push(("e_ci", c.e));
+    }
+    for (kind, achieved) in kinds {
+        assert!(
+            (0.90..=0.99).contains(&achieved),
+            "{name}, {offset:?}: {kind} covered the truth in {:.1}% of {REPEATS} data sets",
+            100.0 * achieved
+        );
+    }
+}
+
+#[test]
+fn power_law_intervals_cover_with_a_fixed_offset() {
+    check_power_law("5 points x2 apart", &design(5, 2.0), Offset::Fixed(E));
+    check_power_law("4 points x3 apart", &design(4, 3.0), Offset::Fixed(E));
+}
+
+#[test]
+fn power_law_intervals_cover_with_a_free_offset_on_five_points() {
+    check_power_law("5 points x2 apart", &design(5, 2.0), Offset::Free);
+}
+
+#[test]
+fn power_law_intervals_cover_with_a_free_offset_on_four_points() {
+    check_power_law("4 points x3 apart", &design(4, 3.0), Offset::Free);
+}
+
+#[test]
+fn power_law_intervals_need_a_degree_of_freedom() {
+    // Three points and three parameters: the fit interpolates, the residuals are all zero and
+    // say nothing about the noise, so no interval is claimed.
+    let x = design(3, 3.0);
+    let y: Vec<f64> = x.iter().map(|x| (E + A * x.powf(-ALPHA)) * 1.003).collect();
+    let fit = fit_power_law(&x, &y, &FitOptions::default()).unwrap();
+    assert_eq!(fit.dof(), 0);
+    assert!(fit.alpha_ci.is_none() && fit.e_ci.is_none(), "{fit:?}");
+}
+
+/// The example's law: the optimum inside 3e3–4e5 parameters at 1e10–1e12 FLOPs, `N_opt ∝ C^0.4`.
+const LAW: JointLaw = JointLaw { e: 1.8, a: 400.0, b: 300.0, alpha: 0.36, beta: 0.24 };
+const SWEEPS: u64 = 40;
+/// Resamples per sweep (the command's default is 1,000, the example's 200).
+const FRONTIER_BOOTSTRAP: usize = 60;
+/// Least number of the 40 sweeps whose interval must cover.
+const MIN_COVERED: usize = 34;
+
+/// The example's `iso` design: 5 budgets, 5 model sizes ×3 apart around each optimum.
+fn iso_sweep(noise: f64, seed: u64) -> ScalingData {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut points = Vec::new();
+    for c in [1e10, 3e10, 1e11, 3e11, 1e12] {
+        let (n0, _) = LAW.optimum_closed_form(c, 6.0).unwrap();
+        for k in -2..=2 {
+            let n = n0 * 3f64.powi(k) * 1.1;
+            let d = c / (6.0 * n);
+            let loss = LAW.loss(n, d) * (noise * normal(&mut rng)).exp();
+            points.push(ScalingPoint { run_id: format!("r{}", points.len()), n, d, c, loss });
+        }
+    }
+    ScalingData {
+        points,
+        curves: Vec::new(),
+        conventions: Conventions {
+            params: "synthetic".into(),
+            compute: "C = 6ND".into(),
+            compute_is_6nd: true,
+        },
+        source: "synthetic".into(),
+        warnings: Vec::new(),
+    }
+}
+
+fn check_frontier(method: Method) {
+    let settings = AnalysisSettings {
+        methods: vec![method],
+        bootstrap: FRONTIER_BOOTSTRAP,
+        windows: false,
+        holdout_sizes: 0,
+        joint: JointFitOptions { starts: 200, ..Default::default() },
+        ..Default::default()
+    };
+    // The method's answer without noise: what its intervals should contain.
+    let clean = analyze(&iso_sweep(0.0, 0), &AnalysisSettings { bootstrap: 0, ..settings.clone() })
+        .unwrap();
+    let target = clean.method(method).unwrap().allocation.as_ref().unwrap().n_exponent.value;
+    assert!((target - LAW.n_opt_exponent()).abs() < 0.05, "{method}: noise-free a = {target}");
+    let (mut covered, mut width) = (0, 0.0);
+    for k in 0..SWEEPS {
+        let set = AnalysisSettings { seed: k, ..settings.clone() };
+        let r = analyze(&iso_sweep(0.02, 100 + k), &set).unwrap();
+        let rep = r.method(method).unwrap();
+        let a = rep.allocation.as_ref().unwrap_or_else(|| panic!("{method}: {:?}", rep.error));
+        let (lo, hi) = a.n_exponent.ci.unwrap_or_else(|| panic!("{method}: {:?}", rep.notes));
+        covered += usize::from(lo <= target && target <= hi);
+        width += hi - lo;
+    }
+    eprintln!(
+        "{method} N_opt exponent: nominal 95%, achieved {covered}/{SWEEPS} ({:.1}%) of the \
+         noise-free a = {target:.3}; mean width {:.3}",
+        100.0 * covered as f64 / SWEEPS as f64,
+        width / SWEEPS as f64
+    );
+    assert!(covered >= MIN_COVERED, "{method}: covered {covered}/{SWEEPS}");
+}
+
+#[test]
+fn approach3_n_opt_exponent_interval_covers() {
+    check_frontier(Method::Approach3);
+}
+
+#[test]
+fn approach2_n_opt_exponent_interval_covers() {
+    check_frontier(Method::Approach2);
+}
