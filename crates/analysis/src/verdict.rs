@@ -93,6 +93,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict in two words, for a table cell (the reason goes beside the table).
+    pub fn short(&self) -> &'static str {
+        match self {
+            Verdict::Agrees => "agrees (95%)",
+            Verdict::Disagrees => "disagrees (95%)",
+            Verdict::NotResolved(_) => "not resolved",
+            Verdict::NotTestable(_) => "not testable",
+        }
+    }
+
     /// Whether the comparison was resolved (agrees or disagrees).
     pub fn is_resolved(&self) -> bool {
         matches!(self, Verdict::Agrees | Verdict::Disagrees)
@@ -135,7 +145,7 @@ pub fn compare(
     let failed: Vec<String> = preconditions
         .iter()
         .filter(|p| !p.holds)
-        .map(|p| format!("{} fails ({})", p.statement, p.measured))
+        .map(|p| format!("“{}” does not hold ({})", p.statement, p.measured))
         .collect();
     if !failed.is_empty() {
         return Verdict::NotTestable(failed.join("; "));

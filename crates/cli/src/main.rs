@@ -782,7 +782,7 @@ fn run(cli: Cli) -> Result<()> {
                 batch,
                 &s,
                 &dev.device,
-            );
+            )?;
             let width = if cfg.vocab_size <= 65_536 { 16 } else { 32 };
             scalinglab_analysis::stats::io::write_tokens_binary(
                 &out,

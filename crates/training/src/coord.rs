@@ -83,6 +83,47 @@ pub struct CoordSlope {
     pub slope: f64,
 }
 
+impl CoordCheckConfig {
+    /// Checks every field before anything is built or trained.
+    ///
+    /// # Errors
+    /// [`TrainingError::Invalid`] naming the flag and its value.
+    pub fn validate(&self) -> Result<(), TrainingError> {
+        use crate::error::invalid;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(invalid("--lr", self.lr, "must be a finite number above 0"));
+        }
+        if self.steps == 0 {
+            return Err(invalid("--steps", 0, "must be at least 1"));
+        }
+        if self.widths.len() < 2 {
+            return Err(invalid(
+                "--widths",
+                format!("{:?}", self.widths),
+                "needs at least two widths (the check is a slope against width)",
+            ));
+        }
+        if let Some(w) = self.widths.iter().find(|&&w| w == 0 || w % self.head_dim.max(1) != 0) {
+            return Err(invalid(
+                "--widths",
+                w,
+                format!("must be a positive multiple of the head width {}", self.head_dim),
+            ));
+        }
+        if self.batch_size == 0 || self.context == 0 || self.n_layers == 0 {
+            return Err(invalid(
+                "coord-check",
+                format!(
+                    "batch {} context {} layers {}",
+                    self.batch_size, self.context, self.n_layers
+                ),
+                "batch size, context and layers must each be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Runs the check for SP and muP; returns every measurement and the slopes.
 ///
 /// # Errors
@@ -91,6 +132,7 @@ pub fn coord_check(
     cfg: &CoordCheckConfig,
     device: &Device,
 ) -> Result<(Vec<CoordRow>, Vec<CoordSlope>), TrainingError> {
+    cfg.validate()?;
     let chain = WalkConfig::default().build()?;
     let vocab = chain.num_states();
     let train = TokenCorpus::from_walks(&chain, cfg.context, cfg.batch_size, cfg.seed);

@@ -19,7 +19,14 @@ use crate::run::int_batch;
 /// If the file cannot be read, lacks the model metadata, or its tensors do not fit.
 pub fn load_saved_model(path: &Path, device: &Device) -> Result<(ModelConfig, Gpt), TrainingError> {
     let bad = |reason: String| TrainingError::Checkpoint { path: path.to_path_buf(), reason };
-    let (_, meta) = read_safetensors(path).map_err(|e| bad(e.to_string()))?;
+    let (tensors, meta) = read_safetensors(path).map_err(|e| bad(e.to_string()))?;
+    // A model whose weights are not finite (a diverged run's, or a damaged file) would sample
+    // one repeated token and look fine: refuse it, naming the tensor.
+    if let Some((t, v)) =
+        tensors.iter().find_map(|t| t.values.iter().find(|v| !v.is_finite()).map(|v| (t, v)))
+    {
+        return Err(bad(format!("tensor `{}` holds a non-finite weight ({v})", t.name)));
+    }
     let json = meta.get("model").ok_or_else(|| {
         bad("no `model` entry in the metadata (write it with train.save_models = true)".into())
     })?;
@@ -49,7 +56,23 @@ pub fn sample_corpus(
     batch: usize,
     cfg: &SampleConfig,
     device: &Device,
-) -> SampledCorpus {
+) -> Result<SampledCorpus, TrainingError> {
+    use crate::error::invalid;
+    if sequences == 0 {
+        return Err(invalid("--sequences", 0, "must be at least 1"));
+    }
+    if length < 2 {
+        return Err(invalid("--length", length, "must be at least 2 (a first token, then draws)"));
+    }
+    if !(cfg.temperature.is_finite() && cfg.temperature >= 0.0) {
+        return Err(invalid("--temperature", cfg.temperature, "must be finite and at least 0"));
+    }
+    if cfg.top_k == Some(0) {
+        return Err(invalid("--top-k", 0, "must be at least 1"));
+    }
+    if vocab == 0 {
+        return Err(invalid("vocab", 0, "must be at least 1"));
+    }
     let start = Instant::now();
     let mut tokens = Vec::with_capacity(sequences * length);
     let mut done = 0;
@@ -72,7 +95,7 @@ pub fn sample_corpus(
         done += b;
         chunk += 1;
     }
-    SampledCorpus { tokens, seconds: start.elapsed().as_secs_f64() }
+    Ok(SampledCorpus { tokens, seconds: start.elapsed().as_secs_f64() })
 }
 
 /// The mean entropy of a teacher's next-token distributions over text it sampled: the
@@ -211,6 +234,50 @@ pub fn hidden_state_points(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_model_with_a_non_finite_weight_is_refused_and_bad_sampling_settings_are_named() {
+        let device = Device::flex();
+        let cfg = ModelConfig {
+            vocab_size: 12,
+            context: 8,
+            d_model: 16,
+            n_layers: 1,
+            n_heads: 2,
+            ..ModelConfig::default()
+        };
+        let model = cfg.init(&device);
+        let dir = std::env::temp_dir().join(format!("scalinglab-nan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.safetensors");
+        let meta: std::collections::BTreeMap<String, String> =
+            [("model".to_string(), serde_json::to_string(&cfg).unwrap())].into_iter().collect();
+        model.export_safetensors(&path, &meta).unwrap();
+        assert!(load_saved_model(&path, &device).is_ok());
+        // The same file with one weight NaN.
+        let (mut tensors, meta) = read_safetensors(&path).unwrap();
+        tensors[1].values[3] = f32::NAN;
+        let name = tensors[1].name.clone();
+        scalinglab_model::write_safetensors(&path, &tensors, &meta).unwrap();
+        let e = load_saved_model(&path, &device).unwrap_err().to_string();
+        assert!(e.contains(&name) && e.contains("NaN") && e.contains("model.safetensors"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let ok = SampleConfig::default();
+        for (sequences, length, sc, flag) in [
+            (0, 9, ok.clone(), "--sequences"),
+            (4, 1, ok.clone(), "--length"),
+            (4, 9, SampleConfig { temperature: f64::NAN, ..ok.clone() }, "--temperature"),
+            (4, 9, SampleConfig { temperature: -1.0, ..ok.clone() }, "--temperature"),
+            (4, 9, SampleConfig { top_k: Some(0), ..ok.clone() }, "--top-k"),
+        ] {
+            let e = sample_corpus(&model, 12, sequences, length, 4, &sc, &device)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(flag), "{flag}: {e}");
+        }
+        assert_eq!(sample_corpus(&model, 12, 3, 9, 4, &ok, &device).unwrap().tokens.len(), 27);
+    }
+
     /// A small model whose next-token law is sharp and depends on the context (large weights,
     /// scaled logits), so that a learner misaligned with its sequences would do measurably
     /// worse than its entropy.
@@ -239,7 +306,7 @@ mod tests {
         let length = 17; // prompt + 16 drawn tokens: the whole context
         let n = 512;
         let cfg = SampleConfig { seed: 7, ..SampleConfig::default() };
-        let tokens = sample_corpus(&model, 12, n, length, 128, &cfg, &device).tokens;
+        let tokens = sample_corpus(&model, 12, n, length, 128, &cfg, &device).unwrap().tokens;
         let h = teacher_entropy(&model, 12, &tokens, length, 64, &device).expect("entropy");
         assert_eq!(h.sequences, n);
         assert!(h.mean > 0.2 && h.mean < 12f64.ln() - 0.2, "sharp but not degenerate: {h:?}");

@@ -200,6 +200,15 @@ pub fn fit_command(
     opts: &FitCommandOptions,
     out_dir: &Path,
 ) -> Result<FitReport, AnalysisError> {
+    if !(opts.huber_delta.is_finite() && opts.huber_delta > 0.0) {
+        return Err(AnalysisError::invalid(
+            "--huber-delta",
+            format!("{} must be a finite number above 0", opts.huber_delta),
+        ));
+    }
+    if opts.starts == 0 {
+        return Err(AnalysisError::invalid("--starts", "0: approach 3 needs at least one start"));
+    }
     let file = if input.is_dir() { input.join("results.csv") } else { input.to_path_buf() };
     let results_file = is_results_csv(&file)?;
     let mut data = if results_file {

@@ -156,13 +156,21 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
             // draws, each conditioned on the whole sequence so far) are exactly the learner's
             // windows, so the teacher's mean conditional entropy is the learner's best loss.
             let length = CONTEXT + 1;
-            let sample = |n: u64, seed: u64| {
+            let sample = |n: u64, seed: u64| -> Result<Vec<u32>, TrainingError> {
                 let cfg = SampleConfig { seed, ..SampleConfig::default() };
                 let seqs = (n as usize).div_ceil(length);
-                sample_corpus(&model, mcfg.vocab_size, seqs, length, 64, &cfg, &selected.device)
-                    .tokens
+                Ok(sample_corpus(
+                    &model,
+                    mcfg.vocab_size,
+                    seqs,
+                    length,
+                    64,
+                    &cfg,
+                    &selected.device,
+                )?
+                .tokens)
             };
-            let train = sample(rung_tokens, 1);
+            let train = sample(rung_tokens, 1)?;
             let h = teacher_entropy(&model, mcfg.vocab_size, &train, length, 64, &selected.device)?;
             std::fs::create_dir_all(&data)
                 .map_err(|source| TrainingError::Write { path: data.clone(), source })?;
@@ -177,7 +185,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
             );
             let vocab = mcfg.vocab_size;
             write_shard(&data.join("train.bin"), vocab, &train, &source, &h, length)?;
-            let valid = sample(VALIDATION_TOKENS, 2);
+            let valid = sample(VALIDATION_TOKENS, 2)?;
             write_shard(&data.join("validation.bin"), vocab, &valid, &source, &h, length)?;
         }
         rungs.push((format!("text of a {layers}-layer teacher"), data));

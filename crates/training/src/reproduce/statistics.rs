@@ -140,6 +140,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     // windows, which the sweep reports (unknown for a long-memory stream under a finite
     // context, whose floor lies above the rate).
     let process_rate = shard.header().entropy_rate;
+    let process_rate_se = shard.header().entropy_rate_se;
     let width = match shard.header().dtype {
         scalinglab_data::TokenDtype::U16 => scalinglab_analysis::stats::io::TokenWidth::U16,
         scalinglab_data::TokenDtype::U32 => scalinglab_analysis::stats::io::TokenWidth::U32,
@@ -226,8 +227,8 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     let source = match &opts.corpus {
         None => "one stationary stream of the power-law copy process \
                  (`configs/data/copy.toml`: V = 8; each token repeats the one L back with \
-                 probability 0.9, p_L ∝ L^(−1.5) up to 1,024; the lag covariance and the entropy \
-                 rate known exactly)"
+                 probability 0.9, p_L ∝ L^(−1.5) up to 1,024; the lag covariance known exactly, \
+                 the entropy rate to Monte Carlo precision)"
             .to_string(),
         Some(p) => format!("the corpus `{}`, byte-level BPE with 2,048 tokens", p.display()),
     };
@@ -266,7 +267,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
             ),
             None => Verdict::NotTestable("no measured α_D (the envelope fit failed)".into()),
         };
-        let agree = verdict.to_string();
+        let agree = format!("{} (below)", verdict.short());
         verdicts.push((p.gamma_source.clone(), preconditions, verdict));
         let (free, fixed) =
             (fmt_fit(measured.as_ref(), false), fmt_fit(measured_fixed.as_ref(), false));
@@ -290,7 +291,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
              combined standard errors):\n"
         );
         for (source, pre, verdict) in &verdicts {
-            let _ = writeln!(md, "- γ from {source}: **{verdict}**");
+            let _ = writeln!(md, "- γ from {source}: **{}**", verdict.short());
             for c in pre {
                 let _ = writeln!(
                     md,
@@ -299,6 +300,15 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
                     c.statement,
                     c.measured
                 );
+            }
+            match verdict {
+                Verdict::NotResolved(why) => {
+                    let _ = writeln!(md, "  - ✗ resolution: {why}");
+                }
+                Verdict::NotTestable(why) if pre.iter().all(|c| c.holds) => {
+                    let _ = writeln!(md, "  - ✗ {why}");
+                }
+                _ => {}
             }
         }
     }
@@ -346,8 +356,10 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
         match (entropy_rate, process_rate) {
             (Some(f), _) => format!(" (the learner's floor {f:.4})"),
             (None, Some(h)) => format!(
-                " (the process's entropy rate is {h:.4}, a Monte Carlo estimate; the floor of a \
-                 learner with context {} lies above it and is not known, so E is not pinned)",
+                " (the process's entropy rate is {h:.4}{}, a Monte Carlo estimate; the floor of \
+                 a learner with context {} lies above it and is not known, so E is not pinned)",
+                process_rate_se
+                    .map_or(String::new(), |se| format!(" ± {se:.4} (one standard error)")),
                 cfg.model.context
             ),
             (None, None) => String::new(),
