@@ -178,13 +178,8 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::synth::normal;
     use rand::{Rng, SeedableRng, rngs::StdRng};
-
-    /// A standard normal draw (Box–Muller).
-    fn normal(rng: &mut StdRng) -> f64 {
-        let (u, v): (f64, f64) = (rng.random(), rng.random());
-        (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
 
     #[test]
     fn equal_truths_agree_in_about_95_percent_of_repeats_and_different_ones_rarely() {
