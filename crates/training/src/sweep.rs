@@ -748,7 +748,7 @@ fn train_grid(
                 append_rows(
                     &log_path,
                     "# scalinglab sweep log: one line per finished run",
-                    &[line.clone()],
+                    std::slice::from_ref(&line),
                 )?;
                 say(&bar, line);
                 Ok(())
@@ -843,7 +843,7 @@ fn record_of(
 fn floor_label(floor: &crate::floor::LearnerFloor) -> String {
     match floor.value {
         Some((v, se)) if se == 0.0 && floor.process_rate == Some(v) => "entropy rate".into(),
-        Some((_, se)) if se > 0.0 => format!("learner's floor (± {se:.4})"),
+        Some((_, se)) if se > 0.0 => format!("learner's floor (± {se:.4}, one standard error)"),
         _ => "learner's floor".into(),
     }
 }

@@ -234,6 +234,76 @@ pub fn hidden_state_points(
 mod tests {
     use super::*;
 
+    /// The standard error printed beside a teacher's entropy rate ("± one standard error") is
+    /// calibrated: a 1-layer teacher over 4 tokens (weights ×3 so its distributions are far
+    /// from uniform), sequences of 5 tokens; the truth is exact, summing over all 4⁴ prefixes
+    /// the teacher can draw (first token uniform, as `sample_corpus` draws it). Over 200 seeds of
+    /// 40 sequences each, `mean ± 1.96·se` must contain it in 90–99% of them.
+    #[test]
+    fn the_teacher_entropy_standard_error_is_calibrated() {
+        let device = Device::flex();
+        let cfg = ModelConfig {
+            vocab_size: 4,
+            context: 8,
+            d_model: 16,
+            n_layers: 1,
+            n_heads: 2,
+            ..ModelConfig::default()
+        };
+        let dir =
+            std::env::temp_dir().join(format!("scalinglab-teacher-se-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("teacher.safetensors");
+        let meta: std::collections::BTreeMap<String, String> =
+            [("model".to_string(), serde_json::to_string(&cfg).unwrap())].into_iter().collect();
+        cfg.init(&device).export_safetensors(&path, &meta).unwrap();
+        let (mut tensors, meta) = read_safetensors(&path).unwrap();
+        tensors.iter_mut().for_each(|t| t.values.iter_mut().for_each(|v| *v *= 3.0));
+        scalinglab_model::write_safetensors(&path, &tensors, &meta).unwrap();
+        let (_, model) = load_saved_model(&path, &device).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+
+        // Exact: every prefix x0..x3, its probability and its mean entropy over 4 positions.
+        let (v, t) = (4usize, 4usize);
+        let prefixes: Vec<i64> = (0..v.pow(t as u32))
+            .flat_map(|k| (0..t).map(move |i| ((k / v.pow((t - 1 - i) as u32)) % v) as i64))
+            .collect();
+        let rows = prefixes.len() / t;
+        let log_p = log_softmax(model.forward(int_batch(prefixes.clone(), rows, t, &device)), 2);
+        let log_p: Vec<f64> = log_p.into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+        let at = |r: usize, i: usize, x: usize| log_p[(r * t + i) * v + x];
+        let mut truth = 0.0;
+        for r in 0..rows {
+            let seq = &prefixes[r * t..(r + 1) * t];
+            let mut log_prob = -(v as f64).ln();
+            for (i, &x) in seq.iter().enumerate().skip(1) {
+                log_prob += at(r, i - 1, x as usize);
+            }
+            let h: f64 = (0..t)
+                .map(|i| -(0..v).map(|x| at(r, i, x).exp() * at(r, i, x)).sum::<f64>())
+                .sum::<f64>()
+                / t as f64;
+            truth += log_prob.exp() * h;
+        }
+        assert!(truth < 0.9 * (v as f64).ln(), "the teacher is nearly uniform: {truth}");
+
+        let repeats = 200;
+        let covered = (0..repeats)
+            .filter(|&seed| {
+                let sc = SampleConfig { seed, ..SampleConfig::default() };
+                let tokens = sample_corpus(&model, v, 40, t + 1, 40, &sc, &device).unwrap().tokens;
+                let h = teacher_entropy(&model, v, &tokens, t + 1, 40, &device).unwrap();
+                (h.mean - truth).abs() <= 1.96 * h.std_error
+            })
+            .count();
+        let achieved = covered as f64 / repeats as f64;
+        eprintln!(
+            "teacher entropy ± 1.96 se, nominal 95%: achieved {:.1}% of {repeats} (exact {truth:.4})",
+            100.0 * achieved
+        );
+        assert!((0.90..=0.99).contains(&achieved), "covered {achieved}");
+    }
+
     #[test]
     fn a_model_with_a_non_finite_weight_is_refused_and_bad_sampling_settings_are_named() {
         let device = Device::flex();
