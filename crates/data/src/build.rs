@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::copy::CopyConfig;
 use crate::hierarchy::HierarchyConfig;
-use crate::io::Output;
+use crate::io::{Output, TempGuard};
 use crate::manifold::ManifoldConfig;
 use crate::multiscale::MultiscaleConfig;
 use crate::ngram::{NgramCounter, Smoothing};
@@ -220,7 +220,7 @@ pub struct MultiscaleBuild {
 /// kind = "bpe"
 /// vocab_size = 8192
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DataBuildConfig {
     /// Random walks on a graph.
@@ -237,6 +237,55 @@ pub enum DataBuildConfig {
     Multiscale(MultiscaleBuild),
     /// A stationary power-law copy stream.
     Copy(CopyBuild),
+}
+
+/// Read entry by entry ([`crate::tagged`]), so that an error names its field and line, e.g.
+/// `TOML parse error at line 3 … tokens = "many" … invalid type: string "many", expected u64`.
+impl<'de> Deserialize<'de> for DataBuildConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Walk,
+            Corpus,
+            Ngram,
+            Manifold,
+            Hierarchy,
+            Multiscale,
+            Copy,
+        }
+
+        struct Variants;
+
+        impl crate::tagged::Tagged for Variants {
+            type Output = DataBuildConfig;
+            type Kind = Kind;
+            const TAG: &'static str = "kind";
+            const EXPECTING: &'static str = "a data configuration with kind = \"walk\", \
+                \"corpus\", \"ngram\", \"manifold\", \"hierarchy\", \"multiscale\" or \"copy\"";
+
+            fn variant<'a, R: serde::Deserializer<'a>>(
+                kind: Kind,
+                rest: R,
+            ) -> Result<DataBuildConfig, R::Error> {
+                Ok(match kind {
+                    Kind::Walk => DataBuildConfig::Walk(WalkBuild::deserialize(rest)?),
+                    Kind::Corpus => DataBuildConfig::Corpus(CorpusBuild::deserialize(rest)?),
+                    Kind::Ngram => DataBuildConfig::Ngram(NgramBuild::deserialize(rest)?),
+                    Kind::Manifold => DataBuildConfig::Manifold(ManifoldBuild::deserialize(rest)?),
+                    Kind::Hierarchy => {
+                        DataBuildConfig::Hierarchy(HierarchyBuild::deserialize(rest)?)
+                    }
+                    Kind::Multiscale => {
+                        DataBuildConfig::Multiscale(MultiscaleBuild::deserialize(rest)?)
+                    }
+                    Kind::Copy => DataBuildConfig::Copy(CopyBuild::deserialize(rest)?),
+                })
+            }
+        }
+
+        crate::tagged::deserialize::<Variants, D>(deserializer)
+    }
 }
 
 /// One stream of the power-law copy process ([`crate::copy`]) per split, with its entropy rate
@@ -323,6 +372,11 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 /// Build the data set `config` into `out_dir` (created if missing), calling `progress` as
 /// it goes, and return a summary (also written to `out_dir/data.json`).
 ///
+/// The files are written into a staging folder inside `out_dir` (`.scalinglab-data.tmp-<pid>`)
+/// and moved into place only when the whole build has succeeded, each by an atomic rename: a
+/// build that fails leaves the files already in `out_dir` byte for byte as they were, and no
+/// staging folder (nor `out_dir` itself, if this call made it).
+///
 /// # Errors
 ///
 /// [`DataError::Io`] when `out_dir` or a file in it cannot be created or written; the errors
@@ -340,24 +394,105 @@ pub fn build_data(
     out_dir: &Path,
     mut progress: impl FnMut(&Progress),
 ) -> Result<DataSummary, DataError> {
+    let existed = out_dir.is_dir();
     std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, "create the folder", e))?;
+    let result = build_staged(config, out_dir, &mut progress);
+    if result.is_err() && !existed {
+        // Only an empty folder is removed: the one this call made and left empty.
+        let _ = std::fs::remove_dir(out_dir);
+    }
+    result
+}
+
+/// The name of the folder inside `out_dir` that a build writes into before it moves its files
+/// into place.
+fn staging_dir(out_dir: &Path) -> PathBuf {
+    out_dir.join(format!(".scalinglab-data.tmp-{}", std::process::id()))
+}
+
+/// [`build_data`] into a staging folder inside `out_dir`, whose files are moved over those of
+/// `out_dir` only once the whole build succeeded: a build that fails (a bad corpus, a full
+/// disk, an interrupt) leaves every file already in `out_dir` as it was, and removes the
+/// staging folder.
+fn build_staged(
+    config: &DataBuildConfig,
+    out_dir: &Path,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    let stage = TempGuard::new(staging_dir(out_dir));
+    if stage.path().exists() {
+        // Left by an earlier process with this id that was killed: ours to clear.
+        std::fs::remove_dir_all(stage.path())
+            .map_err(|e| DataError::io(stage.path(), "remove the stale staging folder", e))?;
+    }
+    std::fs::create_dir(stage.path())
+        .map_err(|e| DataError::io(stage.path(), "create the folder", e))?;
     let start = Instant::now();
+    let dir = stage.path();
     let mut summary = match config {
-        DataBuildConfig::Walk(c) => build_walks(c, out_dir, &mut progress)?,
-        DataBuildConfig::Corpus(c) => build_corpus(c, out_dir, &mut progress)?,
-        DataBuildConfig::Ngram(c) => build_ngram(c, out_dir, &mut progress)?,
-        DataBuildConfig::Manifold(c) => build_manifold(c, out_dir, &mut progress)?,
-        DataBuildConfig::Hierarchy(c) => build_hierarchy(c, out_dir, &mut progress)?,
-        DataBuildConfig::Multiscale(c) => build_multiscale(c, out_dir, &mut progress)?,
-        DataBuildConfig::Copy(c) => build_copy(c, out_dir, &mut progress)?,
+        DataBuildConfig::Walk(c) => build_walks(c, dir, progress)?,
+        DataBuildConfig::Corpus(c) => build_corpus(c, dir, progress)?,
+        DataBuildConfig::Ngram(c) => build_ngram(c, dir, progress)?,
+        DataBuildConfig::Manifold(c) => build_manifold(c, dir, progress)?,
+        DataBuildConfig::Hierarchy(c) => build_hierarchy(c, dir, progress)?,
+        DataBuildConfig::Multiscale(c) => build_multiscale(c, dir, progress)?,
+        DataBuildConfig::Copy(c) => build_copy(c, dir, progress)?,
     };
+    for file in &mut summary.files {
+        if let Ok(name) = file.strip_prefix(dir) {
+            *file = out_dir.join(name);
+        }
+    }
     summary.seconds = start.elapsed().as_secs_f64();
     let record = serde_json::json!({ "config": config, "summary": &summary });
-    let path = out_dir.join("data.json");
     let text = serde_json::to_string_pretty(&record).expect("the record serialises") + "\n";
-    std::fs::write(&path, text).map_err(|e| DataError::io(&path, "write", e))?;
-    summary.files.push(path);
+    std::fs::write(dir.join("data.json"), text)
+        .map_err(|e| DataError::io(&dir.join("data.json"), "write", e))?;
+    summary.files.push(out_dir.join("data.json"));
+    commit(dir, out_dir)?;
+    drop(stage);
     Ok(summary)
+}
+
+/// Moves every file of the staging folder `stage` into `out_dir`, replacing files of the same
+/// name, each by an atomic rename. Shard headers go last (after their old versions are
+/// removed, so that a shard never has a header that describes other tokens), and `data.json`
+/// after them.
+fn commit(stage: &Path, out_dir: &Path) -> Result<(), DataError> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(stage).map_err(|e| DataError::io(stage, "list", e))? {
+        let entry = entry.map_err(|e| DataError::io(stage, "list", e))?;
+        names.push(entry.file_name());
+    }
+    names.sort();
+    let staged = |name: &str| names.iter().any(|n| n == name);
+    let is_header = |name: &std::ffi::OsStr| {
+        let name = Path::new(name);
+        name.extension().is_some_and(|e| e == "json")
+            && staged(&name.with_extension("bin").to_string_lossy())
+    };
+    for name in names.iter().filter(|n| is_header(n)) {
+        let old = out_dir.join(name);
+        if old.exists() {
+            std::fs::remove_file(&old)
+                .map_err(|e| DataError::io(&old, "remove the old header", e))?;
+        }
+    }
+    let order = |name: &std::ffi::OsStr| {
+        if name == "data.json" {
+            2
+        } else if is_header(name) {
+            1
+        } else {
+            0
+        }
+    };
+    for rank in 0..3 {
+        for name in names.iter().filter(|n| order(n) == rank) {
+            crate::io::rename(&stage.join(name), &out_dir.join(name))?;
+        }
+    }
+    Ok(())
 }
 
 /// A summary with the shard counts filled in.
@@ -529,6 +664,22 @@ fn build_corpus(
             "must be in [0, 1]",
         ));
     }
+    if let Some(n) = c.max_documents {
+        positive("max_documents", n)?;
+    }
+    // An empty file or a folder without text would make empty shards that every later
+    // command trips over: refuse it here, naming the path.
+    match c.source.documents()?.next() {
+        Some(Ok(_)) => {}
+        Some(Err(e)) => return Err(e),
+        None => {
+            return Err(DataError::invalid(
+                "source.path",
+                format!("\"{}\"", c.source.path().display()),
+                format!("holds no text: the {} yields no non-blank document", c.source.describe()),
+            ));
+        }
+    }
     let max_docs = c.max_documents.unwrap_or(u64::MAX);
     // Pass 1: train the tokenizer on training documents only.
     let tokenizer = if c.tokenizer.needs_corpus() {
@@ -625,6 +776,16 @@ fn build_corpus(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    if train.num_documents() == 0 {
+        return Err(DataError::invalid(
+            "validation_fraction",
+            c.validation_fraction,
+            format!(
+                "leaves no document of the {} ({index} documents) for training",
+                c.source.describe()
+            ),
+        ));
+    }
     record_shard(&mut s, Split::Train, train, train_path)?;
     if let Some(v) = val {
         record_shard(&mut s, Split::Validation, v, val_path)?;

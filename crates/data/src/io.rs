@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
@@ -32,6 +32,59 @@ pub(crate) fn open_read(path: &Path) -> Result<Box<dyn BufRead + Send>, DataErro
     } else {
         Box::new(BufReader::with_capacity(BUFFER, file))
     })
+}
+
+/// The temporary name under which `path` is written before it is renamed into place: the
+/// same folder (so the rename is atomic), the name followed by `.tmp-<pid>`, e.g.
+/// `train.bin.tmp-4242`.
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// A file or folder this process made and removes again unless [`keep`](Self::keep) is called:
+/// the temporary files of a write that failed do not stay behind.
+#[derive(Debug)]
+pub(crate) struct TempGuard {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TempGuard {
+    /// Guard `path` (it need not exist yet).
+    pub(crate) fn new(path: PathBuf) -> TempGuard {
+        TempGuard { path, armed: true }
+    }
+
+    /// The guarded path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keep the path: it was renamed away or is wanted after all.
+    pub(crate) fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: a temporary that cannot be removed is only litter.
+            if self.path.is_dir() {
+                let _ = std::fs::remove_dir_all(&self.path);
+            } else {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+/// Rename `from` over `to` (atomic on one file system), naming both in the error.
+pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), DataError> {
+    std::fs::rename(from, to)
+        .map_err(|e| DataError::io(to, &format!("rename {} to it", from.display()), e))
 }
 
 /// A buffered writer of `path` (created or truncated), gzip-compressing when it ends in

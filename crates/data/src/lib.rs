@@ -133,6 +133,7 @@ pub mod ngram;
 pub mod sampler;
 mod sampling;
 pub mod shard;
+mod tagged;
 pub mod text;
 pub mod tokenizer;
 pub mod walk;

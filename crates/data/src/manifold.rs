@@ -128,7 +128,7 @@ const REFERENCE_POINTS: usize = 4096;
 /// A manifold in its standard embedding (see the [module docs](self)).
 ///
 /// In TOML: `kind = "sphere"` or `kind = "torus"`, with `dim = d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Manifold {
     /// The unit sphere `S^d ⊂ R^(d+1)`.
@@ -141,6 +141,12 @@ pub enum Manifold {
         /// Intrinsic dimension d ≥ 1.
         dim: usize,
     },
+}
+
+crate::tagged::deserialize_tagged! {
+    Manifold, tag = "kind", expecting = "a manifold table with kind = \"sphere\" or \"torus\"",
+    Sphere { dim: usize },
+    Torus { dim: usize },
 }
 
 impl Manifold {

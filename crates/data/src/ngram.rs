@@ -42,7 +42,7 @@ use std::collections::HashMap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::sampling::{build_alias, draw_alias};
 use crate::walk::MarkovChain;
@@ -55,7 +55,7 @@ pub const MAX_EXACT_TRANSITIONS: u64 = 1 << 22;
 /// How an [`NgramModel`] turns counts into probabilities (see the [module docs](self)).
 ///
 /// In TOML: `kind = "add_k"`, `k = 0.0` (maximum likelihood) or `k = 1.0` (Laplace).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Smoothing {
     /// `P(w | h) = (c(h, w) + k) / (c(h) + k·V)`.
@@ -63,6 +63,11 @@ pub enum Smoothing {
         /// The pseudo-count `k ≥ 0`.
         k: f64,
     },
+}
+
+crate::tagged::deserialize_tagged! {
+    Smoothing, tag = "kind", expecting = "a smoothing table with kind = \"add_k\"",
+    AddK { k: f64 },
 }
 
 impl Default for Smoothing {

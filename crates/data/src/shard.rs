@@ -10,8 +10,10 @@
 //!   document counts, a description of the tokenizer and of the source, and the entropy rate
 //!   of the generating process when it is known.
 //!
-//! [`ShardWriter`] streams tokens to disk (it holds only a write buffer) and writes the
-//! header last, so a shard whose header exists is complete. [`TokenShard::open`] checks the
+//! [`ShardWriter`] streams tokens to disk (it holds only a write buffer) into a temporary file
+//! beside the shard (`NAME.bin.tmp-<pid>`) and moves it into place with its header only when
+//! every token is written, so a shard that is being rewritten keeps its old contents until
+//! then, and a shard whose header exists is complete. [`TokenShard::open`] checks the
 //! header against the file size and every token against the vocabulary, then serves windows
 //! from the memory map; [`crate::sampler`] draws training and evaluation batches from it.
 
@@ -22,7 +24,11 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 
+use crate::io::{TempGuard, rename, temp_path};
 use crate::{DataError, TokenCorpus};
+
+/// The largest vocabulary a shard can hold: every token is a `u32`.
+const MAX_VOCAB: usize = u32::MAX as usize + 1;
 
 /// The `format` field of every shard header.
 pub const SHARD_FORMAT: &str = "scalinglab-token-shard";
@@ -138,7 +144,10 @@ pub fn header_path(bin_path: &Path) -> PathBuf {
 ///
 /// Memory use is one write buffer, whatever the number of tokens.
 pub struct ShardWriter {
+    /// The final `.bin` path.
     path: PathBuf,
+    /// The temporary file the tokens go to until [`finish`](Self::finish).
+    temp: TempGuard,
     out: BufWriter<File>,
     vocab_size: usize,
     dtype: TokenDtype,
@@ -148,34 +157,34 @@ pub struct ShardWriter {
 }
 
 impl ShardWriter {
-    /// Create (or truncate) the shard `bin_path` for tokens `< vocab_size`. A stale header
-    /// next to it is removed, so the shard reads as incomplete until
-    /// [`finish`](Self::finish). Tokens are stored as [`TokenDtype::for_vocab`] says.
+    /// Start the shard `bin_path` for tokens `< vocab_size`. The tokens go to a temporary
+    /// file next to it (`NAME.bin.tmp-<pid>`, see the module docs); an existing shard of that
+    /// name is untouched until [`finish`](Self::finish) renames the new one over it, and a
+    /// writer dropped before `finish` removes its temporary file. Tokens are stored as
+    /// [`TokenDtype::for_vocab`] says.
     ///
     /// # Errors
     ///
-    /// [`DataError::Invalid`] unless `1 ≤ vocab_size ≤ 2^32`; [`DataError::Io`] when the stale
-    /// header cannot be removed or `bin_path` cannot be created (its folder must exist).
+    /// [`DataError::Invalid`] unless `1 ≤ vocab_size ≤ 2^32`; [`DataError::Io`] when the
+    /// temporary file cannot be created (the folder of `bin_path` must exist).
     pub fn create(
         bin_path: &Path,
         vocab_size: usize,
         info: ShardInfo,
     ) -> Result<ShardWriter, DataError> {
-        if vocab_size == 0 || vocab_size > u32::MAX as usize + 1 {
+        if vocab_size == 0 || vocab_size > MAX_VOCAB {
             return Err(DataError::invalid(
                 "vocab_size",
                 vocab_size,
                 "must be between 1 and 2^32 for a token shard",
             ));
         }
-        let header = header_path(bin_path);
-        if header.exists() {
-            std::fs::remove_file(&header)
-                .map_err(|e| DataError::io(&header, "remove the stale header", e))?;
-        }
-        let file = File::create(bin_path).map_err(|e| DataError::io(bin_path, "create", e))?;
+        let temp = TempGuard::new(temp_path(bin_path));
+        let file =
+            File::create(temp.path()).map_err(|e| DataError::io(temp.path(), "create", e))?;
         Ok(ShardWriter {
             path: bin_path.to_path_buf(),
+            temp,
             out: BufWriter::with_capacity(1 << 20, file),
             vocab_size,
             dtype: TokenDtype::for_vocab(vocab_size),
@@ -229,18 +238,24 @@ impl ShardWriter {
         self.num_documents
     }
 
-    /// Flush the tokens and write the header; returns the header.
+    /// Flush the tokens, write the header and move both into place; returns the header.
+    ///
+    /// The order makes every moment safe: the new header is written to a temporary file, the
+    /// old header (if any) is removed, the tokens are renamed over `NAME.bin`, then the header
+    /// over `NAME.json`. A crash in between leaves a shard without a header, which reads as
+    /// incomplete, never one whose header describes other tokens.
     ///
     /// # Errors
     ///
     /// [`DataError::Io`] when the tokens cannot be flushed to disk or the header cannot be
-    /// written; the shard then has no header and reads as incomplete.
+    /// written (the shard at `bin_path` is then untouched) or moved into place.
     pub fn finish(self) -> Result<ShardHeader, DataError> {
-        let ShardWriter { path, out, vocab_size, dtype, num_tokens, num_documents, info } = self;
+        let ShardWriter { path, temp, out, vocab_size, dtype, num_tokens, num_documents, info } =
+            self;
         out.into_inner()
             .map_err(|e| e.into_error())
             .and_then(|file| file.sync_data())
-            .map_err(|e| DataError::io(&path, "flush", e))?;
+            .map_err(|e| DataError::io(temp.path(), "flush", e))?;
         let header = ShardHeader {
             format: SHARD_FORMAT.to_string(),
             version: SHARD_VERSION,
@@ -257,9 +272,25 @@ impl ShardWriter {
         };
         let json = serde_json::to_string_pretty(&header).expect("a header serialises");
         let hpath = header_path(&path);
-        std::fs::write(&hpath, json + "\n").map_err(|e| DataError::io(&hpath, "write", e))?;
+        let htemp = TempGuard::new(temp_path(&hpath));
+        std::fs::write(htemp.path(), json + "\n")
+            .map_err(|e| DataError::io(htemp.path(), "write", e))?;
+        if hpath.exists() {
+            std::fs::remove_file(&hpath)
+                .map_err(|e| DataError::io(&hpath, "remove the old header", e))?;
+        }
+        rename(temp.path(), &path)?;
+        temp.keep();
+        rename(htemp.path(), &hpath)?;
+        htemp.keep();
         Ok(header)
     }
+}
+
+/// The 1-based line of a JSON header `text` on which `"key"` appears (1 when it does not).
+fn header_line(text: &str, key: &str) -> u64 {
+    let quoted = format!("\"{key}\"");
+    text.lines().position(|l| l.contains(&quoted)).map_or(1, |k| k as u64 + 1)
 }
 
 /// A shard opened for reading: its header and a memory map of its tokens.
@@ -305,6 +336,17 @@ impl TokenShard {
                 ),
             ));
         }
+        if header.vocab_size == 0 || header.vocab_size > MAX_VOCAB {
+            return Err(DataError::parse(
+                &hpath,
+                header_line(&text, "vocab_size"),
+                format!(
+                    "vocab_size = {} is not a shard's vocabulary (every token is a u32: \
+                     between 1 and 2^32)",
+                    header.vocab_size
+                ),
+            ));
+        }
         if header.dtype == TokenDtype::U16 && header.vocab_size > 1 << 16 {
             return Err(DataError::parse(
                 &hpath,
@@ -316,7 +358,7 @@ impl TokenShard {
             File::open(bin_path).map_err(|e| DataError::io(bin_path, "open for reading", e))?;
         let len = file.metadata().map_err(|e| DataError::io(bin_path, "stat", e))?.len();
         let expected = header.num_tokens.checked_mul(header.dtype.bytes() as u64);
-        if expected != Some(len) {
+        if expected != Some(len) || usize::try_from(header.num_tokens).is_err() {
             return Err(DataError::invalid(
                 format!("size of {}", bin_path.display()),
                 len,
@@ -429,6 +471,12 @@ impl TokenShard {
     /// # Panics
     /// If `start + len > len()`.
     pub fn window(&self, start: usize, len: usize) -> Vec<u32> {
+        // Checked before allocating, so that an absurd `len` panics here, not in the allocator.
+        assert!(
+            start.checked_add(len).is_some_and(|end| end <= self.len()),
+            "tokens {start}..{start}+{len} of a shard of {} tokens",
+            self.len()
+        );
         let mut out = Vec::with_capacity(len);
         self.read_into(start, len, &mut out);
         out
@@ -459,5 +507,112 @@ impl TokenShard {
             ));
         }
         TokenCorpus::new(self.vocab_size(), seq_len, self.window(0, n * stride))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh folder under the system's temporary folder, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir()
+                .join(format!("scalinglab-shard-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn info() -> ShardInfo {
+        ShardInfo { tokenizer: "test".into(), source: "test".into(), ..ShardInfo::default() }
+    }
+
+    fn write(path: &Path, vocab: usize, tokens: &[u32]) {
+        let mut w = ShardWriter::create(path, vocab, info()).unwrap();
+        w.write_tokens(tokens).unwrap();
+        w.end_document();
+        w.finish().unwrap();
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_unfinished_writer_leaves_the_old_shard_and_no_temporary_file() {
+        let dir = Scratch::new("unfinished");
+        let bin = dir.path().join("train.bin");
+        write(&bin, 10, &[1, 2, 3]);
+        let (old_bin, old_header) =
+            (std::fs::read(&bin).unwrap(), std::fs::read(header_path(&bin)).unwrap());
+        {
+            let mut w = ShardWriter::create(&bin, 10, info()).unwrap();
+            w.write_tokens(&[4, 5, 6, 7]).unwrap();
+            // A token out of range fails the build half way; the writer is dropped.
+            assert!(w.write_tokens(&[99]).is_err());
+        }
+        assert_eq!(std::fs::read(&bin).unwrap(), old_bin);
+        assert_eq!(std::fs::read(header_path(&bin)).unwrap(), old_header);
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+        assert_eq!(TokenShard::open(&bin).unwrap().window(0, 3), vec![1, 2, 3]);
+        // A finished writer replaces both files.
+        write(&bin, 10, &[4, 5, 6, 7]);
+        assert_eq!(TokenShard::open(&bin).unwrap().window(0, 4), vec![4, 5, 6, 7]);
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    }
+
+    fn with_header(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> (Scratch, PathBuf) {
+        let dir = Scratch::new(name);
+        let bin = dir.path().join("train.bin");
+        write(&bin, 10, &[1, 2, 3]);
+        let hpath = header_path(&bin);
+        let mut value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&hpath).unwrap()).unwrap();
+        edit(&mut value);
+        std::fs::write(&hpath, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+        (dir, bin)
+    }
+
+    #[test]
+    fn an_absurd_vocabulary_is_refused_before_anything_is_allocated() {
+        for vocab in [0u64, 1 << 40, 1_000_000_000_000, u64::MAX] {
+            let (_dir, bin) = with_header(&format!("vocab-{vocab}"), |h| {
+                h["vocab_size"] = vocab.into();
+                h["dtype"] = "u32".into();
+            });
+            let err = TokenShard::open(&bin).unwrap_err().to_string();
+            assert!(err.contains("train.json"), "{err}");
+            assert!(err.contains(&format!("vocab_size = {vocab}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_token_count_beyond_the_file_is_refused() {
+        for n in [4u64, 1 << 40, u64::MAX / 2, u64::MAX] {
+            let (_dir, bin) = with_header(&format!("count-{n}"), |h| h["num_tokens"] = n.into());
+            let err = TokenShard::open(&bin).unwrap_err().to_string();
+            assert!(err.contains("train.bin"), "{err}");
+            assert!(err.contains(&format!("{n} tokens")), "{err}");
+        }
     }
 }

@@ -45,7 +45,7 @@ fn default_text() -> String {
 /// (alias `"tinystories_json"`) with `path` and optional `field`, `format = "jsonl"` with
 /// `path` and optional `field`, `format = "wikitext"` with `path`, `format = "folder"` with
 /// `path` and optional `extension`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DocumentSource {
     /// Plain text with documents separated by `separator` (anywhere in a line).
@@ -91,6 +91,18 @@ pub enum DocumentSource {
         #[serde(default)]
         extension: Option<String>,
     },
+}
+
+crate::tagged::deserialize_tagged! {
+    DocumentSource, tag = "format", expecting = "a source table with format = \"text\", \
+        \"json_array\", \"jsonl\", \"wikitext\" or \"folder\"",
+    Text { path: PathBuf, #[serde(default = "default_separator")] separator: String },
+    #[serde(alias = "tinystories_json")]
+    JsonArray { path: PathBuf, #[serde(default = "default_story")] field: String },
+    Jsonl { path: PathBuf, #[serde(default = "default_text")] field: String },
+    #[serde(rename = "wikitext")]
+    WikiText { path: PathBuf },
+    Folder { path: PathBuf, #[serde(default)] extension: Option<String> },
 }
 
 impl DocumentSource {

@@ -39,9 +39,16 @@ pub enum WalkBias {
 /// The serialised form of [`WalkBias`]. serde ignores extra fields next to the tag of a unit
 /// variant even with `deny_unknown_fields`, so `Unbiased` is an empty struct variant here, and
 /// `kind = "unbiased"` with a stray `exponent` is rejected.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum WalkBiasRepr {
+    Unbiased {},
+    PowerLaw { exponent: f64 },
+}
+
+crate::tagged::deserialize_tagged! {
+    WalkBiasRepr, tag = "kind", expecting = "a bias table with kind = \"unbiased\" or \
+        \"power_law\"",
     Unbiased {},
     PowerLaw { exponent: f64 },
 }

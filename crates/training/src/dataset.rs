@@ -177,11 +177,13 @@ pub(crate) fn eval_walks(cfg: &ExperimentConfig, chain: &MarkovChain) -> TokenCo
     TokenCorpus::from_walks(chain, cfg.model.context, cfg.data.eval_sequences, seed)
 }
 
-/// The vocabulary of `cfg`'s data without reading any tokens: the graph's node count, or the
-/// training shard's header.
+/// The vocabulary of `cfg`'s data without reading any tokens: the graph's node count (read
+/// from the file for an edge list), or the training shard's header.
 pub(crate) fn vocab_size(cfg: &ExperimentConfig) -> Result<usize, TrainingError> {
     match &cfg.data.shards {
-        None => Ok(cfg.data.walk.graph.num_nodes()),
+        None => cfg.data.walk.graph.resolved_num_nodes().map_err(|e| {
+            crate::error::invalid("data.walk.graph", cfg.data.walk.graph.kind(), e.to_string())
+        }),
         Some(s) => TokenShard::open(&s.train).map(|t| t.vocab_size()).map_err(|e| {
             crate::error::invalid("data.shards.train", s.train.display(), e.to_string())
         }),

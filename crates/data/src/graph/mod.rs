@@ -311,7 +311,7 @@ impl fmt::Display for GraphReport {
 /// `nodes`, `k`, `p`; `kind = "edge_list"` with `path`. The last four take an optional
 /// `connectivity = "resample" | "largest_component"` (default `"resample"`, see
 /// [`Connectivity`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum GraphSpec {
     /// Erdős–Rényi G(n, m): `edges` distinct edges drawn uniformly from the n(n−1)/2
@@ -391,6 +391,18 @@ pub enum GraphSpec {
     },
 }
 
+crate::tagged::deserialize_tagged! {
+    GraphSpec, tag = "kind", expecting = "a graph table with kind = \"erdos_renyi\", \
+        \"barabasi_albert\", \"erdos_renyi_gnp\", \"random_regular\", \"watts_strogatz\" or \
+        \"edge_list\"",
+    ErdosRenyi { nodes: usize, edges: usize },
+    BarabasiAlbert { nodes: usize, m: usize },
+    ErdosRenyiGnp { nodes: usize, p: f64, #[serde(default)] connectivity: Connectivity },
+    RandomRegular { nodes: usize, degree: usize, #[serde(default)] connectivity: Connectivity },
+    WattsStrogatz { nodes: usize, k: usize, p: f64, #[serde(default)] connectivity: Connectivity },
+    EdgeList { path: PathBuf, #[serde(default)] connectivity: Connectivity },
+}
+
 impl GraphSpec {
     /// The `kind` tag of this spec in configuration files, e.g. `"watts_strogatz"`.
     pub fn kind(&self) -> &'static str {
@@ -430,6 +442,23 @@ impl GraphSpec {
             | GraphSpec::RandomRegular { nodes, .. }
             | GraphSpec::WattsStrogatz { nodes, .. } => nodes,
             GraphSpec::EdgeList { .. } => 0,
+        }
+    }
+
+    /// The number of nodes of the graph this spec makes, for sizing a vocabulary before any
+    /// walk is drawn: [`num_nodes`](Self::num_nodes) for the generated kinds, and for
+    /// [`GraphSpec::EdgeList`] the node count of the file's graph (after its `connectivity`
+    /// policy), which needs the file to be read.
+    ///
+    /// # Errors
+    ///
+    /// For [`GraphSpec::EdgeList`], those of [`generate`](Self::generate): the file cannot be
+    /// read or parsed (naming it and the line), or its graph is disconnected under
+    /// `connectivity = "resample"`.
+    pub fn resolved_num_nodes(&self) -> Result<usize, DataError> {
+        match self {
+            GraphSpec::EdgeList { .. } => Ok(self.generate(0)?.num_nodes()),
+            _ => Ok(self.num_nodes()),
         }
     }
 

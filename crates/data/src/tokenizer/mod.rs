@@ -22,7 +22,7 @@ mod simple;
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use hf::HfTokenizer;
 use simple::SavedTokenizer;
@@ -190,7 +190,7 @@ fn default_min_frequency() -> u64 {
 /// In TOML: `kind = "byte"`; `kind = "char"` (optional `max_vocab`); `kind = "word"` with
 /// `vocab_size`; `kind = "bpe"` (optional `vocab_size`, default 8192, and `min_frequency`,
 /// default 2); `kind = "pretrained"` with `path` to a `tokenizer.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TokenizerSpec {
     /// [`ByteTokenizer`].
@@ -221,6 +221,19 @@ pub enum TokenizerSpec {
         /// The file.
         path: PathBuf,
     },
+}
+
+crate::tagged::deserialize_tagged! {
+    TokenizerSpec, tag = "kind", expecting = "a tokenizer table with kind = \"byte\", \
+        \"char\", \"word\", \"bpe\" or \"pretrained\"",
+    Byte {},
+    Char { #[serde(default)] max_vocab: Option<usize> },
+    Word { vocab_size: usize },
+    Bpe {
+        #[serde(default = "default_bpe_vocab")] vocab_size: usize,
+        #[serde(default = "default_min_frequency")] min_frequency: u64,
+    },
+    Pretrained { path: PathBuf },
 }
 
 impl TokenizerSpec {
