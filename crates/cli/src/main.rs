@@ -149,6 +149,19 @@ enum Command {
         /// Seed of the bootstrap.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Budget C in FLOPs (same convention as the data's C): each method's compute-optimal
+        /// N, D, D/N and loss there, with 95% intervals. Repeatable or comma-separated.
+        #[arg(long, value_name = "C", value_delimiter = ',', allow_negative_numbers = true)]
+        budget: Vec<f64>,
+        /// N,D (parameters, tokens): the loss of that model from approach 3's law (and the
+        /// surface, inside the runs), with 95% intervals. Repeatable.
+        #[arg(
+            long,
+            value_name = "N,D",
+            allow_hyphen_values = true,
+            value_parser = scalinglab_analysis::frontier::parse_predict
+        )]
+        predict: Vec<(f64, f64)>,
     },
     /// Statistics that predict exponents before training: correlation decay and conditional
     /// entropy of a token shard, intrinsic dimension of a point file, and the predictions
@@ -576,6 +589,8 @@ fn run(cli: Cli) -> Result<()> {
             compute,
             curves,
             seed,
+            budget,
+            predict,
         } => {
             let opts = scalinglab_analysis::FitCommandOptions {
                 methods: scalinglab_analysis::frontier::parse_methods(&method)?,
@@ -590,6 +605,8 @@ fn run(cli: Cli) -> Result<()> {
                 compute,
                 curves,
                 seed,
+                budgets: budget,
+                predict,
                 ..Default::default()
             };
             let out = out.unwrap_or_else(|| {

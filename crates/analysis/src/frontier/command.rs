@@ -63,6 +63,14 @@ pub struct FitCommandOptions {
     pub seed: u64,
     /// `--title TEXT`: title of `fit.md`. Default: derived from the input file.
     pub title: Option<String>,
+    /// `--budget C` (repeatable, or a comma-separated list): budgets in FLOPs, in the data's
+    /// compute convention, at which each method's compute-optimal `N`, `D`, `D/N` and loss
+    /// are reported with 95% intervals ([`super::answers`]). Default none.
+    pub budgets: Vec<f64>,
+    /// `--predict N,D` (repeatable): model sizes and token counts whose loss approach 3 (and
+    /// the surface, inside the runs) predicts with 95% intervals; parse each with
+    /// [`super::parse_predict`]. Default none.
+    pub predict: Vec<(f64, f64)>,
 }
 
 impl Default for FitCommandOptions {
@@ -87,6 +95,8 @@ impl Default for FitCommandOptions {
             windows: true,
             seed: 0,
             title: None,
+            budgets: Vec::new(),
+            predict: Vec::new(),
         }
     }
 }
@@ -193,7 +203,8 @@ fn attach_curves(data: &mut ScalingData, path: &Path) -> Result<usize, AnalysisE
 ///
 /// # Errors
 ///
-/// Unreadable or malformed input (file, line, column); invalid options; no method could be fitted
+/// Unreadable or malformed input (file, line, column); invalid options (a `--budget` or
+/// `--predict` value that is not finite and > 0, named with its value); no method could be fitted
 /// (each method's reason); files that cannot be written.
 pub fn fit_command(
     input: &Path,
@@ -209,6 +220,7 @@ pub fn fit_command(
     if opts.starts == 0 {
         return Err(AnalysisError::invalid("--starts", "0: approach 3 needs at least one start"));
     }
+    super::answers::validate(&opts.budgets, &opts.predict, "--budget", "--predict")?;
     let file = if input.is_dir() { input.join("results.csv") } else { input.to_path_buf() };
     let results_file = is_results_csv(&file)?;
     let mut data = if results_file {
@@ -256,6 +268,8 @@ pub fn fit_command(
         reference_compute: opts.reference_compute,
         holdout_sizes: opts.holdout_sizes,
         windows: opts.windows,
+        budgets: opts.budgets.clone(),
+        predict: opts.predict.clone(),
     };
     let mut report = analyze(&data, &settings)?;
     if let Some((n, path, how)) = curves_used {

@@ -20,7 +20,9 @@
 //! (by default a fixed-design residual bootstrap that keeps every run, so IsoFLOP profiles
 //! and grids keep their structure; see [`analysis`]; in parallel), a fit-window sweep reported apart from the
 //! bootstrap, and an extrapolation check of approach 3 on the largest models;
-//! [`fit_command`] reads a results file or any CSV and writes `fit.json`, `fit.md` and plots.
+//! [`fit_command`] reads a results file or any CSV and writes `fit.json`, `fit.md` and plots;
+//! [`answers`] evaluates every method at the user's budgets and `(N, D)` pairs (`--budget`,
+//! `--predict`) with intervals from the same resamples.
 //!
 //! Counting conventions (whether `N` counts embeddings, whether `C` is `6ND` or the recorded
 //! FLOPs with or without the unembedding) are chosen when reading the data
@@ -33,6 +35,7 @@
 //! with 1,000 resamples).
 
 pub mod analysis;
+pub mod answers;
 pub mod bench;
 pub mod command;
 pub mod data;
@@ -46,6 +49,9 @@ pub mod surface;
 pub use analysis::{
     Allocation, AnalysisSettings, BandPoint, ExtrapolationCheck, FitReport, HeldOutRun,
     JointReport, MethodDetail, MethodReport, Resampling, WindowFit, analyze,
+};
+pub use answers::{
+    Answers, BudgetAnswer, OptimumAnswer, OptimumLoss, PredictedLoss, Prediction, parse_predict,
 };
 pub use bench::{FitBenchmark, benchmark_points, fit_benchmark};
 pub use command::{CURVES_FILE, FitCommandOptions, fit_command};

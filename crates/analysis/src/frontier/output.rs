@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::analysis::{FitReport, MethodDetail, MethodReport};
+use super::answers::{Answers, OptimumAnswer, OptimumLoss, PredictedLoss};
 use super::{Estimate, Method, logspace};
 use crate::error::AnalysisError;
 use crate::format::{interval, sci, sig};
@@ -84,6 +85,9 @@ impl FitReport {
                 est(&j.alpha, 3),
                 est(&j.beta, 3)
             );
+        }
+        if let Some(a) = &self.answers {
+            s.push_str(&answers_text(a));
         }
         if let Some(x) = &self.extrapolation {
             let _ = writeln!(
@@ -228,6 +232,10 @@ impl FitReport {
             );
         }
 
+        if let Some(a) = &self.answers {
+            md.push_str(&answers_markdown(a));
+        }
+
         if let Some(x) = &self.extrapolation {
             let _ = writeln!(md, "## Extrapolation check\n");
             let _ = writeln!(
@@ -335,6 +343,229 @@ impl FitReport {
         let _ = writeln!(md, "- total {:.2} s", self.wall_seconds);
         md
     }
+}
+
+/// An optional estimate with its interval, or `—`.
+fn opt_est(e: &Option<Estimate>, digits: usize) -> String {
+    e.as_ref().map(|e| est(e, digits)).unwrap_or_else(|| "—".into())
+}
+
+/// `extrapolated: ×F beyond the largest run's WHAT (HI)` / `×F below the smallest run's`.
+fn extrapolation_words(factor: Option<f64>, what: &str, (lo, hi): (f64, f64)) -> Option<String> {
+    factor.map(|f| {
+        if f > 1.0 {
+            format!("extrapolated ×{} beyond the largest run's {what}, {}", sig(f, 3), sci(hi, 2))
+        } else {
+            format!(
+                "extrapolated ×{} below the smallest run's {what}, {}",
+                sig(1.0 / f, 3),
+                sci(lo, 2)
+            )
+        }
+    })
+}
+
+/// How the loss at the optimum was obtained, or why there is none.
+fn loss_words(a: &OptimumAnswer) -> String {
+    match a.loss_source {
+        OptimumLoss::Law => "the law at its optimum".into(),
+        OptimumLoss::Interpolated { lo, hi } => format!(
+            "its own minimum losses, interpolated between its optima (C = {}–{})",
+            sci(lo, 2),
+            sci(hi, 2)
+        ),
+        OptimumLoss::OutsideOptima { lo, hi } => {
+            format!("none: C is outside its optima (C = {}–{})", sci(lo, 2), sci(hi, 2))
+        }
+        OptimumLoss::Unavailable => String::new(),
+    }
+}
+
+fn budget_heading(a: &Answers, c: f64, extrapolation: Option<f64>) -> String {
+    match extrapolation_words(extrapolation, "compute", a.compute_range) {
+        Some(w) => format!("C = {} FLOPs ({w})", sci(c, 3)),
+        None => format!("C = {} FLOPs (inside the runs' compute)", sci(c, 3)),
+    }
+}
+
+fn prediction_heading(a: &Answers, p: &super::Prediction) -> String {
+    let mut w: Vec<String> = Vec::new();
+    w.extend(extrapolation_words(p.n_extrapolation, "N", a.n_range));
+    w.extend(extrapolation_words(p.d_extrapolation, "D", a.d_range));
+    let where_ =
+        if w.is_empty() { "inside the runs' ranges of N and D".to_string() } else { w.join("; ") };
+    format!("N = {}, D = {} (C = {}; {where_})", sci(p.n, 3), sci(p.d, 3), sci(p.c, 3))
+}
+
+fn predicted_words(m: &PredictedLoss) -> String {
+    match (&m.loss, &m.error) {
+        (Some(l), _) => est(l, 4),
+        (None, e) => format!("— {}", e.as_deref().unwrap_or("")),
+    }
+}
+
+/// The terminal's "Answers at your budgets" block.
+fn answers_text(a: &Answers) -> String {
+    let mut s = String::new();
+    if !a.budgets.is_empty() {
+        let _ = writeln!(s, "\nAnswers at your budgets (brackets: 95% bootstrap intervals)");
+        for b in &a.budgets {
+            let _ = writeln!(s, "{}", budget_heading(a, b.c, b.extrapolation));
+            let _ = writeln!(
+                s,
+                "  {:<24} {:<28} {:<28} {:<26} loss at optimum [95%]",
+                "method", "N_opt [95%]", "D_opt [95%]", "D/N [95%]"
+            );
+            for m in &b.methods {
+                if let Some(e) = &m.error {
+                    let _ = writeln!(
+                        s,
+                        "  {:<24} not available: {}",
+                        m.method.title(),
+                        first_line(e, 160)
+                    );
+                    continue;
+                }
+                let loss = match (&m.loss, m.loss_source) {
+                    (Some(l), _) => est(l, 4),
+                    (None, OptimumLoss::OutsideOptima { lo, hi }) => {
+                        format!("— (outside its optima, C = {}–{})", sci(lo, 2), sci(hi, 2))
+                    }
+                    (None, _) => "—".into(),
+                };
+                let _ = writeln!(
+                    s,
+                    "  {:<24} {:<28} {:<28} {:<26} {loss}",
+                    m.method.title(),
+                    opt_est(&m.n_opt, 3),
+                    opt_est(&m.d_opt, 3),
+                    opt_est(&m.tokens_per_param, 3)
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  (loss at optimum: approach 3 from its law; the other methods interpolate their own minima between \
+             their optima and give none beyond them)"
+        );
+    }
+    if !a.predictions.is_empty() {
+        let _ = writeln!(s, "\nPredicted loss L(N, D) (brackets: 95% bootstrap intervals)");
+        for p in &a.predictions {
+            let _ = writeln!(s, "{}", prediction_heading(a, p));
+            if p.methods.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  no method that predicts L(N, D) was run (approach 3 or surface)"
+                );
+            }
+            for m in &p.methods {
+                let _ = writeln!(s, "  {:<24} {}", m.method.title(), predicted_words(m));
+            }
+        }
+    }
+    s
+}
+
+/// The markdown section "Answers at your budgets" (and "Predicted loss at your (N, D)").
+fn answers_markdown(a: &Answers) -> String {
+    let mut md = String::new();
+    if !a.budgets.is_empty() {
+        let _ = writeln!(md, "## Answers at your budgets\n");
+        let _ = writeln!(
+            md,
+            "Each method's compute-optimal model at the requested budgets, with 95% bootstrap intervals from the same \
+             resamples as the exponents. Approach 3 takes N_opt, D_opt and the loss from its law's optimum; \
+             approaches 1, 2 and the surface take N_opt and D_opt from their power laws N_opt ∝ C^a, D_opt ∝ C^b \
+             and the loss from their own minimum losses, interpolated between the budgets of their optima (none \
+             beyond them: only approach 3's law extrapolates the loss). The runs' compute spans {}–{} FLOPs.\n",
+            sci(a.compute_range.0, 3),
+            sci(a.compute_range.1, 3)
+        );
+        for b in &a.budgets {
+            let _ = writeln!(md, "### {}\n", budget_heading(a, b.c, b.extrapolation));
+            let _ = writeln!(
+                md,
+                "| method | N_opt [95% CI] | D_opt [95% CI] | D/N [95% CI] | loss at optimum [95% CI] | loss from |"
+            );
+            let _ = writeln!(md, "|---|---|---|---|---|---|");
+            for m in &b.methods {
+                match &m.error {
+                    Some(e) => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | not available: {} | | | | |",
+                            m.method.title(),
+                            esc(&first_line(e, 200))
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | {} | {} | {} | {} | {} |",
+                            m.method.title(),
+                            opt_est(&m.n_opt, 3),
+                            opt_est(&m.d_opt, 3),
+                            opt_est(&m.tokens_per_param, 3),
+                            opt_est(&m.loss, 4),
+                            esc(&loss_words(m))
+                        );
+                    }
+                }
+            }
+            md.push('\n');
+        }
+    }
+    if !a.predictions.is_empty() {
+        let _ = writeln!(md, "## Predicted loss at your (N, D)\n");
+        let _ = writeln!(
+            md,
+            "Approach 3's law L(N, D) anywhere (beyond the runs it is an extrapolation, marked so), and the \
+             interpolated surface inside the runs only; approaches 1 and 2 give no L(N, D). The runs span N = {}–{}, \
+             D = {}–{}. Brackets: 95% bootstrap intervals.\n",
+            sci(a.n_range.0, 3),
+            sci(a.n_range.1, 3),
+            sci(a.d_range.0, 3),
+            sci(a.d_range.1, 3)
+        );
+        let methods: Vec<super::Method> = {
+            let mut v: Vec<super::Method> =
+                a.predictions.iter().flat_map(|p| p.methods.iter().map(|m| m.method)).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let heads: String = methods.iter().map(|m| format!(" {} [95% CI] |", m.title())).collect();
+        let _ = writeln!(md, "| N | D | C | where |{heads}");
+        let _ = writeln!(md, "|---|---|---|---|{}", "---|".repeat(methods.len()));
+        for p in &a.predictions {
+            let mut w: Vec<String> = Vec::new();
+            w.extend(extrapolation_words(p.n_extrapolation, "N", a.n_range));
+            w.extend(extrapolation_words(p.d_extrapolation, "D", a.d_range));
+            let where_ = if w.is_empty() { "inside the runs".to_string() } else { w.join("; ") };
+            let cells: String = methods
+                .iter()
+                .map(|&m| match p.methods.iter().find(|x| x.method == m) {
+                    Some(x) => format!(" {} |", esc(&predicted_words(x))),
+                    None => " |".to_string(),
+                })
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |{cells}",
+                sci(p.n, 3),
+                sci(p.d, 3),
+                sci(p.c, 3),
+                esc(&where_)
+            );
+        }
+        if methods.is_empty() {
+            let _ =
+                writeln!(md, "\nNo method that predicts L(N, D) was run (approach 3 or surface).");
+        }
+        md.push('\n');
+    }
+    md
 }
 
 fn esc(s: &str) -> String {

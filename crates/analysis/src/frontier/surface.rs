@@ -105,6 +105,13 @@ fn build_surface(points: &[ScalingPoint]) -> Result<(Interp, SurfaceKind), Analy
     }
 }
 
+/// The interpolated loss surface at `(n, d)`: `None` outside the runs (the surface does not
+/// extrapolate) or when the runs admit no surface (see [`fit_surface`]'s errors).
+pub(crate) fn surface_loss(points: &[ScalingPoint], n: f64, d: f64) -> Option<f64> {
+    let (surf, _) = build_surface(points).ok()?;
+    surf.eval(n.ln(), d.ln()).map(f64::exp).filter(|l| l.is_finite())
+}
+
 /// The surface method (see the [module docs](self)).
 ///
 /// # Errors
