@@ -689,16 +689,21 @@ impl StatsReport {
                             sig(r.1, 2)
                         )),
                         if h.extrapolated {
-                            h.max_lag.map_or(" (extrapolated)".into(), |l| {
-                                format!(" (extrapolated past lag {l})")
-                            })
+                            h.max_lag.map_or(
+                                " (extrapolated; range from β's interval only)".into(),
+                                |l| {
+                                    format!(
+                                        " (extrapolated past lag {l}; range from β's interval only)"
+                                    )
+                                },
+                            )
                         } else {
                             String::new()
                         }
                     )
                 })
                 .collect();
-            let _ = writeln!(s, "context horizon n*(P): {}", hs.join("; "));
+            let _ = writeln!(s, "context horizon n*(P) [95% block bootstrap]: {}", hs.join("; "));
         }
         if let Some(c) = &self.collapse {
             let _ = writeln!(
@@ -982,7 +987,7 @@ impl StatsReport {
         if !self.horizon.is_empty() {
             let _ = writeln!(
                 s,
-                "## Context horizon\n\nn*(P): the first lag where the measured (bias-corrected) ‖C(n)‖_op falls below P^-1/2, interpolated log-log between measured lags. A value past the largest measured lag is extrapolated with β and marked so; measure more lags (`--lags`) to replace it. Range: 95% block bootstrap (measured) or β's interval (extrapolated).\n\n| P | n* | 95% range | how |\n|---|---|---|---|"
+                "## Context horizon\n\nn*(P): the first lag where the measured (bias-corrected) ‖C(n)‖_op falls below P^-1/2, interpolated log-log between measured lags. A value past the largest measured lag is extrapolated with β and marked so; measure more lags (`--lags`) to replace it. Range: for a measured n*, the 95% stream block bootstrap (its coverage of the exact crossing is a test: `tests/coverage_correlation.rs`); for an extrapolated n*, n* at the ends of β's 95% interval, which leaves out the error of carrying the power law past the measured lags and so is not a calibrated interval.\n\n| P | n* | 95% range | how |\n|---|---|---|---|"
             );
             for h in &self.horizon {
                 let _ = writeln!(

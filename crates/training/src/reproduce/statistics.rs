@@ -456,10 +456,15 @@ fn preconditions(
             format!("the context horizon n*(P) stays inside the context ({context})"),
             report.horizon.iter().all(|h| h.range.map_or(h.n_star, |r| r.1) <= context as f64),
             format!(
-                "largest n*(P) (upper end of its 95% range) {:.0} at P = {:.0}{}",
+                "largest n*(P) {:.0} at P = {:.0}{}",
                 worst.1,
                 worst.0.tokens,
-                if worst.0.extrapolated { ", extrapolated past the measured lags" } else { "" }
+                if worst.0.extrapolated {
+                    " (upper end of its range from β's 95% interval; extrapolated past the \
+                     measured lags, so not a calibrated interval)"
+                } else {
+                    " (upper end of its 95% block-bootstrap range)"
+                }
             ),
         )
     };
