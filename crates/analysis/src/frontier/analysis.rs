@@ -96,6 +96,7 @@ use super::data::{
 use super::envelope::{Curves, EnvelopeFit, envelope_of, match_curves};
 use super::isoflop::{IsoFlopFit, IsoFlopOptions, fit_isoflop};
 use super::joint::{JointFit, JointFitOptions, JointLaw, fit_joint_from, fit_joint_law};
+use super::kaplan::{KaplanFit, KaplanFitOptions, fit_kaplan_law};
 use super::surface::{SurfaceFit, SurfaceOptions, fit_surface};
 use super::{Estimate, Frontier, Method, logspace, quantile};
 use crate::error::AnalysisError;
@@ -379,6 +380,13 @@ pub struct FitReport {
     pub extrapolation: Option<ExtrapolationCheck>,
     /// Why the extrapolation check could not run.
     pub extrapolation_error: Option<String>,
+    /// Kaplan et al. (2020)'s joint law `[(N_c/N)^(α_N/α_D) + D_c/D]^α_D` fitted beside
+    /// approach 3, with 95% residual-bootstrap intervals ([`super::kaplan`]).
+    #[serde(default)]
+    pub kaplan: Option<KaplanFit>,
+    /// Why the Kaplan law could not be fitted.
+    #[serde(default)]
+    pub kaplan_error: Option<String>,
     /// Answers at the requested budgets and `(N, D)` pairs ([`AnalysisSettings::budgets`],
     /// [`AnalysisSettings::predict`]); `None` when none were requested.
     #[serde(default)]
@@ -759,6 +767,15 @@ pub fn analyze(
         };
     add_warnings(&mut warnings, &reports, &joint_report);
     let answers = answers::assemble(&asked, points, method_answers);
+    let kopts = KaplanFitOptions {
+        huber_delta: settings.joint.huber_delta,
+        bootstrap: settings.bootstrap,
+        seed: settings.seed,
+    };
+    let (kaplan, kaplan_error) = match fit_kaplan_law(points, &kopts) {
+        Ok(k) => (Some(k), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
 
     Ok(FitReport {
         title: String::new(),
@@ -778,6 +795,8 @@ pub fn analyze(
         windows,
         extrapolation,
         extrapolation_error,
+        kaplan,
+        kaplan_error,
         answers,
         warnings,
         files: Vec::new(),

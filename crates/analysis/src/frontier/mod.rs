@@ -43,6 +43,7 @@ pub mod envelope;
 mod interp;
 pub mod isoflop;
 pub mod joint;
+pub mod kaplan;
 mod output;
 pub mod surface;
 
@@ -61,6 +62,7 @@ pub use data::{
     read_points_csv, read_training_curves,
 };
 pub use envelope::{EnvelopeFit, EnvelopePoint, fit_envelope};
+pub use kaplan::{KaplanFit, KaplanFitOptions, KaplanLaw, fit_kaplan_law};
 pub use isoflop::{IsoFlopFit, IsoFlopMode, IsoFlopOptions, IsoFlopProfile, fit_isoflop};
 pub use joint::{
     JointFit, JointFitOptions, JointLaw, chinchilla_grid, fit_joint_law, initial_points,

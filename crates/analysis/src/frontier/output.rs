@@ -86,6 +86,11 @@ impl FitReport {
                 est(&j.beta, 3)
             );
         }
+        if let Some(k) = &self.kaplan {
+            let _ = writeln!(s, "{}", kaplan_line(k, self.approach3_rms()));
+        } else if let Some(e) = &self.kaplan_error {
+            let _ = writeln!(s, "Kaplan law not fitted: {}", first_line(e, 200));
+        }
         if let Some(a) = &self.answers {
             s.push_str(&answers_text(a));
         }
@@ -232,6 +237,20 @@ impl FitReport {
             );
         }
 
+        if let Some(k) = &self.kaplan {
+            let _ = writeln!(
+                md,
+                "## Kaplan et al.'s joint law\n\nL(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D (Kaplan et al. 2020, eq. 1.5; no \
+                 irreducible term), fitted like approach 3 (Huber δ on log residuals, 625 starts), 95% residual-bootstrap \
+                 intervals ({} of {} resamples refitted):\n\n{}\n\nPublished: α_N = 0.076, α_D = 0.103, N_c = 6.4e13, \
+                 D_c = 1.8e13 (their tokenizer; comparable only in form).\n",
+                k.resamples_used,
+                self.settings.bootstrap,
+                kaplan_line(k, self.approach3_rms())
+            );
+        } else if let Some(e) = &self.kaplan_error {
+            let _ = writeln!(md, "## Kaplan et al.'s joint law\n\nNot fitted: {}\n", esc(e));
+        }
         if let Some(a) = &self.answers {
             md.push_str(&answers_markdown(a));
         }
@@ -910,4 +929,42 @@ pub(crate) fn write_plots(r: &FitReport, dir: &Path) -> Result<Vec<String>, Anal
         files.push(file.to_string());
     }
     Ok(files)
+}
+
+impl FitReport {
+    /// Root mean square log residual of approach 3's law over the fitted points.
+    fn approach3_rms(&self) -> Option<f64> {
+        let j = self.joint.as_ref()?;
+        let law = super::JointLaw {
+            e: j.e.value,
+            a: j.a.value,
+            b: j.b.value,
+            alpha: j.alpha.value,
+            beta: j.beta.value,
+        };
+        let n = self.points.len() as f64;
+        let ss: f64 = self.points.iter().map(|p| (p.loss / law.loss(p.n, p.d)).ln().powi(2)).sum();
+        (n > 0.0).then(|| (ss / n).sqrt())
+    }
+}
+
+/// One line: the Kaplan law's parameters with their 95% intervals and its residuals beside
+/// approach 3's.
+fn kaplan_line(k: &super::KaplanFit, approach3_rms: Option<f64>) -> String {
+    let iv = |v: f64, ci: Option<(f64, f64)>, f: &dyn Fn(f64) -> String| match ci {
+        Some((lo, hi)) => format!("{} [{}, {}]", f(v), f(lo), f(hi)),
+        None => f(v),
+    };
+    let fixed = |v: f64| format!("{v:.3}");
+    let sc = |v: f64| sci(v, 2);
+    format!(
+        "Kaplan law [95%]: α_N = {}, α_D = {}, N_c = {}, D_c = {}; rms log residual {:.4} over {} runs{}",
+        iv(k.law.alpha_n, k.alpha_n_ci, &fixed),
+        iv(k.law.alpha_d, k.alpha_d_ci, &fixed),
+        iv(k.law.n_c, k.n_c_ci, &sc),
+        iv(k.law.d_c, k.d_c_ci, &sc),
+        k.rms_log_residual,
+        k.n_points,
+        approach3_rms.map_or(String::new(), |r| format!(" (approach 3: {r:.4})"))
+    )
 }
