@@ -661,11 +661,49 @@ fn run(cli: Cli) -> Result<()> {
                         (shard.vocab_size(), width)
                     }
                 };
+                // --max-n is checked against the most tokens the file can hold (its size alone),
+                // before the counts are sized by it.
+                if let Some(n) = max_n {
+                    let bytes = std::fs::metadata(&path)
+                        .with_context(|| format!("--tokens {}", path.display()))?
+                        .len();
+                    let binary = path
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| ["bin", "u16", "u32"].contains(&e));
+                    let most = match (binary, width) {
+                        (true, TokenWidth::U16) => bytes / 2,
+                        (true, TokenWidth::U32) => bytes / 4,
+                        (false, _) => bytes.div_ceil(2), // one digit and a separator each
+                    };
+                    if n == 0 || (n as u64).saturating_add(2) > most {
+                        anyhow::bail!(
+                            "--max-n {n}: must be at least 1, and the n-gram entropies H_1..H_n \
+                             need at least n + 2 tokens; {} holds at most {most}",
+                            path.display()
+                        );
+                    }
+                }
                 let mut source = stats::TokenSource::new(path, vocab);
                 source.width = width;
                 opts.tokens = Some(source);
             }
             if let Some(path) = points {
+                // A binary point of --dim f32 values must fit in the file (and its byte count
+                // in 64 bits) before anything is sized by it.
+                let csv = path.extension().and_then(|e| e.to_str()) == Some("csv");
+                if let (Some(d), false) = (dim, csv) {
+                    let bytes = std::fs::metadata(&path)
+                        .with_context(|| format!("--points {}", path.display()))?
+                        .len();
+                    if d == 0 || (d as u64).checked_mul(4).is_none_or(|b| b > bytes) {
+                        anyhow::bail!(
+                            "--dim {d}: a point is --dim f32 values (4 bytes each), at least 1 and \
+                             no more than {} holds ({bytes} bytes)",
+                            path.display()
+                        );
+                    }
+                }
                 opts.points = Some(stats::PointSource::new(path, dim));
             }
             opts.position_losses = position_losses;
@@ -834,7 +872,16 @@ fn run(cli: Cli) -> Result<()> {
                 &dev.device,
             )?;
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            // Through a temporary file and a rename: an existing --out is replaced whole or
+            // not at all.
+            let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("points");
+            let tmp = out.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, bytes)
+                .and_then(|()| std::fs::rename(&tmp, &out))
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_file(&tmp);
+                })
+                .with_context(|| format!("writing {}", out.display()))?;
             println!(
                 "{points} hidden states of dimension {dim} written to {} (f32); next: scalinglab stats --points {} --dim {dim}",
                 out.display(),

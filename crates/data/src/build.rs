@@ -547,13 +547,21 @@ fn shard_path(out_dir: &Path, split: Split) -> PathBuf {
 fn write_documents(
     w: &mut ShardWriter,
     tokens: u64,
-    doc_len: usize,
+    (field, doc_len): (&str, usize),
     split: Split,
     progress: &mut impl FnMut(&Progress),
     mut sample: impl FnMut(usize, &mut Vec<u32>),
 ) -> Result<(), DataError> {
     let stage = format!("writing {}", split_name(split));
-    let mut buf = Vec::with_capacity(doc_len);
+    // A document is sampled whole: its length (never more than the split's tokens) must fit.
+    let longest = (doc_len as u64).min(tokens);
+    crate::memory::check(
+        field,
+        doc_len,
+        &format!("a document of {longest} tokens"),
+        crate::memory::product(&[longest, 4]),
+    )?;
+    let mut buf = Vec::with_capacity(longest as usize);
     let mut reported = 0;
     while w.num_tokens() < tokens {
         let len = (tokens - w.num_tokens()).min(doc_len as u64) as usize;
@@ -623,9 +631,14 @@ fn build_walks(
         };
         let mut w = ShardWriter::create(&path, chain.num_states(), info)?;
         let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, index));
-        write_documents(&mut w, tokens, c.walk_length, split, progress, |len, buf| {
-            chain.sample_walk_into(len, &mut rng, buf)
-        })?;
+        write_documents(
+            &mut w,
+            tokens,
+            ("walk_length", c.walk_length),
+            split,
+            progress,
+            |len, buf| chain.sample_walk_into(len, &mut rng, buf),
+        )?;
         written += w.num_tokens();
         record_shard(&mut s, split, w, path)?;
     }
@@ -857,9 +870,14 @@ fn build_ngram(
         };
         let mut w = ShardWriter::create(&path, model.vocab_size(), info)?;
         let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 2 + index));
-        write_documents(&mut w, tokens, c.document_length, split, progress, |len, buf| {
-            model.sample_into(len, &mut rng, buf)
-        })?;
+        write_documents(
+            &mut w,
+            tokens,
+            ("document_length", c.document_length),
+            split,
+            progress,
+            |len, buf| model.sample_into(len, &mut rng, buf),
+        )?;
         written += w.num_tokens();
         record_shard(&mut s, split, w, path)?;
     }
@@ -1021,10 +1039,17 @@ fn build_hierarchy(
         };
         let mut w = ShardWriter::create(&path, h.vocab, info)?;
         let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 6 + index));
-        write_documents(&mut w, tokens, doc_len, split, progress, |len, buf| {
-            grammar.sample_document(&mut rng, buf);
-            buf.truncate(len);
-        })?;
+        write_documents(
+            &mut w,
+            tokens,
+            ("document_length (branching^depth)", doc_len),
+            split,
+            progress,
+            |len, buf| {
+                grammar.sample_document(&mut rng, buf);
+                buf.truncate(len);
+            },
+        )?;
         written += w.num_tokens();
         record_shard(&mut s, split, w, path)?;
     }

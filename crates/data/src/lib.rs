@@ -128,12 +128,14 @@ pub mod graph;
 pub mod hierarchy;
 mod io;
 pub mod manifold;
+pub mod memory;
 pub mod multiscale;
 pub mod ngram;
 pub mod sampler;
 mod sampling;
 pub mod shard;
-mod tagged;
+#[doc(hidden)]
+pub mod tagged;
 pub mod text;
 pub mod tokenizer;
 pub mod walk;

@@ -8,6 +8,10 @@
 //! naming the key), the tag chooses the variant, and the variant's fields are deserialised from
 //! the rest of the table as it streams, so that the format (the `toml` crate) reports each
 //! error at its key, with its line.
+//!
+//! Public (though hidden from the docs) so that the other crates' tagged enums (e.g. the
+//! training crate's learning-rate schedule) use the same reader through
+//! `scalinglab_data::deserialize_tagged!`.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -17,7 +21,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAc
 
 /// An internally tagged enum: the tag's key, what to expect, and how a variant is read from
 /// the table's other entries.
-pub(crate) trait Tagged {
+pub trait Tagged {
     /// The enum.
     type Output;
     /// The tag's values: an enum of unit variants, named as in the files.
@@ -34,7 +38,7 @@ pub(crate) trait Tagged {
 }
 
 /// Deserialises the tagged enum `T` from `deserializer`.
-pub(crate) fn deserialize<'de, T: Tagged, D: de::Deserializer<'de>>(
+pub fn deserialize<'de, T: Tagged, D: de::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<T::Output, D::Error> {
     deserializer.deserialize_map(TaggedVisitor::<T>(PhantomData))
@@ -103,7 +107,10 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Rest<A> {
 /// [`Tagged`]: `$tag` is the tag's key; each variant is listed with its serde attributes (those
 /// of the tag's value, e.g. `rename`, `alias`) and its fields with theirs (e.g. `default`).
 /// The list must match the enum's definition, whose derived `Serialize` writes the same
-/// format.
+/// format. Exported (as `scalinglab_data::deserialize_tagged!`) for the other crates; the
+/// invoking crate needs `serde` as a dependency.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! deserialize_tagged {
     (
         $ty:ident, tag = $tag:literal, expecting = $expecting:literal,
@@ -149,6 +156,7 @@ macro_rules! deserialize_tagged {
     };
 }
 
+#[allow(unused_imports)]
 pub(crate) use deserialize_tagged;
 
 #[cfg(test)]

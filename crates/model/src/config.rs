@@ -158,8 +158,9 @@ impl ModelConfig {
     /// The MLP hidden width.
     pub fn d_ff(&self) -> usize {
         self.d_ff.unwrap_or(match self.arch {
-            Arch::Gpt2 => 4 * self.d_model,
-            Arch::Llama => (8 * self.d_model).div_ceil(3).div_ceil(8) * 8,
+            // Saturating: an absurd width is refused by `validate` (its counts overflow).
+            Arch::Gpt2 => self.d_model.saturating_mul(4),
+            Arch::Llama => self.d_model.saturating_mul(8).div_ceil(3).div_ceil(8).saturating_mul(8),
         })
     }
 
@@ -282,6 +283,7 @@ impl ModelConfig {
         if !(self.init_std > 0.0 && self.init_std.is_finite()) {
             return Err(invalid("init_std", self.init_std, "must be positive and finite"));
         }
+        self.checked_param_counts()?;
         Ok(())
     }
 }

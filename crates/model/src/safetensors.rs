@@ -141,8 +141,15 @@ pub fn read_safetensors(
             return Err(bad(format!("tensor {name} has dtype {}, only F32 is read", e.dtype)));
         }
         let [a, b] = e.data_offsets;
-        let count = e.shape.iter().product::<usize>();
-        if a > b || b > data.len() || b - a != 4 * count {
+        // Checked: a crafted shape's product (or its byte count) may not fit in a usize.
+        let bytes_needed =
+            e.shape.iter().try_fold(4usize, |acc, &dim| acc.checked_mul(dim)).ok_or_else(|| {
+                bad(format!(
+                    "tensor {name}: shape {:?} holds more values than can be addressed",
+                    e.shape
+                ))
+            })?;
+        if a > b || b > data.len() || b - a != bytes_needed {
             return Err(bad(format!(
                 "tensor {name}: offsets [{a}, {b}] do not hold shape {:?} in {} data bytes",
                 e.shape,
@@ -226,5 +233,32 @@ impl burn::module::ModuleMapper for LoadNamed {
         }
         let value = Tensor::<D>::from_data(TensorData::new(t.values, t.shape), &tensor.device());
         Param::from_mapped_value(id, value, mapper)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header whose shape's product overflows is refused naming the tensor, not multiplied
+    /// out (a panic in debug builds, a wrapped count that could match the offsets in release).
+    #[test]
+    fn a_shape_whose_product_overflows_is_refused() {
+        let dir = std::env::temp_dir().join(format!("scalinglab-st-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("huge.safetensors");
+        // 2^62 × 4 wraps to 0 bytes in 64 bits: offsets [0, 0] would "hold" it.
+        for shape in
+            ["[4611686018427387904]", "[4294967296, 4294967296]", "[18446744073709551615, 2]"]
+        {
+            let json =
+                format!(r#"{{"w": {{"dtype": "F32", "shape": {shape}, "data_offsets": [0, 0]}}}}"#);
+            let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(json.as_bytes());
+            std::fs::write(&path, &bytes).unwrap();
+            let e = read_safetensors(&path).unwrap_err().to_string();
+            assert!(e.contains("huge.safetensors") && e.contains("tensor w"), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -416,8 +416,63 @@ impl ExperimentConfig {
         if !(t.divergence_factor > 1.0) {
             return Err(invalid("train.divergence_factor", t.divergence_factor, "must exceed 1"));
         }
-        // The model section is validated at a representative width.
-        self.run_model(s.widths[0])?.validate()?;
+        // The model section is validated at every width (an absurd one overflows its counts).
+        for &w in &s.widths {
+            self.run_model(w)?;
+        }
+        Ok(())
+    }
+
+    /// Checks, before anything is allocated, that the sweep fits in memory (see
+    /// [`scalinglab_data::memory::limit`]): the pool of training and held-out tokens (4 bytes
+    /// a token), and the largest model's weights, gradients and two Adam moments (16 bytes a
+    /// parameter) with one batch's logits (and their gradient). The estimate is a lower bound,
+    /// so only what certainly cannot fit is refused.
+    ///
+    /// # Errors
+    /// [`TrainingError::Invalid`] naming `sweep.tokens` (the largest budget) or
+    /// `sweep.widths` (the largest width), with the figure.
+    pub fn check_memory(&self) -> Result<(), TrainingError> {
+        use scalinglab_data::memory::product;
+        let check = crate::error::check_memory;
+        let context = self.model.context as u64;
+        let grid = self.grid()?;
+        if let Some(&(_, budget)) = grid.iter().max_by_key(|(_, d)| *d) {
+            let sequences = budget.div_ceil(context.max(1));
+            let windows = sequences.checked_add(self.data.eval_sequences as u64);
+            let bytes = windows.and_then(|w| product(&[w, context.checked_add(1)?, 4]));
+            // Whole windows of context + 1 tokens: a context far beyond the budget is the
+            // culprit when the budget's own tokens would fit.
+            let budget_fits =
+                product(&[budget, 4]).is_some_and(|b| b <= scalinglab_data::memory::limit());
+            let (field, value) =
+                if budget_fits { ("model.context", context) } else { ("sweep.tokens", budget) };
+            check(
+                field,
+                value,
+                &format!(
+                    "the token pool ({sequences} training and {} held-out windows of context + 1 \
+                     tokens, for the largest budget D = {budget})",
+                    self.data.eval_sequences
+                ),
+                bytes,
+            )?;
+        }
+        if let Some(&(width, _)) = grid.iter().max_by_key(|(w, _)| *w) {
+            let m = self.run_model(width)?;
+            let params = m.param_counts().total;
+            let logits = product(&[self.train.batch_size as u64, context, m.vocab_size as u64, 8]);
+            let bytes = product(&[params, 16]).zip(logits).and_then(|(a, b)| a.checked_add(b));
+            check(
+                "sweep.widths",
+                width as u64,
+                &format!(
+                    "training the width-{width} model ({params} parameters with gradients and \
+                     Adam moments, and a batch of logits)"
+                ),
+                bytes,
+            )?;
+        }
         Ok(())
     }
 
@@ -493,12 +548,14 @@ impl ExperimentConfig {
         let [lo, hi] = self
             .sweep
             .isoflop_tokens
-            .unwrap_or([context * self.train.batch_size as u64, 100_000_000]);
+            .unwrap_or([context.saturating_mul(self.train.batch_size as u64), 100_000_000]);
         for &c in &self.sweep.compute_budgets {
             for &w in &self.sweep.widths {
                 let n = self.run_model(w)?.param_counts().non_embedding as f64;
                 // Whole sequences, so that the run's D is what the results file will record.
-                let d = ((c / (6.0 * n) / context as f64).round() as u64).max(1) * context;
+                let d = ((c / (6.0 * n) / context as f64).round() as u64)
+                    .max(1)
+                    .saturating_mul(context);
                 if (lo..=hi).contains(&d) {
                     push((w, d));
                 }

@@ -96,7 +96,9 @@ pub(crate) fn prepare(
                 ));
             }
             let take = |shard: &TokenShard, sequences: usize, field: &str| {
-                let need = sequences * (context + 1);
+                // Checked: an absurd budget is refused as too long for the shard (and the
+                // shard's length bounds the allocation below).
+                let need = sequences.saturating_mul(context.saturating_add(1));
                 if shard.len() < need {
                     return Err(crate::error::invalid(
                         field.to_string(),

@@ -12,7 +12,7 @@ pub enum TrainingError {
         source: std::io::Error,
     },
     /// The experiment file is not valid TOML for an experiment.
-    #[error("{path}: {message}")]
+    #[error("cannot parse {path}: {message}")]
     Parse {
         /// The file (or `<string>`).
         path: PathBuf,
@@ -93,4 +93,19 @@ pub(crate) fn invalid(
     reason: impl Into<String>,
 ) -> TrainingError {
     TrainingError::Invalid { field: field.into(), value: value.to_string(), reason: reason.into() }
+}
+
+/// [`scalinglab_data::memory::check`], its refusal as [`TrainingError::Invalid`] of `field`.
+pub(crate) fn check_memory(
+    field: &str,
+    value: impl std::fmt::Display,
+    what: &str,
+    bytes: Option<u64>,
+) -> Result<(), TrainingError> {
+    scalinglab_data::memory::check(field, value, what, bytes).map_err(|e| match e {
+        scalinglab_data::DataError::Invalid { field, value, reason } => {
+            TrainingError::Invalid { field, value, reason }
+        }
+        other => other.into(),
+    })
 }

@@ -508,6 +508,21 @@ pub fn train_model<M: LanguageModel>(
             if s.batches != batches.len() {
                 return Err(ckpt_err(dir, "it was written for another number of batches"));
             }
+            // A step past the schedule (or losses that disagree with it) would skip training
+            // and record the run as finished with a D it never saw.
+            if s.step > batches.len() as u64 || s.losses.len() as u64 != s.step {
+                return Err(ckpt_err(
+                    &dir.join(CHECKPOINT).join("state.json"),
+                    format!(
+                        "its saved step {} is not a step of the run's schedule of {} steps \
+                         ({} losses recorded); delete {} to train the run from the start",
+                        s.step,
+                        batches.len(),
+                        s.losses.len(),
+                        dir.join(CHECKPOINT).display()
+                    ),
+                ));
+            }
             (m, o, s)
         }
         None => {

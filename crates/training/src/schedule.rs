@@ -5,7 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 /// The shape after warmup.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialised through [`scalinglab_data::deserialize_tagged!`] rather than serde's
+/// `tag = "kind"`, so that a wrong value (`cooldown_frac = "much"`) is reported at its field and
+/// line; `Serialize` writes the same format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ScheduleKind {
     /// Cosine decay from the peak to `peak × min_ratio` at the last step.
@@ -17,6 +21,13 @@ pub enum ScheduleKind {
         /// Fraction of the run's steps spent cooling down. Default in configs: 0.2.
         cooldown_frac: f64,
     },
+}
+
+scalinglab_data::deserialize_tagged! {
+    ScheduleKind, tag = "kind",
+    expecting = "a schedule: kind = \"cosine\", or kind = \"constant_cooldown\" with cooldown_frac",
+    Cosine {},
+    ConstantCooldown { cooldown_frac: f64 },
 }
 
 /// Linear warmup from 0 to `peak` over the first `warmup` steps, then cosine decay (or a
@@ -100,6 +111,39 @@ mod tests {
         assert!((s.lr_at(80) - 0.95).abs() < 1e-12); // first cooldown step
         assert!((s.lr_at(89) - 0.5).abs() < 1e-12);
         assert!(s.lr_at(99).abs() < 1e-12); // reaches min_ratio × peak at the last step
+    }
+
+    #[test]
+    fn schedule_errors_name_the_field_and_the_line() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Train {
+            schedule: ScheduleKind,
+        }
+        let ok: Train =
+            toml::from_str("[schedule]\nkind = \"constant_cooldown\"\ncooldown_frac = 0.2\n")
+                .unwrap();
+        assert_eq!(ok.schedule, ScheduleKind::ConstantCooldown { cooldown_frac: 0.2 });
+        let ok: Train = toml::from_str("schedule = { kind = \"cosine\" }\n").unwrap();
+        assert_eq!(ok.schedule, ScheduleKind::Cosine);
+        let back: Train =
+            toml::from_str(&format!("[schedule]\n{}", toml::to_string(&ok.schedule).unwrap()))
+                .unwrap();
+        assert_eq!(back.schedule, ScheduleKind::Cosine);
+        let text = "[schedule]\nkind = \"constant_cooldown\"\ncooldown_frac = \"much\"\n";
+        let e = toml::from_str::<Train>(text).unwrap_err().to_string();
+        // The toml crate lists `cooldown_frac` before `kind`: the field is named (at its table).
+        assert!(e.contains("[schedule]") && e.contains("`cooldown_frac`"), "{e}");
+        assert!(e.contains("invalid type: string \"much\""), "{e}");
+        let e = toml::from_str::<Train>("[schedule]\nkind = \"linear\"\n").unwrap_err().to_string();
+        assert!(
+            e.contains("line 2") && e.contains("linear") && e.contains("constant_cooldown"),
+            "{e}"
+        );
+        let e = toml::from_str::<Train>("[schedule]\nkind = \"cosine\"\nfrac = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `frac`"), "{e}");
     }
 
     #[test]

@@ -238,6 +238,49 @@ fn changed_fields(old: &str, new: &str) -> Vec<String> {
         .collect()
 }
 
+/// Reads a results file and refuses a row that contradicts the experiment (another
+/// vocabulary, context, architecture or depth than `cfg` gives), naming the file, the row and
+/// the field: such a row was written by another experiment, and fitting it with these runs
+/// would give a silently wrong law.
+fn read_checked(cfg: &ExperimentConfig, path: &Path) -> Result<Vec<RunRecord>, TrainingError> {
+    let records = read_results(path)?;
+    let vocab = cfg.vocab_size()?;
+    let m = &cfg.model;
+    for (i, r) in records.iter().enumerate() {
+        let contradiction = if r.vocab_size != vocab {
+            Some(("vocab_size", r.vocab_size.to_string(), vocab.to_string()))
+        } else if r.context != m.context {
+            Some(("context", r.context.to_string(), m.context.to_string()))
+        } else if r.arch != m.arch.to_string() {
+            Some(("arch", r.arch.clone(), m.arch.to_string()))
+        } else if r.n_layers != m.n_layers {
+            Some(("n_layers", r.n_layers.to_string(), m.n_layers.to_string()))
+        } else {
+            None
+        };
+        if let Some((field, value, expected)) = contradiction {
+            return Err(invalid(
+                format!("{}, row {} (run {}), {field}", path.display(), i + 1, r.run_id),
+                value,
+                format!(
+                    "the experiment's config gives {field} = {expected}: this row was written by \
+                     another experiment; move the file away or pass another --out directory"
+                ),
+            ));
+        }
+    }
+    Ok(records)
+}
+
+/// Whether a run directory holds results or runs (finished, or checkpoints): a results file,
+/// or anything under `runs/` besides the per-run lock files.
+fn holds_runs(dir: &Path) -> bool {
+    dir.join(files::RESULTS).exists()
+        || fs::read_dir(dir.join(files::RUNS)).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|e| e.file_name() != crate::lock::RUN_LOCKS)
+        })
+}
+
 /// Prepares the run directory: writes `config.toml`, or checks that the one already there is
 /// the same experiment (so that finished runs can be resumed).
 fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), TrainingError> {
@@ -273,9 +316,21 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
     } else if config_path.exists() {
         let old = fs::read_to_string(&config_path)
             .map_err(|source| TrainingError::Read { path: config_path.clone(), source })?;
+        // A truncated or damaged config names itself, rather than listing every field as
+        // "(absent)" in a mismatch.
+        if let Err(e) = toml::from_str::<toml::Table>(&old) {
+            return Err(TrainingError::Parse {
+                path: config_path,
+                message: format!(
+                    "{}; it records which experiment the runs in {} belong to: restore it, pass \
+                     another --out directory, or --fresh to discard the finished runs",
+                    e.to_string().trim_end(),
+                    dir.display()
+                ),
+            });
+        }
         let changed = changed_fields(&old, &text);
-        let has_results = dir.join(files::RESULTS).exists() || dir.join(files::RUNS).exists();
-        if !changed.is_empty() && has_results {
+        if !changed.is_empty() && holds_runs(dir) {
             // Growing the grid keeps every finished run valid; anything else would mix
             // experiments in one results file.
             let grid_only = changed.iter().all(|c| {
@@ -296,6 +351,22 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
                 });
             }
         }
+    } else if holds_runs(dir) {
+        // Results without the config that made them: adopting them would mix experiments.
+        return Err(TrainingError::ConfigMismatch {
+            dir: dir.clone(),
+            changes: format!(
+                "it has {} or {}/ but no {}, so which experiment they belong to is unknown",
+                files::RESULTS,
+                files::RUNS,
+                files::CONFIG
+            ),
+            hint: format!(
+                "restore {} from the run that wrote them, pass another --out directory, or \
+                 --fresh to discard them",
+                config_path.display()
+            ),
+        });
     }
     // Atomically, and only when it changes: `--only` tasks read it while others start.
     if fs::read_to_string(&config_path).ok().as_deref() != Some(text.as_str()) {
@@ -346,7 +417,7 @@ fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
                     flops_per_token: model.flops_per_token(FlopCounting::WithUnembedding),
                     model: model.clone(),
                     sequences,
-                    tokens: (sequences * cfg.model.context) as u64,
+                    tokens: (sequences as u64).saturating_mul(cfg.model.context as u64),
                     lr: cfg.lr_for_width(width) * mult,
                     seed,
                 });
@@ -407,11 +478,11 @@ pub fn run_experiment(
     fs::create_dir_all(&opts.out_dir).map_err(write_err(&opts.out_dir))?;
     let _lock = crate::lock::lock_dir(&opts.out_dir, crate::lock::LockMode::Exclusive)?;
     prepare_dir(cfg, opts)?;
-    let collected = collect_shards(&opts.out_dir)?;
+    let collected = collect_shards(cfg, &opts.out_dir)?;
     crate::lock::remove_run_locks(&opts.out_dir);
     let t = train_grid(cfg, opts, None)?;
     let results_path = opts.out_dir.join(files::RESULTS);
-    let records = read_results(&results_path)?;
+    let records = read_checked(cfg, &results_path)?;
     write_jsonl(&opts.out_dir.join(files::RESULTS_JSONL), &records)?;
     let fits = write_report(
         &records,
@@ -477,14 +548,14 @@ pub fn run_only(
 ///
 /// # Errors
 /// If a file cannot be read or written.
-pub(crate) fn collect_shards(dir: &Path) -> Result<usize, TrainingError> {
+pub(crate) fn collect_shards(cfg: &ExperimentConfig, dir: &Path) -> Result<usize, TrainingError> {
     let runs_dir = dir.join(files::RUNS);
     if !runs_dir.exists() {
         return Ok(0);
     }
     let results_path = dir.join(files::RESULTS);
     let mut done: HashSet<String> = if results_path.exists() {
-        read_results(&results_path)?.into_iter().map(|r| r.run_id).collect()
+        read_checked(cfg, &results_path)?.into_iter().map(|r| r.run_id).collect()
     } else {
         HashSet::new()
     };
@@ -498,7 +569,7 @@ pub(crate) fn collect_shards(dir: &Path) -> Result<usize, TrainingError> {
     entries.sort();
     for run_dir in entries {
         let shard = run_dir.join(files::RESULTS);
-        for record in read_results(&shard)? {
+        for record in read_checked(cfg, &shard)? {
             if done.contains(&record.run_id) {
                 continue;
             }
@@ -539,6 +610,8 @@ fn train_grid(
     let SelectedDevice { device, description, choice } = select_device(opts.device)?;
     let results_path = opts.out_dir.join(files::RESULTS);
 
+    // Nothing is allocated for a sweep that cannot fit.
+    cfg.check_memory()?;
     // Data: one pool of training walks (each budget takes a prefix, so the sets are nested) and
     // a held-out set drawn with another seed.
     let runs = plan(cfg)?;
@@ -556,7 +629,7 @@ fn train_grid(
     } = crate::dataset::prepare(cfg, max_sequences)?;
 
     let done: HashSet<String> = if results_path.exists() {
-        read_results(&results_path)?.into_iter().map(|r| r.run_id).collect()
+        read_checked(cfg, &results_path)?.into_iter().map(|r| r.run_id).collect()
     } else {
         HashSet::new()
     };
@@ -902,7 +975,7 @@ pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
     let start = Instant::now();
     let cfg = ExperimentConfig::load(&dir.join(files::CONFIG))?;
     let data = crate::dataset::prepare(&cfg, 0)?;
-    let records = read_results(&dir.join(files::RESULTS))?;
+    let records = read_checked(&cfg, &dir.join(files::RESULTS))?;
     write_jsonl(&dir.join(files::RESULTS_JSONL), &records)?;
     let fits = write_report(
         &records,

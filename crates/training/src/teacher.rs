@@ -208,6 +208,13 @@ pub fn hidden_state_points(
     check_vocabulary(tokens, cfg.vocab_size)?;
     let windows = tokens.len() - t + 1;
     let d = cfg.d_model;
+    let bytes = scalinglab_data::memory::product(&[points as u64, d as u64, 4]);
+    crate::error::check_memory(
+        "points",
+        points,
+        &format!("{points} hidden states of dimension {d}"),
+        bytes,
+    )?;
     let mut out = Vec::with_capacity(points * d);
     let batch = 64;
     let mut i = 0;
@@ -256,7 +263,7 @@ mod tests {
         let path = dir.join("teacher.safetensors");
         let meta: std::collections::BTreeMap<String, String> =
             [("model".to_string(), serde_json::to_string(&cfg).unwrap())].into_iter().collect();
-        cfg.init(&device).export_safetensors(&path, &meta).unwrap();
+        crate::init_seeded(&cfg, &device, 1).export_safetensors(&path, &meta).unwrap();
         let (mut tensors, meta) = read_safetensors(&path).unwrap();
         tensors.iter_mut().for_each(|t| t.values.iter_mut().for_each(|v| *v *= 3.0));
         scalinglab_model::write_safetensors(&path, &tensors, &meta).unwrap();

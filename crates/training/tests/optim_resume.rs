@@ -167,6 +167,35 @@ fn a_resumed_run_ends_exactly_as_an_uninterrupted_one() {
     }
 }
 
+/// A checkpoint whose saved step lies past its schedule (a damaged or hand-edited
+/// `state.json`) is refused naming the checkpoint and the step, instead of skipping training
+/// and recording the run as finished with a D it never trained on.
+#[test]
+fn a_checkpoint_past_its_schedule_is_refused_naming_it_and_the_step() {
+    let device = Device::flex();
+    let (train, eval, vocab) = data();
+    let cfg = ModelConfig { vocab_size: vocab, ..tiny_model(Arch::Gpt2, Parameterization::Sp) };
+    let tc = TrainConfig { batch_size: 16, lr: 1e-2, checkpoint_every: 2, ..Default::default() };
+    let dir = std::env::temp_dir().join(format!("scalinglab-ckpt-step-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ck = Checkpointing { dir: Some(dir.clone()), stop_after: Some(4) };
+    assert!(matches!(
+        train_run(&cfg, &tc, &train, &eval, &device, &ck, |_, _| {}),
+        Err(TrainingError::Interrupted { step: 4 })
+    ));
+    let state = dir.join("checkpoint").join("state.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(json["step"], 4);
+    json["step"] = serde_json::json!(1_000_000u64);
+    std::fs::write(&state, json.to_string()).unwrap();
+    let ck = Checkpointing { dir: Some(dir.clone()), stop_after: None };
+    let e = train_run(&cfg, &tc, &train, &eval, &device, &ck, |_, _| {}).unwrap_err().to_string();
+    assert!(e.contains("state.json") && e.contains("1000000") && e.contains("20 steps"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn an_absurd_learning_rate_is_reported_as_divergence() {
     let device = Device::flex();

@@ -297,8 +297,8 @@ pub fn fit_kaplan_law(
         .map_or(1.0, |t| t / 1.959_963_984_540_054);
     let ci = |f: fn(&KaplanLaw) -> f64, log: bool| {
         enough.then(|| {
-            let (to, from): (fn(f64) -> f64, fn(f64) -> f64) =
-                if log { (f64::ln, f64::exp) } else { (|x| x, |x| x) };
+            type Map = fn(f64) -> f64;
+            let (to, from): (Map, Map) = if log { (f64::ln, f64::exp) } else { (|x| x, |x| x) };
             let mut v: Vec<f64> = laws.iter().map(|l| to(f(l))).filter(|x| x.is_finite()).collect();
             v.sort_by(f64::total_cmp);
             let c = to(f(&law));

@@ -62,11 +62,11 @@ pub use data::{
     read_points_csv, read_training_curves,
 };
 pub use envelope::{EnvelopeFit, EnvelopePoint, fit_envelope};
-pub use kaplan::{KaplanFit, KaplanFitOptions, KaplanLaw, fit_kaplan_law};
 pub use isoflop::{IsoFlopFit, IsoFlopMode, IsoFlopOptions, IsoFlopProfile, fit_isoflop};
 pub use joint::{
     JointFit, JointFitOptions, JointLaw, chinchilla_grid, fit_joint_law, initial_points,
 };
+pub use kaplan::{KaplanFit, KaplanFitOptions, KaplanLaw, fit_kaplan_law};
 pub use surface::{SurfaceFit, SurfaceKind, SurfaceOptions, SurfacePoint, fit_surface};
 
 use crate::error::AnalysisError;
