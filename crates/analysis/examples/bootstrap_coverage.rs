@@ -13,14 +13,14 @@
 //! 9 sizes ×1.6 apart (Chinchilla's design, 54 runs); `grid`, 6 model sizes × 7 token
 //! counts, both ×2.5 apart.
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use scalinglab_analysis::frontier::{
     AnalysisSettings, Conventions, JointFitOptions, JointLaw, Method, Resampling, ScalingData,
     ScalingPoint, analyze,
 };
 
-fn normal(rng: &mut StdRng) -> f64 {
+fn normal(rng: &mut ChaCha12Rng) -> f64 {
     let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
@@ -40,7 +40,7 @@ fn data(points: Vec<ScalingPoint>) -> ScalingData {
 }
 
 /// One sweep of `design` from `law` with multiplicative noise `noise`.
-fn sweep(law: &JointLaw, design: &str, noise: f64, rng: &mut StdRng) -> Vec<ScalingPoint> {
+fn sweep(law: &JointLaw, design: &str, noise: f64, rng: &mut ChaCha12Rng) -> Vec<ScalingPoint> {
     let mut out = Vec::new();
     let mut push = |n: f64, d: f64| {
         let loss = law.loss(n, d) * (noise * normal(rng)).exp();
@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     // Each method's answer without noise: what its intervals should contain.
-    let clean = sweep(&law, &design, 0.0, &mut StdRng::seed_from_u64(0));
+    let clean = sweep(&law, &design, 0.0, &mut ChaCha12Rng::seed_from_u64(0));
     let clean = analyze(&data(clean), &AnalysisSettings { bootstrap: 0, ..settings.clone() })?;
     println!(
         "design {design}, noise {noise}, {} resampling, {sweeps} sweeps; the law's exponent {:.3}",
@@ -106,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let target = target.n_exponent.value;
         let (mut covered, mut with_ci, mut width, mut values) = (0, 0, 0.0, Vec::new());
         for k in 0..sweeps {
-            let pts = sweep(&law, &design, noise, &mut StdRng::seed_from_u64(100 + k));
+            let pts = sweep(&law, &design, noise, &mut ChaCha12Rng::seed_from_u64(100 + k));
             let set = AnalysisSettings { methods: vec![m], seed: k, ..settings.clone() };
             let Ok(r) = analyze(&data(pts), &set) else { continue };
             let Some(a) = r.method(m).and_then(|r| r.allocation.as_ref()) else { continue };

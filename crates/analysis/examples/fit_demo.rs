@@ -12,12 +12,12 @@
 
 use std::path::PathBuf;
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use scalinglab_analysis::frontier::JointLaw;
 use scalinglab_analysis::{FitCommandOptions, ResultsWriter, RunRecord, RunStatus, fit_command};
 
-fn normal(rng: &mut StdRng) -> f64 {
+fn normal(rng: &mut ChaCha12Rng) -> f64 {
     let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("fit-demo"));
-    let mut rng = StdRng::seed_from_u64(3);
+    let mut rng = ChaCha12Rng::seed_from_u64(3);
 
     // 1. A quickstart-shaped results file (GPT-2, 2 layers, context 50, vocabulary 128).
     let dir = out.join("quickstart");

@@ -8,8 +8,8 @@
 
 use std::path::PathBuf;
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use scalinglab_analysis::{AnalysisOptions, RunRecord, RunStatus, summary_text, write_report};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("scalinglab-synthetic-report"));
     let (e, a, alpha, b, beta) = (2.0, 60.0, 0.35, 300.0, 0.3);
-    let mut rng = StdRng::seed_from_u64(42);
+    let mut rng = ChaCha12Rng::seed_from_u64(42);
     let mut records = Vec::new();
     for (i, n) in [2e4, 6e4, 2e5, 6e5, 2e6].into_iter().enumerate() {
         for (j, d) in [1e6, 4e6, 1.6e7, 6.4e7].into_iter().enumerate() {

@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use scalinglab_data::{
     GraphSpec, NgramModel, RandomWindows, ShardInfo, ShardWriter, Smoothing, TokenShard, Tokenize,
     TokenizerSpec, WalkBias, WalkConfig,
@@ -28,7 +28,7 @@ fn text(bytes: usize, seed: u64) -> Vec<String> {
         "ka", "lo", "mi", "nu", "re", "sa", "to", "vi", "ze", "po", "da", "fe", "gu", "hi", "jo",
         "bre", "st", "th", "an", "in", "er", "qu", "ou", "y",
     ];
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
     let words: Vec<String> = (0..50_000)
         .map(|_| {
             let len = rng.random_range(1..6);
@@ -61,14 +61,14 @@ fn main() {
                 .build()
                 .unwrap();
         let start = Instant::now();
-        let walk = chain.sample_walk(20_000_000, &mut StdRng::seed_from_u64(1));
+        let walk = chain.sample_walk(20_000_000, &mut ChaCha12Rng::seed_from_u64(1));
         rate(&format!("walk sampling, ER 1K/5K, {name}"), walk.len(), start);
     }
     // n-gram models of a walk on the default 128-node graph.
     let small = WalkConfig::default()
         .build()
         .unwrap()
-        .sample_walk(2_000_000, &mut StdRng::seed_from_u64(3));
+        .sample_walk(2_000_000, &mut ChaCha12Rng::seed_from_u64(3));
     for order in [2, 3] {
         let model = NgramModel::estimate(order, 128, Smoothing::AddK { k: 0.0 }, &small).unwrap();
         let start = Instant::now();
@@ -83,7 +83,7 @@ fn main() {
     .build()
     .unwrap();
     let start = Instant::now();
-    let walk = chain.sample_walk(20_000_000, &mut StdRng::seed_from_u64(1));
+    let walk = chain.sample_walk(20_000_000, &mut ChaCha12Rng::seed_from_u64(1));
     rate("walk sampling, ER 50K/2M, unbiased", walk.len(), start);
 
     // n-gram models of the walk (vocabulary 50 000).

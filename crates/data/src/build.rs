@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::copy::CopyConfig;
@@ -630,7 +630,7 @@ fn build_walks(
             }),
         };
         let mut w = ShardWriter::create(&path, chain.num_states(), info)?;
-        let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, index));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, index));
         write_documents(
             &mut w,
             tokens,
@@ -869,7 +869,7 @@ fn build_ngram(
             window_floor: ngram_window_floor(&model, c.document_length, s.entropy_rate),
         };
         let mut w = ShardWriter::create(&path, model.vocab_size(), info)?;
-        let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 2 + index));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 2 + index));
         write_documents(
             &mut w,
             tokens,
@@ -1038,7 +1038,7 @@ fn build_hierarchy(
             window_floor: None,
         };
         let mut w = ShardWriter::create(&path, h.vocab, info)?;
-        let mut rng = StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 6 + index));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 6 + index));
         write_documents(
             &mut w,
             tokens,
@@ -1105,7 +1105,7 @@ fn build_multiscale(
         window_floor: None,
     };
     let mut streams = [0, 1].map(|index| {
-        model.stream(StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 8 + index)))
+        model.stream(ChaCha12Rng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 8 + index)))
     });
     write_streams(
         &mut s,
@@ -1159,7 +1159,7 @@ fn build_copy(
         window_floor: None,
     };
     let mut streams = [0, 1].map(|index| {
-        process.stream(StdRng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 10 + index)))
+        process.stream(ChaCha12Rng::seed_from_u64(derive_seed(c.seed, BUILD_STREAM, 10 + index)))
     });
     write_streams(
         &mut s,

@@ -31,8 +31,8 @@
 //!   `Σ_{L>n} p_L ~ n^(−μ)` (and the copies of copies within n): much information lies in the
 //!   context, which is what makes the α_D = γ/(2β) prediction testable on this stream.
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::{COPY_SAMPLE_STREAM, DataError, derive_seed};
@@ -178,7 +178,7 @@ impl CopyProcess {
 
     /// `len` tokens of one stream drawn with `seed`.
     pub fn sample(&self, len: usize, seed: u64) -> Vec<u32> {
-        let mut rng = StdRng::seed_from_u64(derive_seed(seed, COPY_SAMPLE_STREAM, 0));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(seed, COPY_SAMPLE_STREAM, 0));
         let mut out = Vec::with_capacity(len);
         self.sample_into(len, &mut rng, &mut out);
         out
@@ -241,7 +241,7 @@ impl CopyProcess {
         let means: Vec<f64> = (0..streams)
             .map(|k| {
                 let mut rng =
-                    StdRng::seed_from_u64(derive_seed(seed, COPY_SAMPLE_STREAM, 1 + k as u64));
+                    ChaCha12Rng::seed_from_u64(derive_seed(seed, COPY_SAMPLE_STREAM, 1 + k as u64));
                 let mut x = Vec::with_capacity(burn + per);
                 self.sample_into(burn + per, &mut rng, &mut x);
                 let mut sum = 0.0;

@@ -1,7 +1,7 @@
 //! Fixed-length token sequences for next-token training.
 
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 
 use crate::DataError;
 use crate::walk::MarkovChain;
@@ -56,7 +56,7 @@ impl TokenCorpus {
     }
 
     /// `n_sequences` independent stationary walks of `seq_len + 1` tokens each, drawn one after
-    /// another from a [`StdRng`] seeded with `seed`. The vocabulary is the chain's states.
+    /// another from a [`ChaCha12Rng`] seeded with `seed`. The vocabulary is the chain's states.
     ///
     /// Because walks are drawn in order from one stream, the first `k` sequences do not depend
     /// on `n_sequences`: `from_walks(c, s, n, seed).take(k) == from_walks(c, s, k, seed)`.
@@ -67,7 +67,7 @@ impl TokenCorpus {
         seed: u64,
     ) -> TokenCorpus {
         let stride = seq_len.saturating_add(1);
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
         let mut tokens = Vec::with_capacity(stride.saturating_mul(n_sequences));
         for _ in 0..n_sequences {
             chain.sample_walk_into(stride, &mut rng, &mut tokens);

@@ -76,8 +76,8 @@
 
 use std::collections::HashSet;
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::{DataError, HIERARCHY_SAMPLE_STREAM, HIERARCHY_STREAM, derive_seed};
@@ -193,7 +193,7 @@ impl HierarchyConfig {
         let mut rules = Vec::with_capacity(self.depth * v * m * s);
         for level in 0..self.depth {
             let mut rng =
-                StdRng::seed_from_u64(derive_seed(self.seed, HIERARCHY_STREAM, level as u64));
+                ChaCha12Rng::seed_from_u64(derive_seed(self.seed, HIERARCHY_STREAM, level as u64));
             draw_distinct_tuples(v, s, m * v, &mut rng, &mut rules);
         }
         let document_len = s.pow(self.depth as u32);
@@ -203,7 +203,13 @@ impl HierarchyConfig {
 
 /// Append `count` distinct `s`-tuples over `0..v`, a uniformly random ordered sample without
 /// replacement of the `v^s` tuples (so dealing them out in order is uniform too).
-fn draw_distinct_tuples(v: usize, s: usize, count: usize, rng: &mut StdRng, out: &mut Vec<u32>) {
+fn draw_distinct_tuples(
+    v: usize,
+    s: usize,
+    count: usize,
+    rng: &mut ChaCha12Rng,
+    out: &mut Vec<u32>,
+) {
     let space = (v as u64).checked_pow(s as u32);
     match space {
         // Dense: a partial Fisher–Yates shuffle of all tuples (by index, base v).
@@ -318,7 +324,7 @@ impl Hierarchy {
     /// `documents` documents end to end (`documents · s^L` tokens) from the stream `seed`
     /// (independent of the grammar's seed).
     pub fn sample(&self, documents: usize, seed: u64) -> Vec<u32> {
-        let mut rng = StdRng::seed_from_u64(derive_seed(seed, HIERARCHY_SAMPLE_STREAM, 0));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(seed, HIERARCHY_SAMPLE_STREAM, 0));
         let mut out = Vec::with_capacity(documents.saturating_mul(self.document_len));
         for _ in 0..documents {
             self.sample_document(&mut rng, &mut out);

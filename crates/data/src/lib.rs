@@ -52,7 +52,7 @@
 //! * [`DataError`]: the one error type of the crate; messages name the offending field or
 //!   file and line.
 //!
-//! Every random choice uses [`rand::rngs::StdRng`] seeded through
+//! Every random choice uses [`rand_chacha::ChaCha12Rng`] seeded through
 //! [`rand::SeedableRng::seed_from_u64`] with a seed mixed from the user's seed and a stream
 //! per purpose (graph draws, bias weights, walks, splits, …), so the same seed gives the same
 //! data and different purposes never share a stream.

@@ -115,8 +115,8 @@
 //! [`ManifoldData::patches`] cuts the point into patches of `p` real coordinates instead, for
 //! a model with a linear input embedding.
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
@@ -483,9 +483,9 @@ impl ManifoldConfig {
     pub fn build(&self) -> Result<ManifoldData, DataError> {
         self.validate()?;
         let (m, big_d) = (self.manifold.embedding_dim(), self.ambient_dim);
-        let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, MANIFOLD_STREAM, 0));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(self.seed, MANIFOLD_STREAM, 0));
         let frame = orthonormal_frame(big_d, m, &mut rng);
-        let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, MANIFOLD_STREAM, 1));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(self.seed, MANIFOLD_STREAM, 1));
         let (terms, bumps) = match self.target {
             HolderTarget::Ridge { terms: count, .. } => {
                 let mut terms = Vec::with_capacity(count);
@@ -506,7 +506,7 @@ impl ManifoldConfig {
         };
         let mut data =
             ManifoldData { config: self.clone(), frame, terms, bumps, mean: 0.0, scale: 1.0 };
-        let mut rng = StdRng::seed_from_u64(derive_seed(self.seed, MANIFOLD_STREAM, 2));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(self.seed, MANIFOLD_STREAM, 2));
         let mut y = Vec::with_capacity(m);
         let values: Vec<f64> = (0..REFERENCE_POINTS)
             .map(|_| {
@@ -541,7 +541,7 @@ struct BumpSeries {
 }
 
 impl BumpSeries {
-    fn draw(s: f64, levels: usize, m: usize, rng: &mut StdRng) -> Self {
+    fn draw(s: f64, levels: usize, m: usize, rng: &mut ChaCha12Rng) -> Self {
         let scales: Vec<f64> = (0..levels).map(|j| (j as f64 - 1.0).exp2()).collect();
         let amplitudes = (0..levels).map(|j| (-(j as f64) * s).exp2()).collect();
         let mut offsets = Vec::with_capacity(levels * m);
@@ -685,7 +685,7 @@ impl ManifoldData {
     /// training and test sets share Q and f but not points).
     pub fn sample(&self, n: usize, seed: u64) -> ManifoldSamples {
         let (m, big_d) = (self.config.manifold.embedding_dim(), self.config.ambient_dim);
-        let mut rng = StdRng::seed_from_u64(derive_seed(seed, MANIFOLD_SAMPLE_STREAM, 0));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(seed, MANIFOLD_SAMPLE_STREAM, 0));
         let mut out = ManifoldSamples {
             ambient_dim: big_d,
             embedding_dim: m,
@@ -757,7 +757,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// m orthonormal vectors in R^D: Gram–Schmidt (twice, for accuracy) of Gaussian vectors,
 /// which is Haar-distributed on the Stiefel manifold.
-fn orthonormal_frame(big_d: usize, m: usize, rng: &mut StdRng) -> Vec<Vec<f64>> {
+fn orthonormal_frame(big_d: usize, m: usize, rng: &mut ChaCha12Rng) -> Vec<Vec<f64>> {
     let mut frame: Vec<Vec<f64>> = Vec::with_capacity(m);
     while frame.len() < m {
         let mut v: Vec<f64> = (0..big_d).map(|_| rng.sample(StandardNormal)).collect();

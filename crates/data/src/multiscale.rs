@@ -131,8 +131,8 @@
 //!   acquired by deep neural networks*, NeurIPS 2024 (correlations decaying as a power of the
 //!   distance, the [Random Hierarchy Model](crate::hierarchy)).
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::{DataError, MULTISCALE_SAMPLE_STREAM, MULTISCALE_STREAM, derive_seed, splitmix64};
@@ -274,7 +274,7 @@ impl MultiscaleConfig {
         let mut chosen = vec![false; v];
         for k in 1..=levels {
             let mut rng =
-                StdRng::seed_from_u64(derive_seed(self.seed, MULTISCALE_STREAM, k as u64));
+                ChaCha12Rng::seed_from_u64(derive_seed(self.seed, MULTISCALE_STREAM, k as u64));
             for _ in 0..q {
                 let start = supports.len();
                 for j in (v - s)..v {
@@ -553,7 +553,7 @@ impl Multiscale {
     /// `tokens` tokens of one stationary stream from the seed `seed` (independent of the
     /// model's seed).
     pub fn sample(&self, tokens: usize, seed: u64) -> Vec<u32> {
-        let rng = StdRng::seed_from_u64(derive_seed(seed, MULTISCALE_SAMPLE_STREAM, 0));
+        let rng = ChaCha12Rng::seed_from_u64(derive_seed(seed, MULTISCALE_SAMPLE_STREAM, 0));
         let mut out = Vec::with_capacity(tokens);
         self.stream(rng).sample_into(tokens, &mut out);
         out
@@ -767,7 +767,7 @@ mod tests {
 
     #[test]
     fn geometric_waits_have_the_right_mean() {
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = ChaCha12Rng::seed_from_u64(1);
         for p in [0.5f64, 0.125, 1.0 / 1024.0] {
             let inverse = 1.0 / (-p).ln_1p();
             let n = 200_000;

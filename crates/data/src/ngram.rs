@@ -40,8 +40,8 @@
 
 use std::collections::HashMap;
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use serde::Serialize;
 
 use crate::sampling::{build_alias, draw_alias};
@@ -480,7 +480,7 @@ impl NgramModel {
     /// A seeded sample of `len` tokens (see [`sample_into`](Self::sample_into)).
     pub fn sample(&self, len: usize, seed: u64) -> Vec<u32> {
         let mut out = Vec::with_capacity(len);
-        let mut rng = StdRng::seed_from_u64(derive_seed(seed, NGRAM_STREAM, 0));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(seed, NGRAM_STREAM, 0));
         self.sample_into(len, &mut rng, &mut out);
         out
     }

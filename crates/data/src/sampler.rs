@@ -12,8 +12,8 @@
 //!   targets are tokens `1..=K·context` each exactly once, where `K = ⌊(len − 1)/context⌋`;
 //!   the last `len − 1 − K·context` tokens (fewer than `context`) are never targets.
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 
 use crate::shard::TokenShard;
 use crate::{DataError, WINDOW_STREAM, derive_seed};
@@ -77,7 +77,7 @@ pub struct RandomWindows<'a> {
     shard: &'a TokenShard,
     context: usize,
     batch_size: usize,
-    rng: StdRng,
+    rng: ChaCha12Rng,
     buf: Vec<u32>,
 }
 
@@ -96,7 +96,7 @@ impl<'a> RandomWindows<'a> {
         seed: u64,
     ) -> Result<Self, DataError> {
         check_window(shard, context, batch_size)?;
-        let rng = StdRng::seed_from_u64(derive_seed(seed, WINDOW_STREAM, 0));
+        let rng = ChaCha12Rng::seed_from_u64(derive_seed(seed, WINDOW_STREAM, 0));
         Ok(RandomWindows { shard, context, batch_size, rng, buf: Vec::new() })
     }
 

@@ -1,7 +1,7 @@
 //! Markov chains from random walks on graphs: stationary distribution, entropy rate, sampling.
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use rand_distr::Exp1;
 use serde::{Deserialize, Serialize};
 
@@ -164,7 +164,7 @@ impl MarkovChain {
         // ln w for every directed edge, in adjacency order.
         let mut log_weight = vec![0.0f64; starts[n]];
         if let WalkBias::PowerLaw { exponent } = *bias {
-            let mut rng = StdRng::seed_from_u64(derive_seed(seed, BIAS_STREAM, 0));
+            let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(seed, BIAS_STREAM, 0));
             for i in 0..n {
                 for (k, &j) in g.neighbors(i).iter().enumerate() {
                     let j = j as usize;

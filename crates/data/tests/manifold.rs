@@ -6,8 +6,8 @@
 mod common;
 
 use common::assert_close;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use rand_distr::StandardNormal;
 use scalinglab_data::{HolderTarget, Manifold, ManifoldConfig, ManifoldData};
 
@@ -351,7 +351,7 @@ fn along(x: &[f64], u: &[f64], delta: f64) -> Vec<f64> {
 fn increments(data: &ManifoldData, deltas: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
     let samples = data.sample(n, 21);
     let m = samples.embedding_dim;
-    let mut rng = StdRng::seed_from_u64(22);
+    let mut rng = ChaCha12Rng::seed_from_u64(22);
     let (mut sums, mut maxima) = (vec![0.0; deltas.len()], vec![0.0f64; deltas.len()]);
     for x in samples.intrinsic.chunks_exact(m) {
         let mut u: Vec<f64> = (0..m).map(|_| rng.sample(StandardNormal)).collect();
@@ -417,7 +417,7 @@ const K_GRID: [usize; 16] = [1, 2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 
 fn knn_errors(data: &ManifoldData, sizes: &[usize], n_test: usize, noise: f64) -> Vec<(f64, f64)> {
     let test = data.sample(n_test, 1);
     let m = test.embedding_dim;
-    let mut rng = StdRng::seed_from_u64(2);
+    let mut rng = ChaCha12Rng::seed_from_u64(2);
     let mut out = Vec::new();
     for (t, &n) in sizes.iter().enumerate() {
         let train = data.sample(n, 10 + t as u64);

@@ -4,7 +4,7 @@ mod common;
 
 use common::assert_close;
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use scalinglab_data::{GraphSpec, NgramCounter, NgramModel, Smoothing, WalkBias, WalkConfig};
 
 const MLE: Smoothing = Smoothing::AddK { k: 0.0 };
@@ -111,7 +111,7 @@ fn training_stream() -> (Vec<u32>, usize) {
     }
     .build()
     .unwrap();
-    (chain.sample_walk(20_000, &mut StdRng::seed_from_u64(2)), 30)
+    (chain.sample_walk(20_000, &mut ChaCha12Rng::seed_from_u64(2)), 30)
 }
 
 #[test]

@@ -3,8 +3,8 @@
 mod common;
 
 use common::temp_dir;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use scalinglab_data::tokenizer::{ByteTokenizer, CharTokenizer, HfTokenizer, WordTokenizer};
 use scalinglab_data::{DataError, Tokenize, Tokenizer, TokenizerSpec};
 
@@ -12,7 +12,7 @@ use scalinglab_data::{DataError, Tokenize, Tokenizer, TokenizerSpec};
 /// has many pairs to merge.
 fn corpus(n: usize, seed: u64) -> Vec<String> {
     let syllables = ["ka", "lo", "mi", "nu", "ré", "sa", "to", "vi", "ze", "ü", "qu", "x"];
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
     let words: Vec<String> = (0..600)
         .map(|_| {
             let len = rng.random_range(1..5);

@@ -9,8 +9,8 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 
 use crate::{Gpt, KvCache};
 
@@ -43,19 +43,24 @@ fn mix(mut z: u64) -> u64 {
 
 /// One random stream per sequence of a batch, so that a row's sample does not depend on the
 /// rest of the batch.
-fn row_streams(rows: usize, seed: u64) -> Vec<StdRng> {
-    (0..rows).map(|r| StdRng::seed_from_u64(mix(seed ^ mix(r as u64)))).collect()
+fn row_streams(rows: usize, seed: u64) -> Vec<ChaCha12Rng> {
+    (0..rows).map(|r| ChaCha12Rng::seed_from_u64(mix(seed ^ mix(r as u64)))).collect()
 }
 
 /// Appends to each sequence a token drawn from its row of logits, with its own stream.
-fn push_draws(seqs: &mut [Vec<u32>], rngs: &mut [StdRng], logits: &[Vec<f32>], cfg: &SampleConfig) {
+fn push_draws(
+    seqs: &mut [Vec<u32>],
+    rngs: &mut [ChaCha12Rng],
+    logits: &[Vec<f32>],
+    cfg: &SampleConfig,
+) {
     for ((seq, rng), row) in seqs.iter_mut().zip(rngs).zip(logits) {
         seq.push(draw(row, cfg, rng));
     }
 }
 
 /// Draws one token from a row of logits.
-fn draw(logits: &[f32], cfg: &SampleConfig, rng: &mut StdRng) -> u32 {
+fn draw(logits: &[f32], cfg: &SampleConfig, rng: &mut ChaCha12Rng) -> u32 {
     if cfg.temperature <= 0.0 {
         let mut best = 0;
         for (i, &v) in logits.iter().enumerate() {
@@ -225,7 +230,7 @@ mod tests {
     #[test]
     fn top_k_and_greedy_draws() {
         let logits = [0.0f32, 5.0, 1.0, 4.9];
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = ChaCha12Rng::seed_from_u64(1);
         let greedy = SampleConfig { temperature: 0.0, ..Default::default() };
         assert_eq!(draw(&logits, &greedy, &mut rng), 1);
         let top2 = SampleConfig { top_k: Some(2), ..Default::default() };

@@ -217,7 +217,7 @@ pub fn shard_floor(header: &ShardHeader, eval: &TokenCorpus) -> LearnerFloor {
 mod tests {
     use super::*;
     use rand::SeedableRng;
-    use rand::rngs::StdRng;
+    use rand_chacha::ChaCha12Rng;
     use scalinglab_data::{GraphSpec, WalkBias};
 
     fn chain() -> MarkovChain {
@@ -231,7 +231,7 @@ mod tests {
 
     /// A shard-like stream of walks of `l` tokens, cut into windows of `c + 1`.
     fn windows(chain: &MarkovChain, l: usize, c: usize, n: usize, seed: u64) -> TokenCorpus {
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
         let mut stream = Vec::new();
         while stream.len() < n * (c + 1) {
             chain.sample_walk_into(l, &mut rng, &mut stream);

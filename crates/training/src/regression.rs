@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use scalinglab_data::ManifoldData;
 use scalinglab_model::{ModelConfig, Regressor};
 use serde::{Deserialize, Serialize};
@@ -158,7 +158,7 @@ pub fn train_regressor(
     let tc = TrainConfig::default();
     let mut optim = AdamW::for_module(&tc, &net);
     let schedule = LrSchedule::new(train.lr, train.steps as u64, tc.warmup_frac, tc.min_lr_ratio);
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_DA7A);
+    let mut rng = ChaCha12Rng::seed_from_u64(seed ^ 0x005E_ED0F_DA7A);
     // Step 0: the untrained model predicts 0 (its head starts at zero), the targets' mean, so
     // early stopping never reports worse than that.
     let mut best = {

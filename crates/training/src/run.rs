@@ -11,8 +11,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::SeedableRng;
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand_chacha::ChaCha12Rng;
 use scalinglab_data::TokenCorpus;
 use scalinglab_model::{Gpt, ModelConfig, ParamRole, read_safetensors, write_safetensors};
 use serde::{Deserialize, Serialize};
@@ -492,7 +492,7 @@ pub fn train_model<M: LanguageModel>(
     let ad_device = device.clone().autodiff();
     let seq = train.seq_len;
     let mut order: Vec<usize> = (0..train.num_sequences()).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(train_cfg.seed ^ 0x5ca1_ab1e));
+    order.shuffle(&mut ChaCha12Rng::seed_from_u64(train_cfg.seed ^ 0x5ca1_ab1e));
     let batches: Vec<&[usize]> = order.chunks(train_cfg.batch_size).collect();
     let schedule = LrSchedule::new(
         train_cfg.lr,

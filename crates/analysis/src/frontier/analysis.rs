@@ -85,8 +85,8 @@
 
 use std::time::Instant;
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 use super::answers::{self, Answers, Asked, MethodAnswers};
@@ -531,7 +531,7 @@ impl Ctx<'_> {
 
     /// Bootstrap resample `i`: the same data set for every method.
     fn resample(&self, all: &[ScalingPoint], i: usize) -> Sample {
-        let mut rng = StdRng::seed_from_u64(resample_seed(self.settings.seed, i));
+        let mut rng = ChaCha12Rng::seed_from_u64(resample_seed(self.settings.seed, i));
         match &self.scheme {
             Scheme::Runs => {
                 let n = all.len();

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 
 use super::analysis::{AnalysisSettings, JointReport, Resampling, analyze};
 use super::data::{Conventions, ScalingData, ScalingPoint};
@@ -45,7 +45,7 @@ pub struct FitBenchmark {
 /// published Chinchilla law with 1% log-normal noise, seeded.
 pub fn benchmark_points(seed: u64) -> Vec<ScalingPoint> {
     let law = JointLaw::CHINCHILLA;
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
     let mut points = Vec::with_capacity(256);
     for i in 0..16 {
         for j in 0..16 {

@@ -27,8 +27,8 @@
 //! log-normal noise, the nominal 95% intervals of `α_N` and `α_D` held the true values in 91% and
 //! 93% of them.
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 use super::data::{ScalingPoint, distinct, validate_points};
@@ -275,7 +275,7 @@ pub fn fit_kaplan_law(
     let laws: Vec<KaplanLaw> = (0..opts.bootstrap)
         .into_par_iter()
         .filter_map(|k| {
-            let mut rng = StdRng::seed_from_u64(opts.seed ^ (0x4B41_504C + k as u64));
+            let mut rng = ChaCha12Rng::seed_from_u64(opts.seed ^ (0x4B41_504C + k as u64));
             let ln_l = fitted.iter().map(|f| f + pool[rng.random_range(0..n)]).collect();
             let p = Problem {
                 ln_l,

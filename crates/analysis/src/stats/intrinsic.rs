@@ -69,8 +69,8 @@
 //! the cancellation error of the dot-product form.
 
 use rand::SeedableRng;
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 use crate::error::AnalysisError;
@@ -552,7 +552,7 @@ fn null_gap_share_median(k: usize) -> f64 {
     {
         return m;
     }
-    let mut rng = StdRng::seed_from_u64(0x9e37_79b9 ^ k as u64);
+    let mut rng = ChaCha12Rng::seed_from_u64(0x9e37_79b9 ^ k as u64);
     let mut shares: Vec<f64> = (0..DRAWS)
         .map(|_| {
             let (mut sum, mut max) = (0.0f64, 0.0f64);
@@ -1023,7 +1023,7 @@ pub fn intrinsic_dimension(
     }
     let mut order = distinct_points(points, dim, opts.metric)?;
     let duplicates = n_all - order.len();
-    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(opts.seed);
     order.shuffle(&mut rng);
     let n = opts.max_points.map_or(order.len(), |m| m.min(order.len()));
     order.truncate(n);
@@ -1093,7 +1093,7 @@ mod tests {
     use rand::Rng;
 
     fn random_points(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
         (0..n * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
@@ -1348,7 +1348,7 @@ mod tests {
     }
 
     fn gaussian(n: usize, dim: usize, scale: f64, seed: u64) -> Vec<f64> {
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
         (0..n * dim).map(|_| scale * crate::stats::synth::normal(&mut rng)).collect()
     }
 
@@ -1368,7 +1368,7 @@ mod tests {
 
     /// Uniform points on the flat 4-torus (S¹)⁴ ⊂ R^8.
     fn torus4(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
         (0..n * 4)
             .flat_map(|_| {
                 let a = rng.random_range(0.0..std::f64::consts::TAU);

@@ -23,7 +23,7 @@
 //!   `P` falls on one curve when the theory holds.
 
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 
 use crate::error::AnalysisError;
 use crate::stats::correlation::{CorrelationFit, CorrelationStats, stratified_weights};
@@ -351,7 +351,7 @@ pub fn context_horizon_measured(
         return Ok(out);
     }
     // Bootstrap ranges of the measured crossings: every resample's curve, same blocks.
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x4012_1204);
+    let mut rng = ChaCha12Rng::seed_from_u64(seed ^ 0x4012_1204);
     let mut weights = vec![0.0; nb];
     let mut draws: Vec<Vec<f64>> = vec![Vec::with_capacity(bootstrap); out.len()];
     for _ in 0..bootstrap {

@@ -24,9 +24,9 @@
 //! Uniform on the unit `d`-sphere `S^d ⊂ R^(d+1)`, mapped into `R^ambient` by a random
 //! orthonormal frame: intrinsic dimension `d`.
 
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 
 use crate::error::AnalysisError;
 use crate::stats::correlation::AliasTable;
@@ -166,7 +166,7 @@ impl PowerLawSource {
                     .min(1.0 - 1.0 / self.max_mean_run)
             })
             .collect();
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
         rho.shuffle(&mut rng);
         let unigram = self.unigram();
         let table = AliasTable::new(&unigram);
@@ -211,7 +211,7 @@ pub fn sphere_points(
             format!("need 1 <= d < ambient, got d = {d}, ambient = {ambient}"),
         ));
     }
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = ChaCha12Rng::seed_from_u64(seed);
     // Random orthonormal frame: Gram–Schmidt on Gaussian vectors.
     let mut frame: Vec<Vec<f64>> = Vec::with_capacity(d + 1);
     while frame.len() < d + 1 {

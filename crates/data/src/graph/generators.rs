@@ -1,8 +1,8 @@
 //! The random-graph generators behind [`GraphSpec`](super::GraphSpec), and the connectivity
 //! policy.
 
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 
 use super::{Connectivity, Graph, GraphReport};
 use crate::{BARABASI_ALBERT_STREAM, DataError, ERDOS_RENYI_STREAM, derive_seed};
@@ -19,11 +19,11 @@ pub(super) fn draw(
     connectivity: Connectivity,
     seed: u64,
     stream: u64,
-    mut one: impl FnMut(&mut StdRng) -> Result<Option<Graph>, DataError>,
+    mut one: impl FnMut(&mut ChaCha12Rng) -> Result<Option<Graph>, DataError>,
     hint: impl FnOnce() -> String,
 ) -> Result<(Graph, GraphReport), DataError> {
     for attempt in 0..MAX_DRAWS {
-        let mut rng = StdRng::seed_from_u64(derive_seed(seed, stream, attempt as u64));
+        let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(seed, stream, attempt as u64));
         let Some(graph) = one(&mut rng)? else { continue };
         if let Ok(done) = apply_policy(graph, connectivity, attempt + 1) {
             return Ok(done);
@@ -91,7 +91,8 @@ pub(super) fn erdos_renyi(
         )
     })?;
     for attempt in 0..MAX_DRAWS {
-        let mut rng = StdRng::seed_from_u64(derive_seed(seed, ERDOS_RENYI_STREAM, attempt as u64));
+        let mut rng =
+            ChaCha12Rng::seed_from_u64(derive_seed(seed, ERDOS_RENYI_STREAM, attempt as u64));
         let chosen: Vec<(u32, u32)> = rand::seq::index::sample(&mut rng, possible, edges)
             .into_iter()
             .map(|k| edge_from_index(k as u64))
@@ -114,7 +115,7 @@ pub(super) fn erdos_renyi(
 /// G(n, p) by geometric skipping (Batagelj & Brandes 2005): the pairs (w, v), w < v, are
 /// visited in the order of [`edge_from_index`], and the gap to the next edge is
 /// Geometric(p), `⌊ln U / ln(1 − p)⌋` with U uniform on (0, 1].
-pub(super) fn gnp(n: usize, p: f64, rng: &mut StdRng) -> Graph {
+pub(super) fn gnp(n: usize, p: f64, rng: &mut ChaCha12Rng) -> Graph {
     let mut edges: Vec<(u32, u32)> = Vec::new();
     if p >= 1.0 {
         for v in 1..n as u32 {
@@ -144,7 +145,7 @@ pub(super) fn gnp(n: usize, p: f64, rng: &mut StdRng) -> Graph {
 }
 
 pub(super) fn barabasi_albert(nodes: usize, m: usize, seed: u64) -> Result<Graph, DataError> {
-    let mut rng = StdRng::seed_from_u64(derive_seed(seed, BARABASI_ALBERT_STREAM, 0));
+    let mut rng = ChaCha12Rng::seed_from_u64(derive_seed(seed, BARABASI_ALBERT_STREAM, 0));
     let mut edges: Vec<(u32, u32)> = Vec::with_capacity(m * (m + 1) / 2 + (nodes - m - 1) * m);
     // Every edge endpoint, so that a uniform pick from it is a pick proportional to degree.
     let mut endpoints: Vec<u32> = Vec::with_capacity(2 * edges.capacity());
@@ -181,7 +182,7 @@ const STUCK_CHECK_AFTER: usize = 64;
 
 /// A random d-regular graph by sequential random pairing of half-edges (Steger & Wormald):
 /// `None` when the remaining half-edges admit no acceptable pair.
-pub(super) fn random_regular(n: usize, d: usize, rng: &mut StdRng) -> Option<Graph> {
+pub(super) fn random_regular(n: usize, d: usize, rng: &mut ChaCha12Rng) -> Option<Graph> {
     let mut points: Vec<u32> = (0..n as u32).flat_map(|v| std::iter::repeat_n(v, d)).collect();
     let mut neighbours: Vec<Vec<u32>> = vec![Vec::with_capacity(d); n];
     let mut edges = Vec::with_capacity(n * d / 2);
@@ -227,7 +228,7 @@ fn any_acceptable_pair(points: &[u32], neighbours: &[Vec<u32>]) -> bool {
 
 /// Watts–Strogatz: the ring lattice of degree k, each lattice edge (u, u + j) rewired with
 /// probability p, in the order of networkx's `watts_strogatz_graph`.
-pub(super) fn watts_strogatz(n: usize, k: usize, p: f64, rng: &mut StdRng) -> Graph {
+pub(super) fn watts_strogatz(n: usize, k: usize, p: f64, rng: &mut ChaCha12Rng) -> Graph {
     let mut neighbours: Vec<Vec<u32>> = vec![Vec::with_capacity(k + 2); n];
     for u in 0..n {
         for j in 1..=k / 2 {
@@ -287,7 +288,7 @@ mod tests {
 
     #[test]
     fn gnp_extremes() {
-        let mut rng = StdRng::seed_from_u64(0);
+        let mut rng = ChaCha12Rng::seed_from_u64(0);
         assert_eq!(gnp(10, 0.0, &mut rng).num_edges(), 0);
         assert_eq!(gnp(10, 1.0, &mut rng).num_edges(), 45);
         // p just below 1 still visits pairs in order without skipping past the end.

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand_chacha::ChaCha12Rng;
 use scalinglab_analysis::stats::intrinsic::{
     Spread, cluster_diagnostic, knn, levina_bickel_profile,
 };
@@ -466,7 +466,7 @@ fn language_model_section(opts: &ReproduceOptions, out: &Path) -> Result<String,
     let model_path = lm_dir.join("runs").join(&best.run_id).join("model.safetensors");
     let (mcfg, net) = load_saved_model(&model_path, &selected.device)?;
     let chain = cfg.data.walk.build()?;
-    let mut rng = StdRng::seed_from_u64(0xD1_5EA5E);
+    let mut rng = ChaCha12Rng::seed_from_u64(0xD1_5EA5E);
     let tokens = chain.sample_walk(200_000, &mut rng);
     let (points, dim) = hidden_state_points(&net, &mcfg, &tokens, 7200, 0, &selected.device)?;
     let id = intrinsic_dimension(
