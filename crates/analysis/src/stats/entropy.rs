@@ -207,14 +207,13 @@ pub fn ngram_entropies(
 ) -> Result<Vec<ConditionalEntropy>, AnalysisError> {
     const CTX: &str = "ngram_entropies";
     check_tokens(tokens, vocab, CTX)?;
-    if tokens.len() < opts.max_n + 2 {
+    if opts.max_n.checked_add(2).is_none_or(|need| tokens.len() < need) {
         return Err(AnalysisError::invalid(
             CTX,
             format!(
-                "{} tokens are too few for context length {} (need at least {})",
-                tokens.len(),
+                "max_n = {}: {} tokens are too few for that context length (need at least max_n + 2)",
                 opts.max_n,
-                opts.max_n + 2
+                tokens.len(),
             ),
         ));
     }
@@ -484,6 +483,23 @@ mod tests {
                 (g.sum_c_ln_c - r.sum_c_ln_c).abs() < 1e-6 && (g.sum_c_g - r.sum_c_g).abs() < 1e-6
             );
         }
+    }
+
+    #[test]
+    fn a_context_length_beyond_the_stream_is_refused_naming_it() {
+        let tokens = vec![0u32, 1, 0, 1, 1];
+        for max_n in [4, usize::MAX - 1, usize::MAX] {
+            let e = ngram_entropies(&tokens, 2, &EntropyOptions { max_n, ..Default::default() })
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("max_n = {max_n}")), "{e}");
+        }
+        assert_eq!(
+            ngram_entropies(&tokens, 2, &EntropyOptions { max_n: 3, ..Default::default() })
+                .unwrap()
+                .len(),
+            4
+        );
     }
 
     #[test]

@@ -223,8 +223,11 @@ pub fn read_points(
         if dim == 0 {
             return Err(invalid_file(path, "dim = 0"));
         }
+        let Some(point_bytes) = dim.checked_mul(4) else {
+            return Err(invalid_file(path, format!("dim = {dim} is too large (overflows a size)")));
+        };
         let bytes = read_bytes(path)?;
-        if bytes.len() % (4 * dim) != 0 {
+        if bytes.len() % point_bytes != 0 {
             return Err(invalid_file(
                 path,
                 format!(
@@ -604,6 +607,9 @@ mod tests {
             read_points(&bin, PointsFormat::Auto, Some(2)).unwrap(),
             (vec![1.0, 2.0, 3.0, 4.0], 2)
         );
+        // A dimension whose byte size overflows is refused, naming it, before the file is read.
+        let e = read_points(&bin, PointsFormat::Auto, Some(usize::MAX)).unwrap_err().to_string();
+        assert!(e.contains("p.f32") && e.contains(&format!("dim = {}", usize::MAX)), "{e}");
         assert!(
             read_points(&bin, PointsFormat::Auto, None).unwrap_err().to_string().contains("--dim")
         );
