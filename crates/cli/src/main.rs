@@ -91,6 +91,11 @@ enum Command {
         /// task) into the run directory as sweep.slurm.
         #[arg(long)]
         emit: Option<String>,
+        /// Override a field of the experiment: `--set train.lr=1e-3 --set sweep.widths=[32,64]`
+        /// (repeatable; the value is TOML). Validated like the file, and recorded in the run
+        /// directory's config.toml.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// The state of every run of a run directory: done, diverged, interrupted (with the
     /// checkpoint's step), pending; with the indices --only takes.
@@ -388,6 +393,22 @@ enum Command {
     },
 }
 
+/// [`load`] with `--set` overrides applied.
+fn load_with(config: Option<&PathBuf>, sets: &[String]) -> Result<ExperimentConfig> {
+    Ok(match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            ExperimentConfig::from_toml_with(&text, path, sets)?
+        }
+        None => ExperimentConfig::from_toml_with(
+            scalinglab_training::QUICKSTART_TOML,
+            std::path::Path::new("configs/quickstart.toml"),
+            sets,
+        )?,
+    })
+}
+
 fn load(config: Option<&PathBuf>) -> Result<ExperimentConfig> {
     Ok(match config {
         Some(path) => ExperimentConfig::load(path)?,
@@ -457,8 +478,25 @@ fn init_logging(verbose: u8) {
 fn run(cli: Cli) -> Result<()> {
     init_logging(cli.verbose);
     match cli.command {
-        Command::Run { config, device, out, fresh, quiet, jobs, extend, only, collect, emit } => {
-            let cfg = load(config.as_ref())?;
+        Command::Run {
+            config,
+            device,
+            out,
+            fresh,
+            quiet,
+            jobs,
+            extend,
+            only,
+            collect,
+            emit,
+            sets,
+        } => {
+            anyhow::ensure!(
+                sets.is_empty() || emit.is_none(),
+                "--set with --emit slurm: the array's tasks read the experiment file, so write the \
+                 overrides into it"
+            );
+            let cfg = load_with(config.as_ref(), &sets)?;
             let out_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
             let opts = RunOptions {
                 fresh,

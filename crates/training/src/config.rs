@@ -289,6 +289,58 @@ impl ExperimentConfig {
         Self::from_toml(&text, path)
     }
 
+    /// Parses `text` with command-line overrides applied, then validates it like a file:
+    /// each of `sets` is `dotted.key=VALUE` (`train.lr=1e-3`, `sweep.widths=[32,64]`,
+    /// `name=wide`), `VALUE` a TOML value, or else taken as a string. A key the experiment does
+    /// not have is refused like one in the file; errors name `origin` and the `--set`.
+    pub fn from_toml_with(
+        text: &str,
+        origin: &Path,
+        sets: &[String],
+    ) -> Result<Self, TrainingError> {
+        if sets.is_empty() {
+            return Self::from_toml(text, origin);
+        }
+        let parse = |message: String| TrainingError::Parse { path: origin.to_path_buf(), message };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse(e.to_string()))?;
+        for set in sets {
+            let (key, raw) = set.split_once('=').ok_or_else(|| {
+                parse(format!("--set {set:?}: expected KEY=VALUE, e.g. train.lr=1e-3"))
+            })?;
+            let (key, raw) = (key.trim(), raw.trim());
+            let path: Vec<&str> = key.split('.').collect();
+            if path.iter().any(|p| p.is_empty()) {
+                return Err(parse(format!("--set {set:?}: the key {key:?} has an empty part")));
+            }
+            let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+            let mut at = &mut table;
+            for part in &path[..path.len() - 1] {
+                let next = at
+                    .entry(part.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                at = next.as_table_mut().ok_or_else(|| {
+                    parse(format!("--set {set:?}: {part} is a value, not a table of fields"))
+                })?;
+            }
+            at.insert(path[path.len() - 1].to_string(), value);
+        }
+        let text = toml::to_string(&table).map_err(|e| parse(e.to_string()))?;
+        let label = format!(
+            "{} with {}",
+            origin.display(),
+            sets.iter().map(|s| format!("--set {s}")).collect::<Vec<_>>().join(" ")
+        );
+        Self::from_toml(&text, Path::new(&label)).map_err(|e| match e {
+            TrainingError::Invalid { field, value, reason } => {
+                TrainingError::Invalid { field, value, reason: format!("{reason} (from {label})") }
+            }
+            other => other,
+        })
+    }
+
     /// The built-in quickstart experiment.
     pub fn quickstart() -> Self {
         Self::from_toml(QUICKSTART_TOML, Path::new("configs/quickstart.toml"))
@@ -567,5 +619,40 @@ impl ExperimentConfig {
     /// Number of training sequences for a token budget (rounded up to whole sequences).
     pub fn sequences_for(&self, tokens: u64) -> usize {
         tokens.div_ceil(self.model.context as u64) as usize
+    }
+}
+
+#[cfg(test)]
+mod overrides {
+    use super::*;
+
+    fn with(sets: &[&str]) -> Result<ExperimentConfig, TrainingError> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        ExperimentConfig::from_toml_with(QUICKSTART_TOML, Path::new("quick.toml"), &sets)
+    }
+
+    #[test]
+    fn set_overrides_fields_and_is_validated_like_the_file() {
+        let base = ExperimentConfig::quickstart();
+        let cfg = with(&["train.lr=1e-3", "sweep.widths=[32, 64]", "name=wide"]).unwrap();
+        assert_eq!(cfg.train.lr, 1e-3);
+        assert_eq!(cfg.sweep.widths, vec![32, 64]);
+        assert_eq!(cfg.name, "wide");
+        assert_eq!(cfg.model, base.model, "untouched fields keep the file's values");
+        // Recorded: the config written into the run directory carries the overrides.
+        let back = ExperimentConfig::from_toml(&cfg.to_toml(), Path::new("back.toml")).unwrap();
+        assert_eq!(back.train.lr, 1e-3);
+        // Refusals name the file, the --set and the field.
+        for (set, want) in [
+            ("train.lr=-1", "train.lr"),
+            ("train.lrr=1e-3", "lrr"),
+            ("sweep.widths=many", "widths"),
+            ("train.lr", "KEY=VALUE"),
+            ("train..lr=1", "empty part"),
+            ("name.x=1", "not a table"),
+        ] {
+            let e = with(&[set]).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("quick.toml"), "--set {set}: {e}");
+        }
     }
 }
