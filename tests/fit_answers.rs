@@ -2,24 +2,9 @@
 //! terminal; bad budgets and pairs are refused naming the flag, before anything is written.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalinglab-answers-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Runs the CLI and returns (success, stdout, stderr).
-fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scalinglab")).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
+mod common;
+use common::{run_split, temp};
 
 /// A 4 × 4 grid of (N, D) from a Chinchilla-form law with a deterministic ±0.5% wobble.
 fn write_csv(dir: &std::path::Path) -> PathBuf {
@@ -40,11 +25,11 @@ fn write_csv(dir: &std::path::Path) -> PathBuf {
 
 #[test]
 fn budget_and_predict_are_answered_in_every_output() {
-    let dir = temp("ok");
+    let dir = temp("answers", "ok");
     let csv = write_csv(&dir);
     let out = dir.join("fit");
     let (c, o) = (csv.to_str().unwrap(), out.to_str().unwrap());
-    let (ok, stdout, stderr) = run(&[
+    let (ok, stdout, stderr) = run_split(&[
         "fit",
         c,
         "--budget",
@@ -82,7 +67,7 @@ fn budget_and_predict_are_answered_in_every_output() {
     assert!((l / truth - 1.0).abs() < 0.02, "L(1e6, 2e7) = {l}, law {truth}");
     // A comma-separated list and repeated flags.
     let out2 = dir.join("fit2");
-    let (ok, _, stderr) = run(&[
+    let (ok, _, stderr) = run_split(&[
         "fit",
         c,
         "--budget",
@@ -112,7 +97,7 @@ fn budget_and_predict_are_answered_in_every_output() {
 
 #[test]
 fn bad_budgets_and_pairs_are_refused_naming_the_flag() {
-    let dir = temp("bad");
+    let dir = temp("answers", "bad");
     let csv = write_csv(&dir);
     let out = dir.join("fit");
     let (c, o) = (csv.to_str().unwrap(), out.to_str().unwrap());
@@ -126,7 +111,7 @@ fn bad_budgets_and_pairs_are_refused_naming_the_flag() {
         ("--predict", "1e6,-2e7"),
         ("--predict", "1e6,nan"),
     ] {
-        let (ok, _, e) = run(&["fit", c, flag, value, "--out", o, "--bootstrap", "0"]);
+        let (ok, _, e) = run_split(&["fit", c, flag, value, "--out", o, "--bootstrap", "0"]);
         assert!(!ok && e.contains(flag), "fit {flag} {value}: {e}");
         assert!(!out.exists(), "fit {flag} {value} wrote {o} before refusing");
     }

@@ -3,41 +3,10 @@
 //! a malformed config leaves them byte for byte; a shard header that claims more than its file
 //! holds is refused before anything is allocated; and an edge-list graph, which is valid, runs.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalinglab-data-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Runs the CLI and returns (success, stdout + stderr).
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scalinglab")).args(args).output().unwrap();
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-/// Every file under `dir` (recursively) with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.insert(path.clone(), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
-}
+mod common;
+use common::{run, snapshot, temp};
 
 fn corpus_config(dir: &Path, name: &str, source: &Path, format: &str) -> PathBuf {
     let path = dir.join(name);
@@ -68,7 +37,7 @@ fn good_shards(dir: &Path, out: &Path) {
 
 #[test]
 fn an_empty_corpus_is_refused_naming_it_and_the_shards_already_there_are_kept() {
-    let dir = temp("empty-corpus");
+    let dir = temp("data-bad", "empty-corpus");
     let out = dir.join("out");
     good_shards(&dir, &out);
     let before = snapshot(&out);
@@ -102,7 +71,7 @@ fn an_empty_corpus_is_refused_naming_it_and_the_shards_already_there_are_kept() 
 
 #[test]
 fn a_corpus_that_fails_half_way_leaves_the_old_shards_byte_for_byte() {
-    let dir = temp("half-way");
+    let dir = temp("data-bad", "half-way");
     let out = dir.join("out");
     good_shards(&dir, &out);
     let before = snapshot(&out);
@@ -121,7 +90,7 @@ fn a_corpus_that_fails_half_way_leaves_the_old_shards_byte_for_byte() {
 
 #[test]
 fn a_wrong_type_in_a_data_config_names_the_file_the_field_and_the_line() {
-    let dir = temp("wrong-type");
+    let dir = temp("data-bad", "wrong-type");
     let out = dir.join("out");
     good_shards(&dir, &out);
     let before = snapshot(&out);
@@ -154,7 +123,7 @@ fn a_wrong_type_in_a_data_config_names_the_file_the_field_and_the_line() {
 
 #[test]
 fn a_shard_header_that_claims_too_much_is_refused_naming_the_file_and_the_field() {
-    let dir = temp("header");
+    let dir = temp("data-bad", "header");
     let out = dir.join("out");
     good_shards(&dir, &out);
     let bin = out.join("train.bin");
@@ -193,7 +162,7 @@ fn a_shard_header_that_claims_too_much_is_refused_naming_the_file_and_the_field(
 
 #[test]
 fn an_experiment_on_an_edge_list_graph_is_valid() {
-    let dir = temp("edge-list");
+    let dir = temp("data-bad", "edge-list");
     // A ring of 12 nodes with chords: connected, 12 tokens.
     let mut edges = String::from("# nodes: 12\n");
     for i in 0..12 {

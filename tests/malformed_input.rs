@@ -2,25 +2,12 @@
 //! flag and the value, and nothing is written. (The run-directory, results-file and shard
 //! cases live beside their features: `kill_resume.rs`, `sweep_on_shards.rs`.)
 
-use std::path::PathBuf;
-use std::process::Command;
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalinglab-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Runs the CLI and returns (success, stderr).
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scalinglab")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
-}
+mod common;
+use common::{run, temp};
 
 #[test]
 fn non_finite_or_empty_flags_are_refused_naming_the_flag_and_nothing_is_written() {
-    let dir = temp("flags");
+    let dir = temp("bad", "flags");
     let out = dir.join("out");
     let o = out.to_str().unwrap();
     for (lr, steps) in [("nan", "3"), ("inf", "3"), ("-0.1", "3"), ("0.01", "0")] {

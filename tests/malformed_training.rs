@@ -8,21 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn temp(name: &str) -> PathBuf {
-    let d =
-        std::env::temp_dir().join(format!("scalinglab-train-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Runs the CLI and returns (success, stdout + stderr).
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scalinglab")).args(args).output().unwrap();
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
+mod common;
+use common::{run, temp};
 
 /// Runs the CLI under a 16 GiB address-space limit (where the shell has `ulimit -v`), so that a
 /// regression that allocates an absurd size aborts instead of paging the machine to death.
@@ -94,7 +81,7 @@ fn assert_clear_refusal(ok: bool, text: &str, wanted: &[&str], what: &str) {
 
 #[test]
 fn absurd_sizes_are_refused_naming_the_field_before_anything_is_allocated() {
-    let dir = temp("sizes");
+    let dir = temp("train-bad", "sizes");
     let out = dir.join("out");
     let o = out.to_str().unwrap();
     // (from, to, what the message names, whether it is a memory refusal with its figure)
@@ -187,7 +174,7 @@ fn absurd_sizes_are_refused_naming_the_field_before_anything_is_allocated() {
 
 #[test]
 fn a_run_directory_without_a_readable_config_is_not_adopted() {
-    let dir = temp("adopt");
+    let dir = temp("train-bad", "adopt");
     let (_, o) = finished_run(&dir, "out");
     let out = PathBuf::from(&o);
     let results = std::fs::read(out.join("results.csv")).unwrap();
@@ -218,7 +205,7 @@ fn a_run_directory_without_a_readable_config_is_not_adopted() {
 
 #[test]
 fn results_rows_that_contradict_the_config_are_refused_naming_the_row_and_the_field() {
-    let dir = temp("rows");
+    let dir = temp("train-bad", "rows");
     let (cfg, o) = finished_run(&dir, "out");
     let out = PathBuf::from(&o);
     let path = out.join("results.csv");
@@ -260,7 +247,7 @@ fn results_rows_that_contradict_the_config_are_refused_naming_the_row_and_the_fi
 
 #[test]
 fn fresh_removes_only_what_the_tool_wrote() {
-    let dir = temp("fresh");
+    let dir = temp("train-bad", "fresh");
     let (cfg, o) = finished_run(&dir, "out");
     let out = PathBuf::from(&o);
     let mine: [(&str, &[u8]); 3] = [
@@ -282,7 +269,7 @@ fn fresh_removes_only_what_the_tool_wrote() {
 
 #[test]
 fn a_results_row_torn_by_a_kill_does_not_stop_a_resume() {
-    let dir = temp("torn");
+    let dir = temp("train-bad", "torn");
     let (cfg, o) = finished_run(&dir, "out");
     let path = PathBuf::from(&o).join("results.csv");
     let whole = std::fs::read_to_string(&path).unwrap();
@@ -303,7 +290,7 @@ fn a_results_row_torn_by_a_kill_does_not_stop_a_resume() {
 
 #[test]
 fn a_schedule_with_a_wrong_type_names_the_file_and_the_field() {
-    let dir = temp("schedule");
+    let dir = temp("train-bad", "schedule");
     let text = TINY.replace(
         "lr = 1e-2",
         "lr = 1e-2\nschedule = { kind = \"constant_cooldown\", cooldown_frac = \"much\" }",

@@ -16,8 +16,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use scalinglab_analysis::frontier::{
-    AnalysisSettings, Conventions, JointFitOptions, JointLaw, Method, Resampling, ScalingData,
-    ScalingPoint, analyze,
+    AnalysisSettings, JointFitOptions, JointLaw, Method, Resampling, ScalingData, ScalingPoint,
+    analyze,
 };
 
 fn normal(rng: &mut ChaCha12Rng) -> f64 {
@@ -26,17 +26,7 @@ fn normal(rng: &mut ChaCha12Rng) -> f64 {
 }
 
 fn data(points: Vec<ScalingPoint>) -> ScalingData {
-    ScalingData {
-        points,
-        curves: Vec::new(),
-        conventions: Conventions {
-            params: "synthetic".into(),
-            compute: "C = 6ND".into(),
-            compute_is_6nd: true,
-        },
-        source: "synthetic".into(),
-        warnings: Vec::new(),
-    }
+    ScalingData::synthetic(points, Vec::new(), "synthetic")
 }
 
 /// One sweep of `design` from `law` with multiplicative noise `noise`.

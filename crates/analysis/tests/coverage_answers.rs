@@ -17,8 +17,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use scalinglab_analysis::frontier::{
-    AnalysisSettings, Conventions, Estimate, JointFitOptions, JointLaw, Method, OptimumLoss,
-    ScalingData, ScalingPoint, analyze,
+    AnalysisSettings, Estimate, JointFitOptions, JointLaw, Method, OptimumLoss, ScalingData,
+    ScalingPoint, analyze,
 };
 
 /// The law of `coverage_fits.rs`: the optimum inside 3e3–4e5 parameters at 1e10–1e12 FLOPs.
@@ -52,17 +52,7 @@ fn iso_sweep(noise: f64, seed: u64) -> ScalingData {
             points.push(ScalingPoint { run_id: format!("r{}", points.len()), n, d, c, loss });
         }
     }
-    ScalingData {
-        points,
-        curves: Vec::new(),
-        conventions: Conventions {
-            params: "synthetic".into(),
-            compute: "C = 6ND".into(),
-            compute_is_6nd: true,
-        },
-        source: "synthetic".into(),
-        warnings: Vec::new(),
-    }
+    ScalingData::synthetic(points, Vec::new(), "synthetic")
 }
 
 fn settings(methods: Vec<Method>, bootstrap: usize, seed: u64) -> AnalysisSettings {

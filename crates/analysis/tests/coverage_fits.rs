@@ -32,8 +32,8 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use scalinglab_analysis::frontier::{
-    AnalysisSettings, Conventions, CurvePoint, JointFitOptions, JointLaw, Method, ScalingData,
-    ScalingPoint, analyze,
+    AnalysisSettings, CurvePoint, JointFitOptions, JointLaw, Method, ScalingData, ScalingPoint,
+    analyze,
 };
 use scalinglab_analysis::{FitOptions, Offset, fit_power_law};
 
@@ -195,17 +195,7 @@ fn iso_sweep(noise: f64, seed: u64, with_curves: bool) -> ScalingData {
             points.push(ScalingPoint { run_id, n, d, c, loss });
         }
     }
-    ScalingData {
-        points,
-        curves,
-        conventions: Conventions {
-            params: "synthetic".into(),
-            compute: "C = 6ND".into(),
-            compute_is_6nd: true,
-        },
-        source: "synthetic".into(),
-        warnings: Vec::new(),
-    }
+    ScalingData::synthetic(points, curves, "synthetic")
 }
 
 fn check_frontier(method: Method, with_curves: bool) {

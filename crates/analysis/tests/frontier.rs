@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use scalinglab_analysis::frontier::{
-    AnalysisSettings, ComputeCounting, Conventions, CurvePoint, Estimate, FitReport,
-    JointFitOptions, JointLaw, Method, ParamCounting, Resampling, ScalingData, ScalingPoint,
-    analyze, fit_joint_law, parse_methods, points_from_records,
+    AnalysisSettings, ComputeCounting, CurvePoint, Estimate, FitReport, JointFitOptions, JointLaw,
+    Method, ParamCounting, Resampling, ScalingData, ScalingPoint, analyze, fit_joint_law,
+    parse_methods, points_from_records,
 };
 use scalinglab_analysis::{FitCommandOptions, ResultsWriter, RunRecord, RunStatus, fit_command};
 
@@ -27,17 +27,7 @@ fn geom(lo: f64, ratio: f64, n: usize) -> Vec<f64> {
 }
 
 fn data(points: Vec<ScalingPoint>, curves: Vec<CurvePoint>) -> ScalingData {
-    ScalingData {
-        points,
-        curves,
-        conventions: Conventions {
-            params: "synthetic".into(),
-            compute: "C = 6ND".into(),
-            compute_is_6nd: true,
-        },
-        source: "synthetic".into(),
-        warnings: Vec::new(),
-    }
+    ScalingData::synthetic(points, curves, "synthetic")
 }
 
 fn grid(law: &JointLaw, ns: &[f64], ds: &[f64], noise: f64, seed: u64) -> Vec<ScalingPoint> {

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
 use super::analysis::{AnalysisSettings, JointReport, Resampling, analyze};
-use super::data::{Conventions, ScalingData, ScalingPoint};
+use super::data::{ScalingData, ScalingPoint};
 use super::joint::{JointFitOptions, JointLaw};
 use super::{Estimate, Method};
 use crate::error::AnalysisError;
@@ -76,17 +76,11 @@ pub fn fit_benchmark(
     bootstrap: usize,
     seed: u64,
 ) -> Result<FitBenchmark, AnalysisError> {
-    let data = ScalingData {
-        points: benchmark_points(seed),
-        curves: Vec::new(),
-        conventions: Conventions {
-            params: "synthetic".into(),
-            compute: "C = 6·N·D".into(),
-            compute_is_6nd: true,
-        },
-        source: "synthetic Chinchilla law, 1% noise".into(),
-        warnings: Vec::new(),
-    };
+    let data = ScalingData::synthetic(
+        benchmark_points(seed),
+        Vec::new(),
+        "synthetic Chinchilla law, 1% noise",
+    );
     let settings = AnalysisSettings {
         methods: vec![Method::Approach3],
         bootstrap,

@@ -95,6 +95,24 @@ pub struct ScalingData {
     pub warnings: Vec<String>,
 }
 
+impl ScalingData {
+    /// Points (and training curves) made in code, e.g. drawn from a known law, with
+    /// `C = 6·N·D` for every point and `N` as given; `source` says where they came from.
+    pub fn synthetic(points: Vec<ScalingPoint>, curves: Vec<CurvePoint>, source: &str) -> Self {
+        ScalingData {
+            points,
+            curves,
+            conventions: Conventions {
+                params: "synthetic".into(),
+                compute: "C = 6·N·D".into(),
+                compute_is_6nd: true,
+            },
+            source: source.into(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 fn positive(v: f64) -> bool {
     v.is_finite() && v > 0.0
 }

@@ -313,11 +313,7 @@ impl JointProblem {
 
     /// `Σ Huber_δ(r)` (Chinchilla's objective).
     pub(crate) fn huber_sum(&self, t: &[f64]) -> f64 {
-        let d = self.delta;
-        self.residuals(t)
-            .iter()
-            .map(|r| if r.abs() <= d { 0.5 * r * r } else { d * (r.abs() - 0.5 * d) })
-            .sum()
+        self.residuals(t).iter().map(|&r| huber(r, self.delta).0).sum()
     }
 
     /// `ln L − prediction` for each point.
@@ -345,11 +341,7 @@ impl JointProblem {
                 Self::predict(t, x, y)
             };
             let r = pred - self.ln_l[i];
-            let (h, psi) = if r.abs() <= d {
-                (0.5 * r * r, r)
-            } else {
-                (d * (r.abs() - 0.5 * d), d * r.signum())
-            };
+            let (h, psi) = huber(r, d);
             f += h;
             g[0] += psi * w[0];
             g[1] += psi * w[1];
@@ -359,6 +351,17 @@ impl JointProblem {
         }
         let scale = 1.0 / (self.ln_n.len() as f64 * d);
         (f * scale, g.iter().map(|v| v * scale).collect())
+    }
+}
+
+/// `(Huber_δ(r), Huber_δ'(r))`: `r²/2` for `|r| ≤ δ`, `δ(|r| − δ/2)` beyond (Chinchilla's loss on
+/// log residuals).
+#[inline]
+pub(crate) fn huber(r: f64, delta: f64) -> (f64, f64) {
+    if r.abs() <= delta {
+        (0.5 * r * r, r)
+    } else {
+        (delta * (r.abs() - 0.5 * delta), delta * r.signum())
     }
 }
 

@@ -32,6 +32,7 @@ use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 use super::data::{ScalingPoint, distinct, validate_points};
+use super::joint::huber;
 use crate::error::AnalysisError;
 use crate::optim::{LbfgsOptions, lbfgs};
 
@@ -140,11 +141,7 @@ impl Problem {
         for i in 0..self.ln_n.len() {
             let (pred, lse, w1, w2) = Self::predict(t, self.ln_n[i], self.ln_d[i]);
             let r = pred - self.ln_l[i];
-            let (h, psi) = if r.abs() <= d {
-                (0.5 * r * r, r)
-            } else {
-                (d * (r.abs() - 0.5 * d), d * r.signum())
-            };
+            let (h, psi) = huber(r, d);
             f += h;
             g[0] += psi * t[3] * w1;
             g[1] += psi * t[3] * w2;
@@ -155,19 +152,20 @@ impl Problem {
         (f * scale, g.into_iter().map(|v| v * scale).collect())
     }
 
+    /// One L-BFGS run from `start`, as `(objective, θ)`; `None` unless it ends finite with
+    /// positive exponents.
+    fn descend(&self, start: &[f64; 4]) -> Option<(f64, [f64; 4])> {
+        let lb = LbfgsOptions { max_iters: 500, history: 10, grad_tol: 1e-9, f_tol: 1e-13 };
+        let m = lbfgs(|t| self.objective(t), start, &lb);
+        let x: [f64; 4] = m.x.as_slice().try_into().ok()?;
+        let ok = m.f.is_finite() && x.iter().all(|v| v.is_finite()) && x[2] > 0.0 && x[3] > 0.0;
+        ok.then_some((m.f, x))
+    }
+
     /// The best of L-BFGS runs from `starts`, as `(objective, θ)`; `None` when none is valid.
     fn best(&self, starts: &[[f64; 4]]) -> Option<(f64, [f64; 4])> {
-        let lb = LbfgsOptions { max_iters: 500, history: 10, grad_tol: 1e-9, f_tol: 1e-13 };
-        let mut results: Vec<(f64, [f64; 4])> = starts
-            .par_iter()
-            .filter_map(|s| {
-                let m = lbfgs(|t| self.objective(t), s, &lb);
-                let x: [f64; 4] = m.x.as_slice().try_into().ok()?;
-                let ok =
-                    m.f.is_finite() && x.iter().all(|v| v.is_finite()) && x[2] > 0.0 && x[3] > 0.0;
-                ok.then_some((m.f, x))
-            })
-            .collect();
+        let mut results: Vec<(f64, [f64; 4])> =
+            starts.par_iter().filter_map(|s| self.descend(s)).collect();
         // Stable sort: ties keep start order, so the result does not depend on the thread count.
         results.sort_by(|a, b| a.0.total_cmp(&b.0));
         results.first().copied()
@@ -283,11 +281,7 @@ pub fn fit_kaplan_law(
                 ln_d: prob.ln_d.clone(),
                 delta: prob.delta,
             };
-            let lb = LbfgsOptions { max_iters: 500, history: 10, grad_tol: 1e-9, f_tol: 1e-13 };
-            let m = lbfgs(|t| p.objective(t), &theta, &lb);
-            let x: [f64; 4] = m.x.as_slice().try_into().ok()?;
-            let ok = m.f.is_finite() && x.iter().all(|v| v.is_finite()) && x[2] > 0.0 && x[3] > 0.0;
-            ok.then(|| KaplanLaw::from_theta(&x))
+            p.descend(&theta).map(|(_, x)| KaplanLaw::from_theta(&x))
         })
         .collect();
     let enough = laws.len() >= 10 && 2 * laws.len() >= opts.bootstrap;
