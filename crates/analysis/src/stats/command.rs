@@ -447,7 +447,15 @@ pub fn compute_stats(
         .or(opts.beta.map(|b| (b, 0.0, "given")));
     let mut gammas: Vec<(f64, f64, String)> = Vec::new();
     for f in [&r.model_fit, &r.ngram_fit].into_iter().flatten() {
-        gammas.push((f.gamma, half_width(f.gamma_ci), f.source.clone()));
+        if f.at_bound {
+            r.warnings.push(format!(
+                "prediction α_D = γ/(2β) from {}: not made, because H∞ sits at its bound, so γ \
+                 is set by the bound and has no calibrated interval",
+                f.source
+            ));
+        } else {
+            gammas.push((f.gamma, half_width(f.gamma_ci), f.source.clone()));
+        }
     }
     if gammas.is_empty()
         && let Some(g) = opts.gamma
@@ -612,16 +620,16 @@ impl StatsReport {
                 writeln!(s, "entropy ({}, nats; * undersampled): {}", est.name(), hs.join(", "));
         }
         for f in [&self.ngram_fit, &self.model_fit].into_iter().flatten() {
+            let (gi, hi) = decay_intervals(f);
             let _ = writeln!(
                 s,
-                "entropy decay ({}): γ = {} {}, H∞ = {} {} over n = {}..{}",
+                "entropy decay ({}): γ = {} {gi}, H∞ = {} {hi} over n = {}..{}{}",
                 f.source,
                 sig(f.gamma, 3),
-                interval(f.gamma_ci, 3),
                 sig(f.h_inf, 4),
-                interval(f.h_inf_ci, 4),
                 f.n_fitted[0],
-                f.n_fitted[f.n_fitted.len() - 1]
+                f.n_fitted[f.n_fitted.len() - 1],
+                binned(f)
             );
         }
         if let Some(id) = &self.intrinsic {
@@ -885,18 +893,18 @@ impl StatsReport {
         {
             let _ = writeln!(s, "## Conditional entropy decay\n");
             for f in [&self.ngram_fit, &self.model_fit].into_iter().flatten() {
+                let (gi, hi) = decay_intervals(f);
                 let _ = writeln!(
                     s,
-                    "* {}: **γ = {} {}**, H∞ = {} {} nats, A = {}, over n = {}..{} ({} points)",
+                    "* {}: **γ = {} {gi}**, H∞ = {} {hi} nats, A = {}, over n = {}..{} ({} lengths{})",
                     f.source,
                     sig(f.gamma, 3),
-                    interval(f.gamma_ci, 3),
                     sig(f.h_inf, 4),
-                    interval(f.h_inf_ci, 4),
                     sig(f.amplitude, 3),
                     f.n_fitted[0],
                     f.n_fitted[f.n_fitted.len() - 1],
-                    f.n_fitted.len()
+                    f.n_fitted.len(),
+                    binned(f)
                 );
             }
             let _ = writeln!(
@@ -1301,4 +1309,24 @@ fn collapse_plot(r: &StatsReport) -> Option<PlotSpec> {
             .collect(),
         hlines: Vec::new(),
     })
+}
+
+/// The printed 95% intervals of an entropy-decay fit's `γ` and `H∞`; none when `H∞` sits at a
+/// bound, where `γ` is set by the bound and the bootstrap does not describe its error.
+fn decay_intervals(f: &EntropyFit) -> (String, String) {
+    if f.at_bound {
+        let none = "(no interval: H∞ at its bound)".to_string();
+        (none.clone(), none)
+    } else {
+        (interval(f.gamma_ci, 3), interval(f.h_inf_ci, 4))
+    }
+}
+
+/// `", averaged in M √2-spaced bins"` when the fit binned its lengths.
+fn binned(f: &EntropyFit) -> String {
+    if f.points < f.n_fitted.len() {
+        format!(", averaged in {} √2-spaced bins", f.points)
+    } else {
+        String::new()
+    }
 }

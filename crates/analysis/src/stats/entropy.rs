@@ -345,11 +345,16 @@ pub struct EntropyFit {
     pub source: String,
     /// Context lengths fitted.
     pub n_fitted: Vec<usize>,
+    /// Points the power law was fitted to: `n_fitted.len()`, or the number of log-spaced
+    /// bins when the lengths were averaged over bins (more than [`MAX_UNBINNED`] lengths).
+    #[serde(default)]
+    pub points: usize,
     /// Decay exponent `γ`.
     pub gamma: f64,
     /// 95% bootstrap interval of `γ`.
     pub gamma_ci: Option<(f64, f64)>,
-    /// Asymptotic entropy `H∞` (the fitted offset, constrained to `[0, min H_n)`).
+    /// Asymptotic entropy `H∞` (the fitted offset, constrained to `[0, min H_n)`, the
+    /// minimum over the fitted points).
     pub h_inf: f64,
     /// 95% bootstrap interval of `H∞`.
     pub h_inf_ci: Option<(f64, f64)>,
@@ -365,9 +370,28 @@ pub struct EntropyFit {
     pub at_bound: bool,
 }
 
+/// More usable context lengths than this are averaged over log-spaced bins before the fit.
+pub const MAX_UNBINNED: usize = 16;
+
 /// Fits `h[n] = H∞ + A n^(−γ)` over `n ∈ [min_n, h.len())` where `use_n(n)` holds, with `H∞` free
 /// (see [`fit_power_law`]) and `bootstrap` resamples. `h[n]` is indexed by context length: pass
 /// per-position losses `L_n` (position `n` sees `n` previous tokens) or n-gram estimates.
+///
+/// # Many noisy lengths are binned
+///
+/// A per-position loss curve has a value at every position up to the context (127 of them
+/// at context 128), each with its own sampling noise, and most of them on the flat tail. Fitted
+/// point by point, the tail's noisiest low values set the offset's upper bound `min H_n`
+/// (about 2.5 noise standard deviations below the true tail for 100 points), so `H∞` is
+/// pushed down and `γ` with it. In simulation (`tests/coverage_entropy.rs`: an exact Bayes
+/// predictor on Pólya-urn windows, whose expected per-position loss is known in closed form)
+/// the pointwise fit's 95% interval covered the exact curve's `γ` in 0 of 60 data sets.
+/// With more than [`MAX_UNBINNED`] usable lengths, the values are therefore averaged over
+/// bins whose edges are `√2` apart (`n = 1, 2, 3, 4–5, 6–7, 8–11, 12–15, 16–22, …`), each bin
+/// fitted at a representative `n` (see `log_bins`). That puts equal weight on each factor of `√2` in context (the
+/// range a power law lives on), averages the tail's noise, and took the coverage to at
+/// least 90% (the figure is in the test). The truth a binned fit estimates is the same
+/// binned fit on the exact curve.
 ///
 /// # Errors
 ///
@@ -409,6 +433,9 @@ pub fn fit_entropy_decay(
             ),
         });
     }
+    if x.len() > MAX_UNBINNED {
+        (x, y) = log_bins(&n_fitted, &y);
+    }
     let fo = FitOptions { offset: Offset::Free, loss: FitLoss::Squared, bootstrap, seed };
     let fit = fit_power_law(&x, &y, &fo)?;
     let mut warnings = Vec::new();
@@ -429,6 +456,7 @@ pub fn fit_entropy_decay(
     Ok(EntropyFit {
         source: source.to_string(),
         n_fitted,
+        points: x.len(),
         gamma: fit.alpha,
         gamma_ci: fit.alpha_ci,
         h_inf: fit.e,
@@ -438,6 +466,26 @@ pub fn fit_entropy_decay(
         warnings,
         at_bound,
     })
+}
+
+/// Means of `(n, v)` over bins of `n` whose edges are `√2` apart (bin `⌊2·log₂ n⌋`); empty
+/// bins are skipped. `ns` is increasing. A bin sits at the `n` whose `n^(−½)` is the bin's mean
+/// of `n^(−½)`, so that a power law with `γ = ½` is fitted exactly; for `γ` in `[0.2, 1]` the
+/// bias is below 0.3% (`entropy_fit_recovers_a_known_decay_and_rejects_bad_input`).
+fn log_bins(ns: &[usize], v: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let bin = |n: usize| (2.0 * (n as f64).log2() + 1e-9).floor() as i64;
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < ns.len() {
+        let b = bin(ns[i]);
+        let j = i + ns[i..].iter().take_while(|&&n| bin(n) == b).count();
+        let k = (j - i) as f64;
+        let mean_root = ns[i..j].iter().map(|&n| (n as f64).powf(-0.5)).sum::<f64>() / k;
+        x.push(mean_root.powi(-2));
+        y.push(v[i..j].iter().sum::<f64>() / k);
+        i = j;
+    }
+    (x, y)
 }
 
 #[cfg(test)]
@@ -529,10 +577,19 @@ mod tests {
 
     #[test]
     fn entropy_fit_recovers_a_known_decay_and_rejects_bad_input() {
+        // 63 lengths, binned: γ recovered to 0.3% over [0.2, 1]; 12 lengths, pointwise: exact.
+        for (len, g, tol) in [(64, 0.2, 6e-4), (64, 0.4, 1.2e-3), (64, 1.0, 3e-3), (13, 0.4, 1e-4)]
+        {
+            let h: Vec<f64> = (0..len)
+                .map(|n| if n == 0 { 6.0 } else { 1.5 + 2.0 * (n as f64).powf(-g) })
+                .collect();
+            let f = fit_entropy_decay(&h, 1, |_| true, "synthetic", 0, 1).unwrap();
+            assert_eq!(f.points, if len > 17 { 11 } else { len - 1 });
+            assert!((f.gamma - g).abs() < tol && (f.h_inf - 1.5).abs() < 1e-2, "{g}: {f:?}");
+        }
         let h: Vec<f64> =
             (0..64).map(|n| if n == 0 { 6.0 } else { 1.5 + 2.0 * (n as f64).powf(-0.4) }).collect();
         let f = fit_entropy_decay(&h, 1, |_| true, "synthetic", 100, 1).unwrap();
-        assert!((f.gamma - 0.4).abs() < 1e-3 && (f.h_inf - 1.5).abs() < 1e-3, "{f:?}");
         let (lo, hi) = f.gamma_ci.unwrap();
         assert!(lo <= 0.4 + 1e-6 && 0.4 - 1e-6 <= hi);
         assert!(f.warnings.is_empty(), "{:?}", f.warnings);

@@ -252,23 +252,22 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     // measurement to test against is the fit with E held there.
     let primary = measured_fixed.as_ref().or(measured.as_ref());
     let mut verdicts = Vec::new();
-    for p in &report.correlation_predictions {
-        let gamma_fit = [report.model_fit.as_ref(), report.ngram_fit.as_ref()]
-            .into_iter()
-            .flatten()
-            .find(|f| f.source == p.gamma_source);
-        let preconditions = preconditions(&report, gamma_fit, cfg.model.context);
-        let verdict = match primary {
-            Some(m) => scalinglab_analysis::compare(
+    for gamma_fit in [report.model_fit.as_ref(), report.ngram_fit.as_ref()].into_iter().flatten() {
+        let source = &gamma_fit.source;
+        let prediction = report.correlation_predictions.iter().find(|p| &p.gamma_source == source);
+        let preconditions = preconditions(&report, Some(gamma_fit), cfg.model.context);
+        let verdict = match (primary, prediction) {
+            (Some(m), Some(p)) => scalinglab_analysis::compare(
                 &Estimate::symmetric(p.alpha_d, p.alpha_d_err),
                 &Estimate::with_interval(m.alpha, m.alpha_ci),
                 &preconditions,
                 &VerdictOptions::default(),
             ),
-            None => Verdict::NotTestable("no measured α_D (the envelope fit failed)".into()),
+            (None, _) => Verdict::NotTestable("no measured α_D (the envelope fit failed)".into()),
+            (_, None) => Verdict::NotTestable(format!("no prediction from γ of {source}")),
         };
         let agree = format!("{} (below)", verdict.short());
-        verdicts.push((p.gamma_source.clone(), preconditions, verdict));
+        verdicts.push((source.clone(), preconditions, verdict));
         let (free, fixed) =
             (fmt_fit(measured.as_ref(), false), fmt_fit(measured_fixed.as_ref(), false));
         let (free, fixed) = if measured_fixed.is_some() {
@@ -276,10 +275,21 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
         } else {
             (format!("**{free}**"), fixed)
         };
+        let (beta, gamma, predicted) = match prediction {
+            Some(p) => (
+                format!("{:.3} ± {:.3}", p.beta, p.beta_err),
+                format!("{:.3} ± {:.3}", p.gamma, p.gamma_err),
+                format!("**{:.3} ± {:.3}**", p.alpha_d, p.alpha_d_err),
+            ),
+            None => (
+                report.correlation_fit.as_ref().map_or("–".into(), |c| format!("{:.3}", c.beta)),
+                format!("{:.3} (H∞ at its bound: no interval)", gamma_fit.gamma),
+                "– (not made)".into(),
+            ),
+        };
         let _ = writeln!(
             md,
-            "| {} | {:.3} ± {:.3} | {:.3} ± {:.3} | **{:.3} ± {:.3}** | {free} | {fixed} | {agree} |",
-            p.gamma_source, p.beta, p.beta_err, p.gamma, p.gamma_err, p.alpha_d, p.alpha_d_err,
+            "| {source} | {beta} | {gamma} | {predicted} | {free} | {fixed} | {agree} |"
         );
     }
     if !verdicts.is_empty() {
@@ -312,7 +322,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
             }
         }
     }
-    if report.correlation_predictions.is_empty() {
+    if verdicts.is_empty() {
         let _ = writeln!(
             md,
             "| – | – | – | (no prediction: see the warnings below) | {} | {} | – |",
