@@ -198,3 +198,59 @@ fn an_experiment_on_an_edge_list_graph_is_valid() {
     assert!(!ok && e.contains("missing.txt"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_malformed_tokenizer_file_is_refused_naming_it_and_the_shards_already_there_are_kept() {
+    let dir = temp("data-bad", "tokenizer");
+    let out = dir.join("shards");
+    good_shards(&dir, &out);
+    let before = snapshot(&out);
+    let text = dir.join("good.txt");
+    let cases: [(&str, &str, &[&str]); 4] = [
+        ("empty.json", "", &["empty.json"]),
+        ("notjson.json", "vocab: [a, b]", &["notjson.json"]),
+        ("other.json", "{\"answer\": 42}", &["other.json"]),
+        (
+            "truncated.json",
+            "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\", \"vocab\":",
+            &["truncated.json"],
+        ),
+    ];
+    for (name, body, wanted) in cases {
+        let tok = dir.join(name);
+        std::fs::write(&tok, body).unwrap();
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "kind = \"corpus\"\nvalidation_fraction = 0.25\n[source]\nformat = \"text\"\n\
+                 path = {:?}\n[tokenizer]\nkind = \"pretrained\"\npath = {:?}\n",
+                text.to_str().unwrap(),
+                tok.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let (ok, e) = run(&["data", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(!ok, "{name} was accepted");
+        for w in wanted {
+            assert!(e.contains(w), "{name}: the refusal does not name {w}: {e}");
+        }
+        assert!(!e.contains("panicked"), "{name}: {e}");
+        assert_eq!(snapshot(&out), before, "{name}: the shards already there changed");
+    }
+    // A missing tokenizer file names its path.
+    let config = dir.join("missing.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "kind = \"corpus\"\n[source]\nformat = \"text\"\npath = {:?}\n[tokenizer]\n\
+             kind = \"pretrained\"\npath = \"/nonexistent/tokenizer.json\"\n",
+            text.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (ok, e) = run(&["data", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!ok && e.contains("/nonexistent/tokenizer.json"), "{e}");
+    assert_eq!(snapshot(&out), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}

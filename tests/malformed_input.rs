@@ -38,3 +38,54 @@ fn non_finite_or_empty_flags_are_refused_naming_the_flag_and_nothing_is_written(
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A results file for `fit` with one bad row: every refusal names the file, the line and the
+/// field, and nothing is written.
+#[test]
+fn a_bad_row_in_a_results_file_is_refused_naming_the_file_the_line_and_the_field() {
+    let dir = temp("bad", "results");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let mut rows = Vec::new();
+    for n in [1e4, 3e4, 1e5] {
+        for d in [1e6, 3e6, 1e7] {
+            let loss = 1.8 + 400.0 * f64::powf(n, -0.36) + 300.0 * f64::powf(d, -0.24);
+            rows.push(format!("{n},{d},{loss}"));
+        }
+    }
+    // (replacement for data line 3, words the message must contain)
+    let cases: [(&str, &[&str]); 5] = [
+        ("3e4,3e6,nan", &["line 4", "loss", "nan"]),
+        ("3e4,3e6,-1", &["line 4", "loss", "-1"]),
+        ("-3e4,3e6,2.5", &["line 4", "`N`", "-30000"]),
+        ("3e4,abc,2.5", &["line 4", "D", "abc"]),
+        ("3e4,3e6", &["line 4"]),
+    ];
+    for (k, (bad, wanted)) in cases.iter().enumerate() {
+        let mut lines = rows.clone();
+        lines[2] = bad.to_string();
+        let csv = dir.join(format!("case{k}.csv"));
+        std::fs::write(&csv, format!("N,D,loss\n{}\n", lines.join("\n"))).unwrap();
+        let (ok, e) = run(&["fit", csv.to_str().unwrap(), "--out", o, "--bootstrap", "0"]);
+        assert!(!ok, "{bad:?} was accepted");
+        let file = format!("case{k}.csv");
+        for w in wanted.iter().chain([&file.as_str()]) {
+            let found = e.contains(w) || e.to_lowercase().contains(&w.to_lowercase());
+            assert!(found, "{bad:?}: the refusal does not name {w:?}: {e}");
+        }
+        assert!(!e.contains("panicked"), "{bad:?}: {e}");
+        assert!(!out.exists(), "fit wrote {o} before refusing {bad:?}");
+    }
+    // A results.jsonl whose row is not JSON, or lacks its loss.
+    for (k, bad) in ["{\"run_id\": \"x\", \"params\": ", "[1, 2, 3]"].iter().enumerate() {
+        let jsonl = dir.join(format!("results{k}.jsonl"));
+        std::fs::write(&jsonl, format!("{bad}\n")).unwrap();
+        let (ok, e) = run(&["fit", jsonl.to_str().unwrap(), "--out", o, "--bootstrap", "0"]);
+        assert!(
+            !ok && e.contains(&format!("results{k}.jsonl")) && e.contains("line 1"),
+            "{bad}: {e}"
+        );
+        assert!(!e.contains("panicked") && !out.exists(), "{bad}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
