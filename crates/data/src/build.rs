@@ -9,6 +9,8 @@
 //! | `manifold` | `train.*`, `validation.*`: coordinate tokens; `*_points.f32`, `*_targets.f32`, `manifold.json` |
 //! | `hierarchy`| `train.*`, `validation.*`: Random Hierarchy Model documents, end to end     |
 //! | `multiscale` | `train.*`, `validation.*`: one stationary multiscale hidden-topic stream each, as one document |
+//! | `copy`     | `train.*`, `validation.*`: one stationary power-law copy stream each          |
+//! | `import`   | `train.*`, `validation.*`: the tokens of nanoGPT or llm.c `.bin` files ([`crate::import`]) |
 //!
 //! Every build also writes `data.json`: the configuration and the [`DataSummary`]. Token
 //! shards are described in [`crate::shard`]. Relative paths in a configuration are taken
@@ -24,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::copy::CopyConfig;
 use crate::hierarchy::HierarchyConfig;
+use crate::import::{ImportFormat, ImportedTokens};
 use crate::io::{Output, TempGuard};
 use crate::manifold::ManifoldConfig;
 use crate::multiscale::MultiscaleConfig;
@@ -237,6 +240,8 @@ pub enum DataBuildConfig {
     Multiscale(MultiscaleBuild),
     /// A stationary power-law copy stream.
     Copy(CopyBuild),
+    /// Token files of nanoGPT or llm.c.
+    Import(ImportBuild),
 }
 
 /// Read entry by entry ([`crate::tagged`]), so that an error names its field and line, e.g.
@@ -253,6 +258,7 @@ impl<'de> Deserialize<'de> for DataBuildConfig {
             Hierarchy,
             Multiscale,
             Copy,
+            Import,
         }
 
         struct Variants;
@@ -262,7 +268,8 @@ impl<'de> Deserialize<'de> for DataBuildConfig {
             type Kind = Kind;
             const TAG: &'static str = "kind";
             const EXPECTING: &'static str = "a data configuration with kind = \"walk\", \
-                \"corpus\", \"ngram\", \"manifold\", \"hierarchy\", \"multiscale\" or \"copy\"";
+                \"corpus\", \"ngram\", \"manifold\", \"hierarchy\", \"multiscale\", \"copy\" or \
+                \"import\"";
 
             fn variant<'a, R: serde::Deserializer<'a>>(
                 kind: Kind,
@@ -280,12 +287,39 @@ impl<'de> Deserialize<'de> for DataBuildConfig {
                         DataBuildConfig::Multiscale(MultiscaleBuild::deserialize(rest)?)
                     }
                     Kind::Copy => DataBuildConfig::Copy(CopyBuild::deserialize(rest)?),
+                    Kind::Import => DataBuildConfig::Import(ImportBuild::deserialize(rest)?),
                 })
             }
         }
 
         crate::tagged::deserialize::<Variants, D>(deserializer)
     }
+}
+
+/// The token files of another tool ([`crate::import`]: nanoGPT's headerless `u16` `.bin`,
+/// llm.c's headed shards), copied into shards with a header, each split as one document.
+///
+/// In TOML:
+///
+/// ```toml
+/// kind = "import"
+/// format = "nanogpt"        # or "llmc"
+/// train = "data/openwebtext/train.bin"
+/// validation = "data/openwebtext/val.bin"
+/// vocab_size = 50257        # GPT-2's; the files do not record it
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBuild {
+    /// The files' layout.
+    pub format: ImportFormat,
+    /// The training tokens.
+    pub train: PathBuf,
+    /// The validation tokens (optional).
+    #[serde(default)]
+    pub validation: Option<PathBuf>,
+    /// Vocabulary size of the tokenizer that wrote the files: every token must be below it.
+    pub vocab_size: usize,
 }
 
 /// One stream of the power-law copy process ([`crate::copy`]) per split, with its entropy rate
@@ -437,6 +471,7 @@ fn build_staged(
         DataBuildConfig::Hierarchy(c) => build_hierarchy(c, dir, progress)?,
         DataBuildConfig::Multiscale(c) => build_multiscale(c, dir, progress)?,
         DataBuildConfig::Copy(c) => build_copy(c, dir, progress)?,
+        DataBuildConfig::Import(c) => build_import(c, dir, progress)?,
     };
     for file in &mut summary.files {
         if let Ok(name) = file.strip_prefix(dir) {
@@ -1117,6 +1152,53 @@ fn build_multiscale(
         |index, len, buf| streams[index].sample_into(len, buf),
     )?;
     Ok(s)
+}
+
+fn build_import(
+    c: &ImportBuild,
+    out_dir: &Path,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<DataSummary, DataError> {
+    if c.vocab_size == 0 || c.vocab_size > 1 << 32 {
+        return Err(DataError::invalid("vocab_size", c.vocab_size, "must be in 1..=2^32"));
+    }
+    let mut files = vec![ImportedTokens::open(&c.train, c.format, c.vocab_size)?];
+    if let Some(v) = &c.validation {
+        files.push(ImportedTokens::open(v, c.format, c.vocab_size)?);
+    }
+    if files[0].is_empty() {
+        return Err(DataError::parse(&c.train, 1, "holds no token"));
+    }
+    let encoding = format!("tokens imported from {} files", c.format.name());
+    let mut s = summary("import", c.vocab_size, encoding.clone());
+    let sources: Vec<String> =
+        std::iter::once(&c.train).chain(&c.validation).map(|p| p.display().to_string()).collect();
+    s.notes.push(format!(
+        "{} tokens imported unchanged from {} ({} format); no entropy rate is known",
+        files.iter().map(ImportedTokens::len).sum::<u64>(),
+        sources.join(" and "),
+        c.format.name()
+    ));
+    let info = ShardInfo {
+        tokenizer: encoding,
+        source: format!("{} files: {}", c.format.name(), sources.join(", ")),
+        end_of_text: None,
+        entropy_rate: None,
+        entropy_rate_se: None,
+        window_floor: None,
+    };
+    let sizes = [files[0].len(), files.get(1).map_or(0, ImportedTokens::len)];
+    let mut failed = None;
+    write_streams(&mut s, out_dir, c.vocab_size, &info, sizes, progress, |index, len, buf| {
+        if failed.is_some() {
+            buf.resize(buf.len() + len, 0);
+        } else if let Err(e) = files[index].read_into(len, buf) {
+            failed = Some(e);
+            buf.resize(buf.len() + len, 0);
+        }
+    })?;
+    // The build is staged: an error here leaves nothing written.
+    failed.map_or(Ok(s), Err)
 }
 
 fn build_copy(

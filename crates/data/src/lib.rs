@@ -126,6 +126,7 @@ pub mod corpus;
 mod error;
 pub mod graph;
 pub mod hierarchy;
+pub mod import;
 mod io;
 pub mod manifold;
 pub mod memory;
@@ -141,8 +142,8 @@ pub mod tokenizer;
 pub mod walk;
 
 pub use build::{
-    CopyBuild, CorpusBuild, DataBuildConfig, DataSummary, HierarchyBuild, ManifoldBuild,
-    MultiscaleBuild, NgramBuild, Progress, WalkBuild, build_data,
+    CopyBuild, CorpusBuild, DataBuildConfig, DataSummary, HierarchyBuild, ImportBuild,
+    ManifoldBuild, MultiscaleBuild, NgramBuild, Progress, WalkBuild, build_data,
 };
 pub use copy::{CopyConfig, CopyProcess, CopyStream};
 pub use corpus::TokenCorpus;
