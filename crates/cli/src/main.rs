@@ -265,6 +265,10 @@ enum Command {
         /// re-encoding the window for every token, for each shape's width, context and batch.
         #[arg(long)]
         sampling: bool,
+        /// Also time flex with its fused LayerNorm and cross-entropy kernels off (`flex-unf`
+        /// rows), so that "vs first" shows what the fused kernels buy.
+        #[arg(long)]
+        unfused: bool,
     },
     /// Build a data set into token shards from a data config (random walks, a tokenised
     /// corpus, an n-gram model's samples, or manifold data; see configs/data/): train.bin,
@@ -791,6 +795,7 @@ fn run(cli: Cli) -> Result<()> {
             reference,
             python,
             sampling,
+            unfused,
         } => {
             let devices: Vec<DeviceChoice> =
                 devices.split(',').map(|d| d.trim().parse()).collect::<Result<_, _>>()?;
@@ -832,6 +837,7 @@ fn run(cli: Cli) -> Result<()> {
                 jobs: parse_list(&jobs, "--jobs")?,
                 reference,
                 python,
+                unfused,
                 ..Default::default()
             };
             scalinglab_training::bench_command(&opts, &mut |line| println!("{line}"))?;

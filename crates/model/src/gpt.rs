@@ -20,7 +20,7 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear, RmsNorm, RmsNormConfig,
 };
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, log_softmax, silu};
+use burn::tensor::activation::silu;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
@@ -36,6 +36,9 @@ fn linear(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) -> L
     }
 }
 
+/// LayerNorm's `ε` (burn's and PyTorch's default).
+const LAYER_NORM_EPS: f64 = 1e-5;
+
 /// LayerNorm (GPT-2) or RMSNorm (LLaMA).
 #[derive(Module, Debug)]
 pub enum Norm {
@@ -48,15 +51,23 @@ pub enum Norm {
 impl Norm {
     fn new(arch: Arch, d: usize, bias: bool, device: &Device) -> Self {
         match arch {
-            Arch::Gpt2 => Norm::Layer(LayerNormConfig::new(d).with_bias(bias).init(device)),
+            Arch::Gpt2 => Norm::Layer(
+                LayerNormConfig::new(d).with_bias(bias).with_epsilon(LAYER_NORM_EPS).init(device),
+            ),
             Arch::Llama => Norm::Rms(RmsNormConfig::new(d).init(device)),
         }
     }
 
-    /// Normalises the last axis.
+    /// Normalises the last axis (LayerNorm through [`crate::fused::layer_norm`]: one fused
+    /// pass forward and backward on the CPU backend, burn's composed operations elsewhere).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Norm::Layer(n) => n.forward(x),
+            Norm::Layer(n) => crate::fused::layer_norm(
+                x,
+                n.gamma.val(),
+                n.beta.as_ref().map(|b| b.val()),
+                LAYER_NORM_EPS,
+            ),
             Norm::Rms(n) => n.forward(x),
         }
     }
@@ -194,8 +205,16 @@ impl CausalSelfAttention {
             let mask = cols.greater(rows.add_scalar(start as i64)); // true = masked
             (Some(mask.unsqueeze::<4>().expand([b, h, t, s])), false)
         };
-        let options = AttentionModuleOptions { scale: Some(self.scale), softcap: None, is_causal };
-        let y = attention(q, k, v, mask, None, options); // [b, h, t, hd]
+        let y = if is_causal && crate::fused::available(&q.device()) {
+            // Training and evaluation without a cache: one fused scale + causal mask + softmax
+            // pass between the two batched matrix products (crate::fused).
+            let p = crate::fused::causal_softmax(q.matmul(k.swap_dims(2, 3)), self.scale);
+            p.matmul(v)
+        } else {
+            let options =
+                AttentionModuleOptions { scale: Some(self.scale), softcap: None, is_causal };
+            attention(q, k, v, mask, None, options)
+        }; // [b, h, t, hd]
         let y = y.swap_dims(1, 2).reshape([b, t, d]);
         self.dropout.forward(self.proj.forward(y))
     }
@@ -215,7 +234,7 @@ impl Mlp {
     /// `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let hidden = match &self.gate {
-            None => gelu(self.fc.forward(x)),
+            None => crate::fused::gelu(self.fc.forward(x)),
             Some(gate) => silu(gate.forward(x.clone())) * self.fc.forward(x),
         };
         self.dropout.forward(self.proj.forward(hidden))
@@ -425,9 +444,12 @@ impl Gpt {
     /// `inputs`, `targets`: `[batch, seq]` → `[batch, seq]`; entry `(i, n)` is the loss of the
     /// token at position `n + 1` given the `n + 1` tokens before it.
     pub fn loss_per_token(&self, inputs: Tensor<2, Int>, targets: Tensor<2, Int>) -> Tensor<2> {
-        let log_probs = log_softmax(self.forward(inputs), 2); // [b, t, V]
-        let picked = log_probs.gather(2, targets.unsqueeze_dim::<3>(2)); // [b, t, 1]
-        picked.squeeze_dim::<2>(2).neg()
+        let [b, t] = targets.dims();
+        let logits = self.forward(inputs); // [b, t, V]
+        let v = logits.dims()[2];
+        // One fused log-softmax + pick per row on the CPU backend (crate::fused).
+        crate::fused::cross_entropy(logits.reshape([b * t, v]), targets.reshape([b * t]))
+            .reshape([b, t])
     }
 
     /// Mean cross-entropy (nats per token) over every target.

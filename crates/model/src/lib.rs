@@ -26,6 +26,7 @@
 
 mod config;
 mod counts;
+pub mod fused;
 pub mod gpt;
 mod regressor;
 mod safetensors;

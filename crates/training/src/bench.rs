@@ -145,13 +145,31 @@ pub fn bench_training_parallel(
     steps: usize,
     jobs: usize,
 ) -> Result<BenchResult, TrainingError> {
+    bench_training_fusion(choice, model, batch, warmup, steps, jobs, true)
+}
+
+/// [`bench_training_parallel`] with the fused CPU kernels of [`scalinglab_model::fused`] on
+/// (`fused`, as training uses them) or off (burn's composed operations: the baseline they
+/// are measured against).
+///
+/// # Errors
+/// If the backend cannot be used.
+pub fn bench_training_fusion(
+    choice: DeviceChoice,
+    model: &ModelConfig,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    jobs: usize,
+    fused: bool,
+) -> Result<BenchResult, TrainingError> {
     let selected = select_device(choice)?;
     let jobs = jobs.max(1);
     let steps = steps.max(1);
     let threads = (cpu_threads() / jobs).max(1);
     let barrier = std::sync::Barrier::new(jobs);
     let timings: Vec<(f64, [f64; 3])> = if jobs == 1 {
-        vec![train_steps(&selected.device, model, batch, warmup, steps, None)]
+        vec![train_steps(&selected.device, model, batch, warmup, steps, None, fused)]
     } else {
         let mut timings = Vec::with_capacity(jobs);
         let runs: Vec<usize> = (0..jobs).collect();
@@ -159,7 +177,7 @@ pub fn bench_training_parallel(
             &runs,
             jobs,
             threads,
-            |_| train_steps(&selected.device, model, batch, warmup, steps, Some(&barrier)),
+            |_| train_steps(&selected.device, model, batch, warmup, steps, Some(&barrier), fused),
             |_, t| timings.push(t),
         );
         timings
@@ -195,7 +213,13 @@ fn train_steps(
     warmup: usize,
     steps: usize,
     barrier: Option<&std::sync::Barrier>,
+    fused: bool,
 ) -> (f64, [f64; 3]) {
+    if !fused {
+        return scalinglab_model::fused::without_fusion(|| {
+            train_steps(device, model, batch, warmup, steps, barrier, true)
+        });
+    }
     let device = device.clone().autodiff();
     device.seed(0);
     let mut net = model.init(&device);
@@ -283,6 +307,9 @@ pub struct BenchOptions {
     pub python: String,
     /// Side of the square matrix multiply that measures the peak.
     pub matmul_size: usize,
+    /// Also time the CPU backend with its fused kernels off (`flex-unf` rows: the baseline
+    /// of `scalinglab_model::fused`).
+    pub unfused: bool,
 }
 
 impl Default for BenchOptions {
@@ -298,6 +325,7 @@ impl Default for BenchOptions {
             reference: None,
             python: "python3".into(),
             matmul_size: 1024,
+            unfused: false,
         }
     }
 }
@@ -432,9 +460,23 @@ pub fn bench_command(opts: &BenchOptions, emit: &mut dyn FnMut(&str)) -> Result<
                 )));
             }
             let mut first = None;
-            for (&d, &peak) in opts.devices.iter().zip(&peaks) {
-                let r =
-                    bench_training_parallel(d, &model, shape.batch, opts.warmup, opts.steps, jobs)?;
+            let mut rows: Vec<(DeviceChoice, f64, bool)> =
+                opts.devices.iter().zip(&peaks).map(|(&d, &p)| (d, p, true)).collect();
+            if opts.unfused
+                && let Some(&(d, p, _)) = rows.iter().find(|(d, _, _)| *d == DeviceChoice::Flex)
+            {
+                rows.insert(1, (d, p, false));
+            }
+            for (d, peak, fused) in rows {
+                let r = bench_training_fusion(
+                    d,
+                    &model,
+                    shape.batch,
+                    opts.warmup,
+                    opts.steps,
+                    jobs,
+                    fused,
+                )?;
                 let base = *first.get_or_insert(r.tokens_per_s);
                 let vs_torch = torch.map_or("–".to_string(), |(_, l)| {
                     format!("{:.2}x", r.tokens_per_s / l.tokens_per_s)
@@ -443,7 +485,7 @@ pub fn bench_command(opts: &BenchOptions, emit: &mut dyn FnMut(&str)) -> Result<
                     "{:<14} {:>9} {:<9} {:>10.0} {:>8.2} {:>5.0}% {:>8.1} {:>14} {:>7.2}x {:>8}",
                     shape.to_string(),
                     format!("{jobs}×{threads}"),
-                    d.to_string(),
+                    if fused { d.to_string() } else { format!("{d}-unf") },
                     r.tokens_per_s,
                     r.flops_per_s / 1e9,
                     100.0 * r.flops_per_s / peak,
