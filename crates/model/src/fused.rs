@@ -1,17 +1,22 @@
-//! Fused operations with a hand-written backward pass: LayerNorm and the cross-entropy of
-//! logits against target tokens.
+//! Fused operations with a hand-written backward pass: LayerNorm, the exact GELU, the causal
+//! softmax of attention and the cross-entropy of logits against target tokens.
 //!
 //! # Why
 //!
 //! Under autodiff, burn 0.22 decomposes `layer_norm` into nine tensor operations (mean,
-//! subtract, square, mean, add, square root, divide, scale, shift) and the loss into
-//! log-softmax, gather and negation, each with its own allocation and its own backward node.
-//! On the small models of a scaling sweep those element-wise passes cost about as much as the
-//! matrix products. Here each is one pass over the rows forward and one backward:
+//! subtract, square, mean, add, square root, divide, scale, shift), the attention weights into
+//! about twelve (scale, mask, max, subtract, exp, sum, divide, ...) and the loss into
+//! log-softmax, gather and negation, each with its own allocation and its own backward node;
+//! its GELU calls libm's scalar `erff` per element. On the small models of a scaling sweep
+//! those element-wise passes cost about as much as the matrix products. Here each is one pass
+//! over the rows forward and one backward:
 //!
 //! * LayerNorm, `y = (x − μ)/√(σ² + ε) · γ + β` over the last axis, with
 //!   `dx = r · (g − mean(g) − x̂ · mean(g · x̂))`, `g = dy · γ`, `x̂ = (x − μ) · r`,
 //!   `r = 1/√(σ² + ε)`, and `dγ = Σ dy · x̂`, `dβ = Σ dy` over the rows;
+//! * GELU, `x · Φ(x)`, with `dx = dy · (Φ(x) + x · φ(x))`;
+//! * causal softmax, `p = softmax(scale · s)` over keys `j ≤ i` of query `i`, with
+//!   `ds = scale · p ⊙ (dp − Σ p ⊙ dp)`;
 //! * cross-entropy, `ℓ = logsumexp(z) − z_target` per row, with
 //!   `dz = dℓ · (softmax(z) − onehot(target))`.
 //!
@@ -20,9 +25,9 @@
 //! The kernels are written for the Flex (CPU) backend, over the raw `f32` buffers, and
 //! threaded over rows with rayon. They are an extension of burn's backend
 //! ([`burn::backend::backend_extension`]) for `Flex` and `Autodiff<Flex>`; on every other
-//! backend (wgpu, CUDA, NdArray) and for other float types, [`layer_norm`] and
-//! [`cross_entropy`] use burn's composed operations, so the model behaves the same
-//! everywhere. Without this crate's `flex` feature (an embedder building for wgpu only) the
+//! backend (wgpu, CUDA, NdArray) and for other float types, [`layer_norm`], [`gelu`],
+//! [`causal_softmax`] and [`cross_entropy`] use burn's composed operations, so the model
+//! behaves the same everywhere. Without this crate's `flex` feature (an embedder building for wgpu only) the
 //! fused path is compiled out.
 //!
 //! # Checked
