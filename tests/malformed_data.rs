@@ -8,13 +8,25 @@ use std::path::{Path, PathBuf};
 mod common;
 use common::{run, snapshot, temp};
 
+/// A corpus data config `name` in `dir` over `source` (in `format`), with a byte tokenizer.
 fn corpus_config(dir: &Path, name: &str, source: &Path, format: &str) -> PathBuf {
+    corpus_config_with(dir, name, source, format, "kind = \"byte\"")
+}
+
+/// [`corpus_config`] with the `[tokenizer]` table's body given.
+fn corpus_config_with(
+    dir: &Path,
+    name: &str,
+    source: &Path,
+    format: &str,
+    tokenizer: &str,
+) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(
         &path,
         format!(
             "kind = \"corpus\"\nvalidation_fraction = 0.25\n[source]\nformat = \"{format}\"\n\
-             path = {:?}\n[tokenizer]\nkind = \"byte\"\n",
+             path = {:?}\n[tokenizer]\n{tokenizer}\n",
             source.to_str().unwrap()
         ),
     )
@@ -219,17 +231,8 @@ fn a_malformed_tokenizer_file_is_refused_naming_it_and_the_shards_already_there_
     for (name, body, wanted) in cases {
         let tok = dir.join(name);
         std::fs::write(&tok, body).unwrap();
-        let config = dir.join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "kind = \"corpus\"\nvalidation_fraction = 0.25\n[source]\nformat = \"text\"\n\
-                 path = {:?}\n[tokenizer]\nkind = \"pretrained\"\npath = {:?}\n",
-                text.to_str().unwrap(),
-                tok.to_str().unwrap()
-            ),
-        )
-        .unwrap();
+        let tokenizer = format!("kind = \"pretrained\"\npath = {:?}", tok.to_str().unwrap());
+        let config = corpus_config_with(&dir, &format!("{name}.toml"), &text, "text", &tokenizer);
         let (ok, e) = run(&["data", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
         assert!(!ok, "{name} was accepted");
         for w in wanted {
@@ -239,16 +242,8 @@ fn a_malformed_tokenizer_file_is_refused_naming_it_and_the_shards_already_there_
         assert_eq!(snapshot(&out), before, "{name}: the shards already there changed");
     }
     // A missing tokenizer file names its path.
-    let config = dir.join("missing.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "kind = \"corpus\"\n[source]\nformat = \"text\"\npath = {:?}\n[tokenizer]\n\
-             kind = \"pretrained\"\npath = \"/nonexistent/tokenizer.json\"\n",
-            text.to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let missing = "kind = \"pretrained\"\npath = \"/nonexistent/tokenizer.json\"";
+    let config = corpus_config_with(&dir, "missing.toml", &text, "text", missing);
     let (ok, e) = run(&["data", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(!ok && e.contains("/nonexistent/tokenizer.json"), "{e}");
     assert_eq!(snapshot(&out), before);

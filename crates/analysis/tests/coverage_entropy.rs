@@ -131,46 +131,29 @@ fn ngram_entropy_decay_intervals_cover_the_exact_curves_fit() {
     assert!(gamma >= REPEATS * 9 / 10 && h_inf >= REPEATS * 9 / 10);
 }
 
-/// `ln Γ(x)` for `x > 0` (Lanczos, g = 7), independent of the library's special functions.
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    let x = x - 1.0;
-    let t = x + 7.5;
-    let a = G[0] + (1..9).map(|i| G[i] / (x + i as f64)).sum::<f64>();
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
-
 /// Binary entropy in nats.
 fn h2(p: f64) -> f64 {
     -(p * p.ln() + (1.0 - p) * (1.0 - p).ln())
 }
 
-/// Exact expected loss of the Bayes predictor at positions `0..len` of a Beta(a, a) urn.
+/// Exact expected loss of the Bayes predictor at positions `0..len` of a Beta(a, a) urn. The
+/// distribution of the count `k` of ones among the first `n` tokens follows the urn itself:
+/// `P_{n+1}(k) = P_n(k) · (n − k + a)/(n + 2a) + P_n(k − 1) · (k − 1 + a)/(n + 2a)`.
 fn polya_exact(a: f64, len: usize) -> Vec<f64> {
-    let ln_beta = |x: f64, y: f64| ln_gamma(x) + ln_gamma(y) - ln_gamma(x + y);
-    (0..len)
-        .map(|n| {
-            (0..=n)
-                .map(|k| {
-                    let (nf, kf) = (n as f64, k as f64);
-                    let ln_choose =
-                        ln_gamma(nf + 1.0) - ln_gamma(kf + 1.0) - ln_gamma(nf - kf + 1.0);
-                    let p = (ln_choose + ln_beta(kf + a, nf - kf + a) - ln_beta(a, a)).exp();
-                    p * h2((kf + a) / (nf + 2.0 * a))
-                })
-                .sum()
-        })
-        .collect()
+    let mut p = vec![1.0f64]; // P_0: no token seen, k = 0
+    let mut out = Vec::with_capacity(len);
+    for n in 0..len {
+        let total = n as f64 + 2.0 * a;
+        out.push(p.iter().enumerate().map(|(k, pk)| pk * h2((k as f64 + a) / total)).sum());
+        let mut next = vec![0.0; n + 2];
+        for (k, pk) in p.iter().enumerate() {
+            let one = (k as f64 + a) / total;
+            next[k] += pk * (1.0 - one);
+            next[k + 1] += pk * one;
+        }
+        p = next;
+    }
+    out
 }
 
 /// Mean per-position loss of the Bayes predictor over `windows` urn windows.

@@ -31,7 +31,7 @@ use crate::io::{Output, TempGuard};
 use crate::manifold::ManifoldConfig;
 use crate::multiscale::MultiscaleConfig;
 use crate::ngram::{NgramCounter, Smoothing};
-use crate::shard::{ShardInfo, ShardWriter, TokenShard, WindowFloor};
+use crate::shard::{ShardInfo, ShardWriter, TokenShard, WindowFloor, check_vocab_size};
 use crate::text::{DocumentSource, Split, split_of};
 use crate::tokenizer::{Tokenize, TokenizerSpec};
 use crate::walk::WalkConfig;
@@ -1159,9 +1159,8 @@ fn build_import(
     out_dir: &Path,
     progress: &mut impl FnMut(&Progress),
 ) -> Result<DataSummary, DataError> {
-    if c.vocab_size == 0 || c.vocab_size > 1 << 32 {
-        return Err(DataError::invalid("vocab_size", c.vocab_size, "must be in 1..=2^32"));
-    }
+    // Before the files are opened: a shard could not hold the tokens anyway.
+    check_vocab_size(c.vocab_size)?;
     let mut files = vec![ImportedTokens::open(&c.train, c.format, c.vocab_size)?];
     if let Some(v) = &c.validation {
         files.push(ImportedTokens::open(v, c.format, c.vocab_size)?);

@@ -134,6 +134,22 @@ pub struct ShardInfo {
     pub window_floor: Option<WindowFloor>,
 }
 
+/// Refuses a vocabulary size a shard cannot hold: 0, or more than 2^32 tokens.
+///
+/// # Errors
+///
+/// [`DataError::Invalid`] naming `vocab_size`.
+pub fn check_vocab_size(vocab_size: usize) -> Result<(), DataError> {
+    if vocab_size == 0 || vocab_size > MAX_VOCAB {
+        return Err(DataError::invalid(
+            "vocab_size",
+            vocab_size,
+            "must be between 1 and 2^32 for a token shard",
+        ));
+    }
+    Ok(())
+}
+
 /// The header path of the shard whose tokens are at `bin_path`: the same name with the
 /// extension `json` (`train.bin` → `train.json`).
 pub fn header_path(bin_path: &Path) -> PathBuf {
@@ -172,13 +188,7 @@ impl ShardWriter {
         vocab_size: usize,
         info: ShardInfo,
     ) -> Result<ShardWriter, DataError> {
-        if vocab_size == 0 || vocab_size > MAX_VOCAB {
-            return Err(DataError::invalid(
-                "vocab_size",
-                vocab_size,
-                "must be between 1 and 2^32 for a token shard",
-            ));
-        }
+        check_vocab_size(vocab_size)?;
         let temp = TempGuard::new(temp_path(bin_path));
         let file =
             File::create(temp.path()).map_err(|e| DataError::io(temp.path(), "create", e))?;

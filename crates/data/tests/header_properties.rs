@@ -6,6 +6,9 @@
 
 use std::path::Path;
 
+mod common;
+use common::temp_dir;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 use scalinglab_data::TokenShard;
@@ -52,9 +55,7 @@ fn check(bin: &Path, what: &str) {
 
 #[test]
 fn any_header_and_any_token_file_is_opened_or_refused_naming_the_file() {
-    let dir = std::env::temp_dir().join(format!("scalinglab-header-props-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("header-props");
     let bin = dir.join("train.bin");
     good_shard(&bin);
     let header = header_path(&bin);

@@ -2,16 +2,12 @@
 //! back unchanged, and malformed files are refused naming the file (and, for a token, its
 //! index and value) with nothing written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
+use common::temp_dir;
 
 use scalinglab_data::{DataBuildConfig, TokenShard, build_data};
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalinglab-import-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn nanogpt_bytes(tokens: &[u16]) -> Vec<u8> {
     tokens.iter().flat_map(|t| t.to_le_bytes()).collect()
@@ -51,7 +47,7 @@ fn tokens_of(shard: &Path) -> Vec<u32> {
 
 #[test]
 fn nanogpt_and_llmc_files_import_unchanged() {
-    let dir = temp("ok");
+    let dir = temp_dir("import-ok");
     let train: Vec<u16> = (0..70_000u32).map(|i| ((i * 7919 + 13) % 50_257) as u16).collect();
     let val: Vec<u16> = (0..1_000u32).map(|i| ((i * 31) % 50_257) as u16).collect();
     std::fs::write(dir.join("train.bin"), nanogpt_bytes(&train)).unwrap();
@@ -79,7 +75,7 @@ fn nanogpt_and_llmc_files_import_unchanged() {
 
 #[test]
 fn malformed_token_files_are_refused_naming_the_file_and_nothing_is_written() {
-    let dir = temp("bad");
+    let dir = temp_dir("import-bad");
     let good: Vec<u32> = (0..100).collect();
     let cases: Vec<(&str, &str, Vec<u8>, usize, &[&str])> = vec![
         ("odd.bin", "nanogpt", vec![1, 2, 3], 256, &["odd.bin", "3 bytes"]),
@@ -117,6 +113,16 @@ fn malformed_token_files_are_refused_naming_the_file_and_nothing_is_written() {
     let missing = config("nanogpt", &dir.join("nope.bin"), None, 256);
     let e = build_data(&missing, &dir.join("out-missing"), |_| {}).unwrap_err().to_string();
     assert!(e.contains("nope.bin"), "{e}");
+    // A folder where a file is expected.
+    let folder = dir.join("a_folder.bin");
+    std::fs::create_dir_all(&folder).unwrap();
+    for format in ["nanogpt", "llmc"] {
+        let e = build_data(&config(format, &folder, None, 256), &dir.join("out-folder"), |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a_folder.bin"), "{format}: {e}");
+        assert!(!dir.join("out-folder").exists());
+    }
     let zero = config("nanogpt", &dir.join("odd.bin"), None, 0);
     let e = build_data(&zero, &dir.join("out-zero"), |_| {}).unwrap_err().to_string();
     assert!(e.contains("vocab_size"), "{e}");

@@ -463,9 +463,9 @@ pub fn bench_command(opts: &BenchOptions, emit: &mut dyn FnMut(&str)) -> Result<
             let mut rows: Vec<(DeviceChoice, f64, bool)> =
                 opts.devices.iter().zip(&peaks).map(|(&d, &p)| (d, p, true)).collect();
             if opts.unfused
-                && let Some(&(d, p, _)) = rows.iter().find(|(d, _, _)| *d == DeviceChoice::Flex)
+                && let Some(i) = rows.iter().position(|(d, _, _)| *d == DeviceChoice::Flex)
             {
-                rows.insert(1, (d, p, false));
+                rows.insert(i + 1, (DeviceChoice::Flex, rows[i].1, false));
             }
             for (d, peak, fused) in rows {
                 let r = bench_training_fusion(
