@@ -5,9 +5,18 @@ use std::path::Path;
 
 use scalinglab_training::{ExperimentConfig, QUICKSTART_TOML};
 
+/// This package's directory as cargo gives it when it runs the test (a shared target directory
+/// can hold a test binary built from another checkout of the same sources, whose compiled-in
+/// `CARGO_MANIFEST_DIR` may no longer exist).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 #[test]
 fn every_config_in_configs_is_valid() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let dir = manifest_dir().join("../../configs");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -25,16 +34,16 @@ fn every_config_in_configs_is_valid() {
 
 #[test]
 fn embedded_quickstart_is_the_file_in_configs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/quickstart.toml");
+    let dir = manifest_dir().join("../../configs/quickstart.toml");
     assert_eq!(std::fs::read_to_string(dir).unwrap(), QUICKSTART_TOML);
     let q = ExperimentConfig::quickstart();
     assert_eq!(q.name, "quickstart");
     assert!(q.sweep.widths.len() >= 4 && q.sweep.tokens.len() >= 4);
     assert_eq!(q.model.n_layers, 2);
     assert_eq!(q.model.context, 50);
-    // The 1/width learning-rate rule: 3e-2 at the base width 16, 3.75e-3 at width 128.
-    assert!((q.lr_for_width(16) - 3e-2).abs() < 1e-15);
-    assert!((q.lr_for_width(128) - 3.75e-3).abs() < 1e-15);
+    // The 1/width learning-rate rule: 4.5e-2 at the base width 16, 7.5e-3 at width 96.
+    assert!((q.lr_for_width(16) - 4.5e-2).abs() < 1e-15);
+    assert!((q.lr_for_width(96) - 7.5e-3).abs() < 1e-15);
 }
 
 #[test]
@@ -51,8 +60,10 @@ fn bad_input_names_the_field_and_value() {
     };
     let e = bad("name = \"x\"\n[train]\nlr = -1.0\n");
     assert!(e.contains("train.lr") && e.contains("-1"), "{e}");
-    let e = bad("name = \"x\"\n[sweep]\nwidths = [24]\nhead_dim = 16\n");
-    assert!(e.contains("sweep.widths") && e.contains("24"), "{e}");
+    // A width splits into max(1, ⌊width / head_dim⌋) heads: 24 is one head of 24, 40 two of
+    // 20, and 50 cannot be split into three.
+    let e = bad("name = \"x\"\n[sweep]\nwidths = [50]\nhead_dim = 16\n");
+    assert!(e.contains("sweep.widths") && e.contains("50"), "{e}");
     let e = bad("name = \"x\"\n[train]\nlearning_rate = 0.1\n");
     assert!(e.contains("bad.toml") && e.contains("learning_rate"), "{e}");
     // Width and heads belong to the sweep: setting them on the family is an error, not ignored.
@@ -69,7 +80,7 @@ fn bad_input_names_the_field_and_value() {
 
 #[test]
 fn isoflop_lines_put_every_width_at_each_budget() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/isoflop.toml");
+    let path = manifest_dir().join("../../configs/isoflop.toml");
     let cfg = ExperimentConfig::load(&path).unwrap();
     let grid = cfg.grid().unwrap();
     // 4 budgets × 4 widths, less width 16 at 1e12 (25M tokens, above isoflop_tokens' 8M).
@@ -103,7 +114,7 @@ fn isoflop_lines_put_every_width_at_each_budget() {
 
 #[test]
 fn every_data_config_in_configs_data_parses() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/data");
+    let dir = manifest_dir().join("../../configs/data");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -8,6 +8,15 @@ use std::path::{Path, PathBuf};
 mod common;
 use common::{run, snapshot, temp};
 
+/// This package's directory as cargo gives it when it runs the test (a shared target directory
+/// can hold a test binary built from another checkout of the same sources, whose compiled-in
+/// `CARGO_MANIFEST_DIR` may no longer exist).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 /// A corpus data config `name` in `dir` over `source` (in `format`), with a byte tokenizer.
 fn corpus_config(dir: &Path, name: &str, source: &Path, format: &str) -> PathBuf {
     corpus_config_with(dir, name, source, format, "kind = \"byte\"")
@@ -182,10 +191,8 @@ fn an_experiment_on_an_edge_list_graph_is_valid() {
     }
     let graph = dir.join("graph.txt");
     std::fs::write(&graph, edges).unwrap();
-    let quickstart = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/quickstart.toml"),
-    )
-    .unwrap();
+    let quickstart =
+        std::fs::read_to_string(manifest_dir().join("../../configs/quickstart.toml")).unwrap();
     let start = quickstart.find("[data.walk.graph]").unwrap();
     let end = start + quickstart[start..].find("\n[model]").unwrap();
     let config_text = format!(

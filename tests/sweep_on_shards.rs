@@ -9,7 +9,9 @@ use scalinglab_data::{
     DataBuildConfig, GraphSpec, HierarchyBuild, HierarchyConfig, WalkBias, WalkBuild, WalkConfig,
     build_data,
 };
-use scalinglab_training::{DeviceChoice, ExperimentConfig, RunOptions, ShardData, run_experiment};
+use scalinglab_training::{
+    DeviceChoice, ExperimentConfig, GridLayout, RunOptions, ShardData, run_experiment,
+};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("scalinglab-test-{name}-{}", std::process::id()));
@@ -38,7 +40,10 @@ fn config(train: PathBuf, validation: PathBuf) -> ExperimentConfig {
     cfg.sweep.widths = vec![16];
     cfg.sweep.head_dim = 8;
     cfg.sweep.tokens = vec![4096, 8192];
+    cfg.sweep.layout = GridLayout::Full;
+    cfg.sweep.lr_check = None;
     cfg.train.batch_size = 16;
+    (cfg.train.lr, cfg.train.min_lr_ratio, cfg.train.weight_decay) = (3e-2, 0.1, 0.01);
     cfg.analysis.bootstrap = 0;
     cfg
 }

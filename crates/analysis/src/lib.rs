@@ -19,6 +19,8 @@
 //!   `fit.json`, `fit.md` and plots ([`FitCommandOptions`], [`FitReport`], [`Method`]).
 //! * [`report`] — the whole analysis of one sweep: `L(N)` and `L(D)` fits, plots and a
 //!   markdown report ([`fit_sweep`], [`write_report`], [`summary_text`], [`ScalingFits`]).
+//! * [`lr_check`] — whether a sweep's learning rate sits at an edge of the rates tried
+//!   ([`lr_checks`]).
 //! * [`stats`] — statistics of the data that predict exponents before training: correlation
 //!   and conditional-entropy decay, intrinsic dimension, predictions ([`stats_command`],
 //!   [`StatsCommandOptions`], [`StatsReport`]).
@@ -96,6 +98,7 @@
 pub mod error;
 pub mod format;
 pub mod frontier;
+pub mod lr_check;
 pub mod optim;
 pub mod plot;
 pub mod powerlaw;
@@ -106,6 +109,7 @@ pub mod verdict;
 
 pub use error::AnalysisError;
 pub use frontier::{FitCommandOptions, FitReport, Method, fit_command};
+pub use lr_check::{LrCheckResult, LrPosition, LrTrial, lr_checks};
 pub use optim::{LbfgsOptions, Minimum, lbfgs};
 pub use plot::{Curve, CurveStyle, PlotSpec, plot_svg};
 pub use powerlaw::{FitLoss, FitOptions, Offset, PowerLawFit, fit_power_law};

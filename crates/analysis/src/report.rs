@@ -35,9 +35,11 @@ use std::path::Path;
 
 use crate::error::AnalysisError;
 use crate::format::{interval, sci, sig};
+use crate::lr_check::{LrCheckResult, LrPosition, lr_checks};
 use crate::plot::{Curve, CurveStyle, PlotSpec, plot_svg};
 use crate::powerlaw::{FitLoss, FitOptions, Offset, PowerLawFit, fit_power_law};
 use crate::records::{RunRecord, RunStatus};
+use crate::verdict::{Estimate, Precondition, Verdict, VerdictOptions, compare};
 
 /// Settings of one sweep's analysis.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,8 +97,90 @@ pub struct ScalingFits {
     pub n_at: Option<u64>,
     /// The non-embedding `N` (parameters) at which `L(D)` was fitted.
     pub d_at: Option<u64>,
+    /// Each free offset set against the reference loss, with its verdict (empty without a
+    /// reference).
+    #[serde(default)]
+    pub floor_verdicts: Vec<FloorVerdict>,
+    /// Runs that differ only in their learning rate: where the best rate lies.
+    #[serde(default)]
+    pub lr_checks: Vec<LrCheckResult>,
     /// Caveats, e.g. "only 3 points for L(N): fit has 0 degrees of freedom".
     pub warnings: Vec<String>,
+}
+
+/// A free-offset law's `E` against the known irreducible loss: does the law's offset find it?
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct FloorVerdict {
+    /// Which law, e.g. `"L(N_total)"`.
+    pub law: String,
+    /// The fitted offset with its 95% interval.
+    pub e: Estimate,
+    /// The reference (exact) irreducible loss.
+    pub reference: f64,
+    /// `(E − reference) / reference`.
+    pub relative_difference: f64,
+    /// The law's exponent with its 95% interval.
+    pub alpha: Estimate,
+    /// What the verdict needs, each checked.
+    pub preconditions: Vec<Precondition>,
+    /// "agrees" when the reference lies within E's 95% interval (see [`compare`]).
+    pub verdict: Verdict,
+}
+
+/// A law is clean enough to test its offset when α's 95% interval lies within this fraction of
+/// α on either side.
+pub const MAX_ALPHA_RELATIVE_HALF_WIDTH: f64 = 0.25;
+/// … and E's interval within this fraction of E (wider says nothing about a floor).
+pub const MAX_E_RELATIVE_HALF_WIDTH: f64 = 0.10;
+
+/// The verdict on one free-offset fit of the slice with losses `y` against `reference`.
+fn floor_verdict(law: &str, fit: &PowerLawFit, y: &[f64], reference: f64) -> FloorVerdict {
+    let min_y = y.iter().copied().fold(f64::INFINITY, f64::min);
+    let max_y = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let at_lower = fit.e < 1e-3 * min_y;
+    let at_upper = fit.e >= min_y - 1e-3 * (max_y - min_y);
+    let alpha = Estimate::with_interval(fit.alpha, fit.alpha_ci);
+    let alpha_rel = alpha.half_width() / fit.alpha.abs();
+    let preconditions = vec![
+        Precondition::new(
+            "E lies inside its range (0, lowest loss)",
+            !(at_lower || at_upper),
+            format!("E = {}, lowest loss {}", sig(fit.e, 4), sig(min_y, 4)),
+        ),
+        Precondition::new(
+            "the fit has two or more degrees of freedom",
+            fit.dof() >= 2,
+            format!("{} points, {} free parameters", fit.n_points, fit.n_params()),
+        ),
+        Precondition::new(
+            format!(
+                "α is resolved (95% interval within ±{:.0}% of α)",
+                100.0 * MAX_ALPHA_RELATIVE_HALF_WIDTH
+            ),
+            fit.alpha > 0.0 && alpha_rel <= MAX_ALPHA_RELATIVE_HALF_WIDTH,
+            match fit.alpha_ci {
+                Some(ci) => format!("α = {} {}", sig(fit.alpha, 3), interval(Some(ci), 3)),
+                None => format!("α = {} with no interval", sig(fit.alpha, 3)),
+            },
+        ),
+    ];
+    let e = Estimate::with_interval(fit.e, fit.e_ci);
+    let exact = Estimate { value: reference, lo: reference, hi: reference };
+    let verdict = compare(
+        &exact,
+        &e,
+        &preconditions,
+        &VerdictOptions { max_relative_half_width: MAX_E_RELATIVE_HALF_WIDTH },
+    );
+    FloorVerdict {
+        law: law.to_string(),
+        e,
+        reference,
+        relative_difference: (fit.e - reference) / reference,
+        alpha,
+        preconditions,
+        verdict,
+    }
 }
 
 impl ScalingFits {
@@ -173,6 +257,7 @@ fn usable_cells<'a>(records: &'a [RunRecord], warnings: &mut Vec<String>) -> Vec
         ));
     }
     let mut best: BTreeMap<(u64, u64), Cell<'a>> = BTreeMap::new();
+    let mut contested: BTreeSet<(u64, u64)> = BTreeSet::new();
     let mut duplicates = 0usize;
     for r in records.iter().filter(|r| r.status == RunStatus::Ok) {
         if !(r.eval_loss.is_finite() && r.eval_loss > 0.0) {
@@ -199,6 +284,7 @@ fn usable_cells<'a>(records: &'a [RunRecord], warnings: &mut Vec<String>) -> Vec
         match best.get_mut(&(cell.n, cell.d)) {
             Some(old) => {
                 duplicates += 1;
+                contested.insert((cell.n, cell.d));
                 if cell.loss < old.loss {
                     *old = cell;
                 }
@@ -210,13 +296,14 @@ fn usable_cells<'a>(records: &'a [RunRecord], warnings: &mut Vec<String>) -> Vec
     }
     if duplicates > 0 {
         let winners: Vec<String> = best
-            .values()
-            .map(|c| format!("{} (lr {}, seed {})", c.run.run_id, c.run.lr, c.run.seed))
+            .iter()
+            .filter(|(key, _)| contested.contains(key))
+            .map(|(_, c)| format!("{} (lr {}, seed {})", c.run.run_id, c.run.lr, c.run.seed))
             .collect();
         let winners: Vec<&str> = winners.iter().map(String::as_str).collect();
         warnings.push(format!(
-            "{duplicates} run(s) shared an (N, D) cell with another run; the lowest eval loss per cell was kept \
-             (best of seeds/learning rates): {}",
+            "{duplicates} run(s) shared an (N, D) cell with another run; the lowest eval loss of each such cell \
+             was kept (best of seeds/learning rates): {}",
             list_ids(&winners)
         ));
     }
@@ -354,6 +441,8 @@ pub fn fit_sweep(
         reference_loss: reference,
         n_at: None,
         d_at: None,
+        floor_verdicts: Vec::new(),
+        lr_checks: lr_checks(records),
         warnings: Vec::new(),
     };
     if let Some((d_at, count)) = choose_slice(&cells, |c| c.d, |c| c.n) {
@@ -371,6 +460,13 @@ pub fn fit_sweep(
         let y: Vec<f64> = slice.iter().map(|c| c.loss).collect();
         fits.loss_vs_n = f.fit("L(N)", &xn, &y, Offset::Free);
         fits.loss_vs_n_total = f.fit("L(N_total)", &xt, &y, Offset::Free);
+        if let Some(r) = reference {
+            for (law, fit) in [("L(N)", &fits.loss_vs_n), ("L(N_total)", &fits.loss_vs_n_total)] {
+                if let Some(fit) = fit {
+                    fits.floor_verdicts.push(floor_verdict(law, fit, &y, r));
+                }
+            }
+        }
         fits.loss_vs_n_no_offset = f.fit("L(N) with E = 0", &xn, &y, Offset::Zero);
         if let Some(r) = reference {
             fits.loss_vs_n_fixed_e = f.fit("L(N) with E = reference", &xn, &y, Offset::Fixed(r));
@@ -389,6 +485,9 @@ pub fn fit_sweep(
         let xd: Vec<f64> = slice.iter().map(|c| c.d as f64).collect();
         let y: Vec<f64> = slice.iter().map(|c| c.loss).collect();
         fits.loss_vs_d = f.fit("L(D)", &xd, &y, Offset::Free);
+        if let (Some(r), Some(fit)) = (reference, &fits.loss_vs_d) {
+            fits.floor_verdicts.push(floor_verdict("L(D)", fit, &y, r));
+        }
         fits.loss_vs_d_no_offset = f.fit("L(D) with E = 0", &xd, &y, Offset::Zero);
         if let Some(r) = reference {
             fits.loss_vs_d_fixed_e = f.fit("L(D) with E = reference", &xd, &y, Offset::Fixed(r));
@@ -398,20 +497,12 @@ pub fn fit_sweep(
     Ok(fits)
 }
 
-/// `(E − ref, relative %, whether ref is inside E's CI)` for a free-offset fit.
-fn compare_e(fit: &PowerLawFit, reference: f64) -> (f64, f64, Option<bool>) {
-    let diff = fit.e - reference;
-    let pct = if reference != 0.0 { 100.0 * diff / reference } else { f64::NAN };
-    let inside = fit.e_ci.map(|(lo, hi)| lo <= reference && reference <= hi);
-    (diff, pct, inside)
-}
-
 fn signed(v: f64, digits: usize) -> String {
     if v >= 0.0 { format!("+{}", sig(v, digits)) } else { sig(v, digits) }
 }
 
 /// Short plain-text summary for the terminal: exponents with bootstrap CIs, RMS residuals,
-/// E vs reference.
+/// the verdicts on E against the reference and the learning-rate checks.
 pub fn summary_text(fits: &ScalingFits) -> String {
     let mut s = String::new();
     for (name, desc, fit) in fits.labelled() {
@@ -432,27 +523,26 @@ pub fn summary_text(fits: &ScalingFits) -> String {
             desc
         );
     }
-    if let Some(r) = fits.reference_loss {
-        for (name, fit) in [
-            ("L(N)", &fits.loss_vs_n),
-            ("L(N_total)", &fits.loss_vs_n_total),
-            ("L(D)", &fits.loss_vs_d),
-        ] {
-            let Some(fit) = fit else { continue };
-            let (diff, pct, inside) = compare_e(fit, r);
-            let ci = match inside {
-                Some(true) => "reference inside E's 95% CI",
-                Some(false) => "reference OUTSIDE E's 95% CI",
-                None => "no CI",
-            };
-            let _ = writeln!(
-                s,
-                "{name}: E − reference ({}) = {} nats ({}%), {ci}",
-                sig(r, 4),
-                signed(diff, 3),
-                signed(pct, 2)
-            );
-        }
+    for v in &fits.floor_verdicts {
+        let _ = writeln!(
+            s,
+            "{}: E − reference ({}) = {} nats ({}%): {}",
+            v.law,
+            sig(v.reference, 4),
+            signed(v.e.value - v.reference, 3),
+            signed(100.0 * v.relative_difference, 2),
+            v.verdict
+        );
+    }
+    for c in &fits.lr_checks {
+        let _ = writeln!(
+            s,
+            "learning-rate check at N = {}, D = {}: best peak lr {}, {}",
+            sci(c.n as f64, 3),
+            sci(c.d as f64, 3),
+            c.best_lr.map(|l| sig(l, 3)).unwrap_or_else(|| "none".into()),
+            c.position
+        );
     }
     if s.is_empty() {
         s.push_str("no scaling law could be fitted\n");
@@ -851,46 +941,107 @@ fn report_markdown(
     // E vs reference.
     if let Some((name, r)) = &opts.reference_loss {
         let _ = writeln!(md, "## Fitted offset vs {name}\n");
-        let mut wrote = false;
-        for (law, fit) in [
-            ("L(N)", &fits.loss_vs_n),
-            ("L(N_total)", &fits.loss_vs_n_total),
-            ("L(D)", &fits.loss_vs_d),
-        ] {
-            let Some(fit) = fit else { continue };
-            wrote = true;
-            let (diff, pct, inside) = compare_e(fit, *r);
-            let ci = match (inside, fit.e_ci) {
-                (Some(true), Some(ci)) => {
-                    format!("the {name} lies inside E's 95% CI {}", interval(Some(ci), 3))
-                }
-                (Some(false), Some(ci)) => {
-                    format!("**the {name} lies outside E's 95% CI {}**", interval(Some(ci), 3))
-                }
-                _ => "no bootstrap interval is available".to_string(),
-            };
-            let _ = writeln!(
-                md,
-                "- {law}: fitted E = {} nats vs {name} {} nats: difference {} nats ({}%); {ci}.",
-                sig(fit.e, 4),
-                sig(*r, 4),
-                signed(diff, 3),
-                signed(pct, 2)
-            );
-        }
-        if wrote {
-            let _ = writeln!(
-                md,
-                "\nAn offset fitted on a slice at fixed D (or N) also contains the other variable's finite-size term \
-                 (e.g. B/D^β for L(N)), so it sits above the irreducible loss unless that term is negligible at the \
-                 slice used."
-            );
-        } else {
+        if fits.floor_verdicts.is_empty() {
             let _ = writeln!(
                 md,
                 "No free-offset fit is available to compare with the {name} ({}).",
                 sig(*r, 4)
             );
+        } else {
+            let _ = writeln!(
+                md,
+                "Does each law's free offset E find the {name} {} nats? The verdict says \"agrees\" when the \
+                 {name} lies inside E's 95% interval, and is given only when the law is clean: E inside its \
+                 range, two or more degrees of freedom left, α's interval within ±{:.0}% of α and E's within \
+                 ±{:.0}% of E.\n",
+                sig(*r, 5),
+                100.0 * MAX_ALPHA_RELATIVE_HALF_WIDTH,
+                100.0 * MAX_E_RELATIVE_HALF_WIDTH
+            );
+            let _ = writeln!(md, "| law | E | E 95% CI | E − {name} | α | α 95% CI | verdict |");
+            let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+            for v in &fits.floor_verdicts {
+                let ci = |e: &Estimate| interval(e.lo.is_finite().then_some((e.lo, e.hi)), 3);
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} nats ({}%) | {} | {} | {} |",
+                    v.law,
+                    sig(v.e.value, 4),
+                    ci(&v.e),
+                    signed(v.e.value - v.reference, 3),
+                    signed(100.0 * v.relative_difference, 2),
+                    sig(v.alpha.value, 3),
+                    ci(&v.alpha),
+                    v.verdict.short()
+                );
+            }
+            md.push('\n');
+            for v in &fits.floor_verdicts {
+                if let Verdict::NotTestable(why) | Verdict::NotResolved(why) = &v.verdict {
+                    let _ = writeln!(md, "- {}: {}: {why}.", v.law, v.verdict.short());
+                }
+            }
+            let _ = writeln!(
+                md,
+                "\nAn offset fitted on a slice at fixed D (or N) also contains the other variable's finite-size term \
+                 (e.g. B/D^β for L(N)), so it sits above the irreducible loss unless that term is negligible at the \
+                 slice used. The intervals do not include the evaluation set's own sampling error, which shifts \
+                 every eval loss alike (the true transition probabilities' score on the same held-out tokens \
+                 measures it)."
+            );
+        }
+        md.push('\n');
+    }
+    if !fits.lr_checks.is_empty() {
+        let _ = writeln!(md, "## Learning-rate check\n");
+        let _ = writeln!(
+            md,
+            "Runs that differ only in their peak learning rate. The best rate should be interior: with the \
+             best at the smallest or largest rate tried, a rate beyond the grid may do better and the losses \
+             above may sit above what the model can reach.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| N | D | seed | peak lr: eval loss | best lr | margin to runner-up | verdict |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+        for c in &fits.lr_checks {
+            let trials: Vec<String> = c
+                .trials
+                .iter()
+                .map(|t| {
+                    let loss = t.eval_loss.map(|l| sig(l, 4)).unwrap_or_else(|| "diverged".into());
+                    format!("{}: {loss}", sig(t.lr, 3))
+                })
+                .collect();
+            let short = match &c.position {
+                LrPosition::Interior => "interior",
+                LrPosition::LowerEdge => "**at the lower edge**",
+                LrPosition::UpperEdge => "**at the upper edge**",
+                LrPosition::NotTestable(_) => "not testable",
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {short} |",
+                sci(c.n as f64, 3),
+                sci(c.d as f64, 3),
+                c.seed,
+                trials.join("; "),
+                c.best_lr.map(|l| sig(l, 3)).unwrap_or_else(|| "–".into()),
+                c.margin.map(|m| format!("{} nats", sig(m, 2))).unwrap_or_else(|| "–".into()),
+            );
+        }
+        md.push('\n');
+        for c in &fits.lr_checks {
+            if let LrPosition::NotTestable(_) = c.position {
+                let _ = writeln!(
+                    md,
+                    "- N = {}, D = {}: {}.",
+                    sci(c.n as f64, 3),
+                    sci(c.d as f64, 3),
+                    c.position
+                );
+            }
         }
         md.push('\n');
     }
@@ -1024,6 +1175,29 @@ mod tests {
         assert_eq!(choose_slice(&cells, |c| c.n, |c| c.d), Some((1, 2)));
     }
 
+    #[test]
+    fn the_offset_verdict_needs_a_clean_law_and_then_finds_the_floor() {
+        let xs: Vec<f64> = (0..9).map(|i| 1e3 * 2f64.powi(i)).collect();
+        let noise = [0.002, -0.001, 0.0015, -0.002, 0.001, -0.0005, 0.002, -0.0015, 0.0005];
+        let ys: Vec<f64> =
+            xs.iter().zip(noise).map(|(x, e)| (2.0 + 30.0 * x.powf(-0.5)) * (1.0 + e)).collect();
+        let fo =
+            FitOptions { offset: Offset::Free, loss: FitLoss::Squared, bootstrap: 200, seed: 0 };
+        let fit = fit_power_law(&xs, &ys, &fo).unwrap();
+        let v = floor_verdict("L(N)", &fit, &ys, 2.0);
+        assert_eq!(v.verdict, Verdict::Agrees, "{v:?}");
+        assert!(v.preconditions.iter().all(|p| p.holds));
+        let v = floor_verdict("L(N)", &fit, &ys, 1.6);
+        assert_eq!(v.verdict, Verdict::Disagrees, "{v:?}");
+        // Four points leave one degree of freedom: not testable, whatever E is.
+        let fit4 = fit_power_law(&xs[..4], &ys[..4], &fo).unwrap();
+        let v = floor_verdict("L(N)", &fit4, &ys[..4], 2.0);
+        assert!(
+            matches!(&v.verdict, Verdict::NotTestable(w) if w.contains("degrees of freedom")),
+            "{v:?}"
+        );
+    }
+
     fn synthetic_grid() -> Vec<RunRecord> {
         let ns = [1.0e4, 1.0e5, 1.0e6, 1.0e7];
         let ds = [1.0e5, 1.0e6, 1.0e7, 1.0e8];
@@ -1149,7 +1323,11 @@ mod tests {
         let w = fits.warnings.join("\n");
         assert!(w.contains("diverged") && w.contains(&records[0].run_id), "{w}");
         assert!(w.contains("eval_loss = NaN"), "{w}");
-        assert!(w.contains("lowest eval loss per cell"), "{w}");
+        assert!(w.contains("lowest eval loss of each such cell"), "{w}");
+        assert!(
+            w.contains("dup (lr") && !w.contains(&records[6].run_id),
+            "only the shared cell: {w}"
+        );
         assert!(w.contains("0 degrees of freedom"), "{w}");
         assert_eq!(fits.n_at, Some(100_000_000));
         assert!(fits.loss_vs_n.is_some());
@@ -1178,8 +1356,9 @@ mod tests {
     }
 
     #[test]
-    fn reference_outside_ci_is_flagged() {
-        // Noisy-free grid, but the reference is far below the true offset.
+    fn an_offset_far_from_the_reference_is_never_called_agreement() {
+        // A noise-free grid, but the reference is far below the true offset. With four points
+        // per slice the laws are not clean enough for a verdict (one degree of freedom left).
         let records = synthetic_grid();
         let opts = AnalysisOptions {
             reference_loss: Some(("entropy rate".into(), 0.5)),
@@ -1189,10 +1368,15 @@ mod tests {
         let dir = temp_dir("outside");
         let fits = write_report(&records, &opts, &dir).unwrap();
         let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-        if fits.loss_vs_n.as_ref().unwrap().e_ci.is_some() {
-            assert!(md.contains("lies outside E's 95% CI"), "{md}");
-            assert!(summary_text(&fits).contains("OUTSIDE"));
+        assert_eq!(fits.floor_verdicts.len(), 3, "L(N), L(N_total), L(D)");
+        for v in &fits.floor_verdicts {
+            assert!(
+                matches!(&v.verdict, Verdict::NotTestable(w) if w.contains("degrees of freedom")),
+                "{v:?}"
+            );
         }
+        assert!(md.contains("| not testable |") && md.contains("degrees of freedom"), "{md}");
+        assert!(summary_text(&fits).contains("not testable"));
     }
 
     #[test]

@@ -13,6 +13,15 @@ use scalinglab_analysis::frontier::{
 };
 use scalinglab_analysis::{FitCommandOptions, ResultsWriter, RunRecord, RunStatus, fit_command};
 
+/// This package's directory as cargo gives it when it runs the test (a shared target directory
+/// can hold a test binary built from another checkout of the same sources, whose compiled-in
+/// `CARGO_MANIFEST_DIR` may no longer exist).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 /// The law of most tests: `a = β/(α+β) = 0.4`, `b = 0.6`, `G = 0.5^(1/0.6) ≈ 0.315`, so
 /// `N_opt ≈ 0.146·D_opt^(2/3)`: tens of tokens per parameter at these scales.
 const LAW: JointLaw = JointLaw { e: 1.8, a: 100.0, b: 300.0, alpha: 0.36, beta: 0.24 };
@@ -503,10 +512,10 @@ fn fit_command_on_a_quickstart_results_file() {
 }
 
 #[test]
-fn example_report_results_get_every_method_the_grid_allows() {
-    // The repository's real quickstart sweep: 4 widths × 5 token budgets, 20 runs.
-    let committed =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/example-report/results.csv");
+fn a_real_walk_grid_gets_every_method_the_grid_allows() {
+    // A real sweep, kept as a fixture: 4 widths × 5 token budgets, 20 runs, on the walks of
+    // `reproduce graphs` (the quickstart until stop 26), with its training curves beside it.
+    let committed = manifest_dir().join("tests/data/walk_grid_results.csv");
     let out = temp_dir("example-report");
     // First the end-of-run points alone (a copy without the curves.csv that sits beside the
     // committed file).

@@ -8,6 +8,15 @@ use scalinglab_data::{
     build_data, split_of,
 };
 
+/// This package's directory as cargo gives it when it runs the test (a shared target directory
+/// can hold a test binary built from another checkout of the same sources, whose compiled-in
+/// `CARGO_MANIFEST_DIR` may no longer exist).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 fn build(config: &DataBuildConfig, dir: &std::path::Path) -> (scalinglab_data::DataSummary, u64) {
     let mut last_done = 0;
     let summary = build_data(config, dir, |p| last_done = p.done).unwrap();
@@ -302,8 +311,7 @@ seed = 1
 
 #[test]
 fn repository_hierarchy_config_is_a_valid_default() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/data/hierarchy.toml");
+    let path = manifest_dir().join("../../configs/data/hierarchy.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let DataBuildConfig::Hierarchy(h) = toml::from_str::<DataBuildConfig>(&text).unwrap() else {
         panic!("{} is not a hierarchy config", path.display());
@@ -341,7 +349,7 @@ fn build_configs_reject_mistakes() {
 
 #[test]
 fn example_configs_parse_and_validate() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+    let dir = manifest_dir().join("examples/configs");
     let mut names = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

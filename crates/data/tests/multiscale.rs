@@ -9,6 +9,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
 use scalinglab_data::{DataBuildConfig, Multiscale, MultiscaleConfig, TokenShard, build_data};
 
+/// This package's directory as cargo gives it when it runs the test (a shared target directory
+/// can hold a test binary built from another checkout of the same sources, whose compiled-in
+/// `CARGO_MANIFEST_DIR` may no longer exist).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 /// The small process of the sampling tests: V = 16, K = 6 (timescales 2..64), q = 4, S = 4.
 fn small(seed: u64) -> MultiscaleConfig {
     MultiscaleConfig {
@@ -217,8 +226,7 @@ fn stream_is_stationary_and_aperiodic() {
 
 /// The repository's default configuration, configs/data/multiscale.toml.
 fn repository_config() -> scalinglab_data::MultiscaleBuild {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/data/multiscale.toml");
+    let path = manifest_dir().join("../../configs/data/multiscale.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let DataBuildConfig::Multiscale(m) = toml::from_str::<DataBuildConfig>(&text).unwrap() else {
         panic!("{} is not a multiscale config", path.display());

@@ -128,6 +128,36 @@ impl Default for ModelFamily {
     }
 }
 
+/// Which (width, tokens) cells of `widths × tokens` a sweep trains.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GridLayout {
+    /// Every width on every token budget (the frontier and every slice).
+    #[default]
+    Full,
+    /// Only the two slices the 1-D laws are fitted on: every width at the largest budget
+    /// (`L(N)`) and the largest width at every budget (`L(D)`). It costs about a quarter of
+    /// a full grid of the same ladders and leaves the compute frontier out.
+    Slices,
+}
+
+/// A learning-rate check: extra runs at one grid cell with the width's rate scaled, so that
+/// the report can say whether the chosen rate is at an edge of the rates tried.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LrCheck {
+    /// Width of the cell (one of `sweep.widths`). Default: the largest width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    /// Token budget of the cell (one of `sweep.tokens`). Default: the middle budget (the lower
+    /// median of `sweep.tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// Multiples of the width's rate to train beside the grid's own (e.g. `[0.5, 2.0]`); with
+    /// the grid's 1.0 they make the rates the report compares.
+    pub multipliers: Vec<f64>,
+}
+
 /// The grid: every width is trained on every token budget, from scratch, for one epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -155,6 +185,11 @@ pub struct SweepConfig {
     /// Seeds to train every grid point with (best of, like the learning rates). Default: none
     /// (just `train.seed`).
     pub seeds: Vec<u64>,
+    /// `"full"` (every width × every budget) or `"slices"` (every width at the largest budget
+    /// and the largest width at every budget). Default: `"full"`.
+    pub layout: GridLayout,
+    /// Extra runs at one cell with other learning rates (see [`LrCheck`]). Default: none.
+    pub lr_check: Option<LrCheck>,
 }
 
 impl Default for SweepConfig {
@@ -167,6 +202,8 @@ impl Default for SweepConfig {
             isoflop_tokens: None,
             lr_multipliers: vec![1.0],
             seeds: Vec::new(),
+            layout: GridLayout::Full,
+            lr_check: None,
         }
     }
 }
@@ -375,12 +412,15 @@ impl ExperimentConfig {
             return Err(invalid("sweep.head_dim", 0, "must be at least 1"));
         }
         for &w in &s.widths {
-            if w == 0 || (w > s.head_dim && w % s.head_dim != 0) {
+            // A width has max(1, ⌊w / head_dim⌋) heads, which must split it evenly.
+            if w == 0 || !w.is_multiple_of((w / s.head_dim).max(1)) {
                 return Err(invalid(
                     "sweep.widths",
                     format!("{:?}", s.widths),
                     format!(
-                        "width {w} must be positive and a multiple of head_dim = {}",
+                        "width {w} must be positive and split evenly into its {} heads \
+                         (⌊width / head_dim⌋ with head_dim = {}, at least one)",
+                        (w / s.head_dim).max(1),
                         s.head_dim
                     ),
                 ));
@@ -404,6 +444,59 @@ impl ExperimentConfig {
                 format!("{:?}", s.lr_multipliers),
                 "list at least one positive multiple of train.lr",
             ));
+        }
+        if let Some(check) = &s.lr_check {
+            if let Some(w) = check.width
+                && !s.widths.contains(&w)
+            {
+                return Err(invalid(
+                    "sweep.lr_check.width",
+                    w,
+                    format!("must be one of sweep.widths {:?}", s.widths),
+                ));
+            }
+            if let Some(t) = check.tokens
+                && !s.tokens.contains(&t)
+            {
+                return Err(invalid(
+                    "sweep.lr_check.tokens",
+                    t,
+                    format!("must be one of sweep.tokens {:?}", s.tokens),
+                ));
+            }
+            let Some((width, tokens, _)) = self.lr_check_cell() else {
+                return Err(invalid(
+                    "sweep.lr_check",
+                    "(no cell)",
+                    "needs at least one width and one entry in sweep.tokens",
+                ));
+            };
+            if s.layout == GridLayout::Slices
+                && !(Some(&width) == s.widths.iter().max()
+                    || Some(&tokens) == s.tokens.iter().max())
+            {
+                return Err(invalid(
+                    "sweep.lr_check",
+                    format!("width {width}, tokens {tokens}"),
+                    "with layout = \"slices\" the cell must lie on a slice (the largest width or \
+                     the largest budget)",
+                ));
+            }
+            if check.multipliers.is_empty()
+                || check.multipliers.iter().any(|m| {
+                    !(m.is_finite() && *m > 0.0) || s.lr_multipliers.iter().any(|g| g == m)
+                })
+            {
+                return Err(invalid(
+                    "sweep.lr_check.multipliers",
+                    format!("{:?}", check.multipliers),
+                    format!(
+                        "list positive multiples of the width's rate other than the grid's own \
+                         {:?}",
+                        s.lr_multipliers
+                    ),
+                ));
+            }
         }
         if let crate::schedule::ScheduleKind::ConstantCooldown { cooldown_frac } =
             self.train.schedule
@@ -574,6 +667,22 @@ impl ExperimentConfig {
         Ok(m)
     }
 
+    /// The learning-rate check's cell and multipliers, `(width, tokens, multipliers)`, its
+    /// defaults filled in (see [`LrCheck`]); `None` without a check (or without a grid).
+    pub fn lr_check_cell(&self) -> Option<(usize, u64, &[f64])> {
+        let check = self.sweep.lr_check.as_ref()?;
+        let width = check.width.or_else(|| self.sweep.widths.iter().copied().max())?;
+        let tokens = match check.tokens {
+            Some(t) => t,
+            None => {
+                let mut t = self.sweep.tokens.clone();
+                t.sort_unstable();
+                *t.get(t.len().checked_sub(1)? / 2)?
+            }
+        };
+        Some((width, tokens, &check.multipliers))
+    }
+
     /// The peak learning rate of a width-`width` model (see [`TrainConfig::lr_base_width`]).
     pub fn lr_for_width(&self, width: usize) -> f64 {
         match self.train.lr_base_width {
@@ -582,8 +691,9 @@ impl ExperimentConfig {
         }
     }
 
-    /// Every (width, tokens) pair of the sweep: the grid `widths × tokens`, then the IsoFLOP
-    /// points `D = C / (6 N)` of `compute_budgets` inside `isoflop_tokens`, without repeats.
+    /// Every (width, tokens) pair of the sweep: the grid `widths × tokens` (or its two slices,
+    /// see [`GridLayout`]), then the IsoFLOP points `D = C / (6 N)` of `compute_budgets` inside
+    /// `isoflop_tokens`, without repeats.
     pub fn grid(&self) -> Result<Vec<(usize, u64)>, TrainingError> {
         let mut cells: Vec<(usize, u64)> = Vec::new();
         let mut push = |cell: (usize, u64)| {
@@ -591,9 +701,14 @@ impl ExperimentConfig {
                 cells.push(cell);
             }
         };
+        let max_width = self.sweep.widths.iter().copied().max();
+        let max_tokens = self.sweep.tokens.iter().copied().max();
         for &w in &self.sweep.widths {
             for &d in &self.sweep.tokens {
-                push((w, d));
+                let on_slice = Some(w) == max_width || Some(d) == max_tokens;
+                if self.sweep.layout == GridLayout::Full || on_slice {
+                    push((w, d));
+                }
             }
         }
         let context = self.model.context as u64;
@@ -637,6 +752,8 @@ mod overrides {
         let cfg = with(&["train.lr=1e-3", "sweep.widths=[32, 64]", "name=wide"]).unwrap();
         assert_eq!(cfg.train.lr, 1e-3);
         assert_eq!(cfg.sweep.widths, vec![32, 64]);
+        // The learning-rate check follows the ladder: its default cell is the largest width.
+        assert_eq!(cfg.lr_check_cell().map(|(w, t, _)| (w, t)), Some((64, 409_600)));
         assert_eq!(cfg.name, "wide");
         assert_eq!(cfg.model, base.model, "untouched fields keep the file's values");
         // Recorded: the config written into the run directory carries the overrides.

@@ -29,8 +29,8 @@ pub use bench::{
     bench_training, bench_training_parallel, matmul_peak,
 };
 pub use config::{
-    AnalysisConfig, DataConfig, ExperimentConfig, ModelFamily, QUICKSTART_TOML, ShardData,
-    SweepConfig, TrainConfig,
+    AnalysisConfig, DataConfig, ExperimentConfig, GridLayout, LrCheck, ModelFamily,
+    QUICKSTART_TOML, ShardData, SweepConfig, TrainConfig,
 };
 pub use coord::{CoordCheckConfig, CoordRow, CoordSlope, coord_check, coord_check_command};
 pub use device::{DeviceChoice, SelectedDevice, select_device};

@@ -392,7 +392,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainingErro
     fs::rename(&tmp, path).map_err(write_err(path))
 }
 
-/// Every run of the experiment: the (width, tokens) grid × learning-rate multipliers × seeds.
+/// Every run of the experiment: the (width, tokens) grid × learning-rate multipliers × seeds,
+/// then the learning-rate check's runs.
 /// A run's id is derived from its settings (`w64_D102400`, with `_lr0.5` and `_s3` when the
 /// sweep varies them), so it names the same run in every session and on every machine.
 fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
@@ -409,6 +410,28 @@ fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
                 if many_lrs {
                     id.push_str(&format!("_lr{mult}"));
                 }
+                if !cfg.sweep.seeds.is_empty() {
+                    id.push_str(&format!("_s{seed}"));
+                }
+                runs.push(PlannedRun {
+                    id,
+                    flops_per_token: model.flops_per_token(FlopCounting::WithUnembedding),
+                    model: model.clone(),
+                    sequences,
+                    tokens: (sequences as u64).saturating_mul(cfg.model.context as u64),
+                    lr: cfg.lr_for_width(width) * mult,
+                    seed,
+                });
+            }
+        }
+    }
+    // The learning-rate check: its cell again at each of its rates, with the grid's seed(s).
+    if let Some((width, tokens, multipliers)) = cfg.lr_check_cell() {
+        let model = cfg.run_model(width)?;
+        let sequences = cfg.sequences_for(tokens);
+        for &mult in multipliers {
+            for &seed in &seeds {
+                let mut id = format!("w{width}_D{tokens}_lr{mult}");
                 if !cfg.sweep.seeds.is_empty() {
                     id.push_str(&format!("_s{seed}"));
                 }
@@ -1122,6 +1145,7 @@ mod tests {
         cfg.sweep.tokens = vec![51_200];
         cfg.sweep.lr_multipliers = vec![0.5, 1.0];
         cfg.sweep.seeds = vec![3, 4];
+        cfg.sweep.lr_check = None;
         let runs = plan(&cfg).unwrap();
         assert_eq!(runs.len(), 8);
         let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
@@ -1131,9 +1155,81 @@ mod tests {
         assert_eq!((runs[0].seed, runs[1].seed), (3, 4));
         // The default sweep keeps the short ids.
         let plain = plan(&ExperimentConfig::quickstart()).unwrap();
-        assert_eq!(plain[0].id, "w16_D51200");
+        assert_eq!(plain[0].id, "w4_D2316800");
         cfg.sweep.lr_multipliers = vec![];
         assert!(cfg.validate().unwrap_err().to_string().contains("sweep.lr_multipliers"));
+    }
+
+    #[test]
+    fn slices_and_the_learning_rate_check_plan_the_runs_the_laws_need() {
+        let mut cfg = ExperimentConfig::quickstart();
+        cfg.sweep.widths = vec![8, 16, 32];
+        cfg.sweep.tokens = vec![800, 1600, 3200];
+        cfg.sweep.layout = crate::GridLayout::Slices;
+        // The default cell: the largest width at the middle budget.
+        cfg.sweep.lr_check =
+            Some(crate::LrCheck { width: None, tokens: None, multipliers: vec![0.5, 2.0] });
+        cfg.validate().unwrap();
+        let ids: Vec<String> = plan(&cfg).unwrap().into_iter().map(|r| r.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "w8_D3200",
+                "w16_D3200",
+                "w32_D800",
+                "w32_D1600",
+                "w32_D3200",
+                "w32_D1600_lr0.5",
+                "w32_D1600_lr2"
+            ]
+        );
+        let runs = plan(&cfg).unwrap();
+        assert!((runs[5].lr - 0.5 * cfg.lr_for_width(32)).abs() < 1e-15);
+        assert_eq!(runs[6].tokens, runs[3].tokens);
+        // A full grid has every cell.
+        cfg.sweep.layout = crate::GridLayout::Full;
+        assert_eq!(plan(&cfg).unwrap().len(), 9 + 2);
+        // Refusals name the field and the value.
+        for (edit, field) in [
+            (
+                crate::LrCheck { width: Some(24), tokens: Some(1600), multipliers: vec![2.0] },
+                "sweep.lr_check.width",
+            ),
+            (
+                crate::LrCheck { width: Some(32), tokens: Some(999), multipliers: vec![2.0] },
+                "sweep.lr_check.tokens",
+            ),
+            (
+                crate::LrCheck { width: Some(32), tokens: Some(1600), multipliers: vec![1.0] },
+                "sweep.lr_check.multipliers",
+            ),
+            (
+                crate::LrCheck { width: Some(32), tokens: Some(1600), multipliers: vec![] },
+                "sweep.lr_check.multipliers",
+            ),
+            (
+                crate::LrCheck { width: Some(32), tokens: Some(1600), multipliers: vec![-2.0] },
+                "sweep.lr_check.multipliers",
+            ),
+        ] {
+            cfg.sweep.lr_check = Some(edit);
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
+        // Under slices the checked cell must lie on a slice.
+        cfg.sweep.layout = crate::GridLayout::Slices;
+        cfg.sweep.lr_check =
+            Some(crate::LrCheck { width: Some(16), tokens: Some(1600), multipliers: vec![2.0] });
+        assert!(cfg.validate().unwrap_err().to_string().contains("sweep.lr_check"));
+        // Widths split evenly into max(1, width / head_dim) heads.
+        cfg.sweep.lr_check = None;
+        cfg.sweep.head_dim = 16;
+        cfg.sweep.widths = vec![4, 6, 12, 24, 48];
+        cfg.validate().unwrap();
+        assert_eq!(cfg.run_model(48).unwrap().n_heads, 3);
+        cfg.sweep.widths = vec![50];
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("sweep.widths") && e.contains("50"), "{e}");
     }
 
     #[test]

@@ -36,8 +36,8 @@ where
 
 fn arms(quick: bool, scale: f64) -> Vec<Arm> {
     let base = {
-        let mut c = ExperimentConfig::quickstart();
-        // The quickstart's grid without its largest D, so that the learning-rate grid keeps
+        let mut c = super::walk_base();
+        // The base grid without its largest D, so that the learning-rate grid keeps
         // the command under 30 minutes; `--scale 2` puts it back.
         c.sweep.tokens = vec![51_200, 102_400, 204_800, 409_600];
         if quick {
@@ -76,7 +76,7 @@ fn arms(quick: bool, scale: f64) -> Vec<Arm> {
     ]
 }
 
-/// The learning-rate grid of every grid arm (multipliers of the quickstart's rate at each
+/// The learning-rate grid of every grid arm (multipliers of the base rate at each
 /// width): each (N, D) cell keeps its best run, as the paper's "best of the LR grid and of
 /// seeds". A three-rate run (×0.5, ×1, ×2) of all four arms found ×2 best in 1 of 64 cells,
 /// by 0.003 nats, at 36% of the time; so the laptop grid stops at ×1.
@@ -142,7 +142,7 @@ fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> St
     let _ = writeln!(
         md,
         "\n## Learning rates and seeds\n\n\
-         Every cell (N, D) of every arm trains at {} learning rates ({grid} the quickstart's, \
+         Every cell (N, D) of every arm trains at {} learning rates ({grid} the base rate, \
          which is 0.03 at width 16 and scales as 1/width under SP) with {}, and keeps \
          its lowest held-out loss (one seed on a laptop; `--scale 2` or more trains the \
          paper's three). Below, at the largest D: each width's loss at each multiplier (best \
@@ -233,7 +233,7 @@ fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> St
 /// The IsoFLOP arm: the unbiased ER family along lines D = C/(6N) (as `configs/isoflop.toml`),
 /// so that the IsoFLOP parabolas (Chinchilla's approach 2) have bracketed minima.
 fn isoflop_arm(quick: bool, scale: f64) -> ExperimentConfig {
-    let mut c = ExperimentConfig::quickstart();
+    let mut c = super::walk_base();
     c.name = "reproduce_graphs_er_isoflop".into();
     c.description = "IsoFLOP lines D = C/(6N) on the unbiased Erdős–Rényi walks, for the \
                      compute-optimal frontier."
@@ -328,7 +328,7 @@ fn offsets_against_floor(results: &[(Arm, ExperimentOutcome)]) -> String {
 
 /// Runs (or resumes) every arm into `out/<arm>/` and writes `out/reproduce.md`, whose first
 /// table sets the predicted irreducible loss (the exact entropy rate) beside the fitted offset
-/// and the exponents. `quick` trains a 3 × 3 grid per arm instead of the quickstart's 4 × 5;
+/// and the exponents. `quick` trains a 3 × 3 grid per arm instead of the base 4 × 5;
 /// `scale` extends both grids by doublings. Each arm's `config.toml` in its directory is an
 /// ordinary experiment file (`scalinglab run CONFIG --emit slurm` takes it to a cluster).
 ///

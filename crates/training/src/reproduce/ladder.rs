@@ -45,7 +45,7 @@ fn sweep(
     layers: usize,
     save_models: bool,
 ) -> ExperimentConfig {
-    let mut c = ExperimentConfig::quickstart();
+    let mut c = super::walk_base();
     c.name = format!("ladder_{name}");
     c.description = format!("The ladder of languages: {name}.");
     c.data.shards = Some(data);

@@ -7,7 +7,7 @@
 //!    exponents `α_D = 2s/(2s + d̂)`, `α_N = 2s/d̂` are set beside the measured ones: test MSE
 //!    against the number of training points n at a fixed width, and against the model's
 //!    non-embedding parameters at the largest n.
-//! 2. **A language model.** A small sweep on Erdős–Rényi walks (the quickstart family) keeps
+//! 2. **A language model.** A small sweep on Erdős–Rényi walks (the family of `reproduce graphs`) keeps
 //!    its models; the intrinsic dimension of the final-layer hidden states of its largest
 //!    model (cosine distance, as the paper) predicts α_D, set beside the α_D the sweep
 //!    measured.
@@ -36,7 +36,7 @@ use super::graphs::grow;
 use super::{ReproduceOptions, fmt_fit, provenance, write_file};
 use crate::device::{cpu_threads, run_parallel};
 use crate::{
-    DeviceChoice, ExperimentConfig, RegressionResult, RegressionTrain, RunOptions, TrainingError,
+    DeviceChoice, RegressionResult, RegressionTrain, RunOptions, TrainingError,
     hidden_state_points, load_saved_model, run_experiment, select_device, train_regressor,
 };
 
@@ -442,7 +442,7 @@ fn log_grid(lo: f64, hi: f64) -> impl Iterator<Item = f64> {
 /// dimension of the largest model's hidden states and sets the α_D it predicts beside the
 /// sweep's measured α_D.
 fn language_model_section(opts: &ReproduceOptions, out: &Path) -> Result<String, TrainingError> {
-    let mut cfg = ExperimentConfig::quickstart();
+    let mut cfg = super::walk_base();
     cfg.name = "reproduce_manifolds_lm".into();
     cfg.sweep.widths = vec![32, 64, 128];
     cfg.sweep.tokens = vec![102_400, 204_800, 409_600, 819_200];

@@ -33,7 +33,7 @@ fn copy_process() -> CopyConfig {
 
 use super::graphs::grow;
 use super::{ReproduceOptions, fmt_fit, provenance, write_file};
-use crate::{ExperimentConfig, RunOptions, ShardData, TrainingError, run_experiment};
+use crate::{RunOptions, ShardData, TrainingError, run_experiment};
 
 fn data_recipe(opts: &ReproduceOptions) -> DataBuildConfig {
     match &opts.corpus {
@@ -149,7 +149,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     drop(shard);
 
     // 2. The data-size sweep.
-    let mut cfg = ExperimentConfig::quickstart();
+    let mut cfg = super::walk_base();
     cfg.name = "reproduce_statistics".into();
     cfg.description = "Data-size sweep for the statistics reproduction: nested prefixes of the \
                        token stream, per-position held-out losses."
