@@ -583,16 +583,16 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Reproduce { name, out, quick, scale, corpus, device, quiet } => {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("runs/reproduce-{name}")));
-            let opts = scalinglab_training::ReproduceOptions {
+            let opts = scalinglab_reproduce::ReproduceOptions {
                 device,
                 quick,
                 scale,
                 corpus,
                 progress: !quiet,
                 command: std::env::args().collect::<Vec<_>>().join(" "),
-                ..scalinglab_training::ReproduceOptions::new(&out)
+                ..scalinglab_reproduce::ReproduceOptions::new(&out)
             };
-            let path = scalinglab_training::reproduce(&name, &opts)?;
+            let path = scalinglab_reproduce::reproduce(&name, &opts)?;
             let report = std::fs::read_to_string(&path)?;
             // The report's opening paragraph and first table.
             let head: Vec<&str> = report.lines().take_while(|l| !l.starts_with("## ")).collect();

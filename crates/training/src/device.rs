@@ -94,7 +94,7 @@ pub struct SelectedDevice {
 }
 
 /// Cores this process may use (`RAYON_NUM_THREADS` wins when set).
-pub(crate) fn cpu_threads() -> usize {
+pub fn cpu_threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -104,7 +104,7 @@ pub(crate) fn cpu_threads() -> usize {
 
 /// Runs `f` on every item, `jobs` at a time, each worker in its own rayon pool of
 /// `threads` threads; `done` sees each result as it finishes (on the calling thread).
-pub(crate) fn run_parallel<T: Sync, R: Send>(
+pub fn run_parallel<T: Sync, R: Send>(
     items: &[T],
     jobs: usize,
     threads: usize,

@@ -18,7 +18,6 @@ mod floor;
 mod lock;
 mod optim;
 mod regression;
-mod reproduce;
 mod run;
 mod schedule;
 mod sweep;
@@ -33,23 +32,20 @@ pub use config::{
     QUICKSTART_TOML, ShardData, SweepConfig, TrainConfig,
 };
 pub use coord::{CoordCheckConfig, CoordRow, CoordSlope, coord_check, coord_check_command};
-pub use device::{DeviceChoice, SelectedDevice, select_device};
+pub use device::{DeviceChoice, SelectedDevice, cpu_threads, run_parallel, select_device};
 pub use error::TrainingError;
 pub use floor::{LearnerFloor, walk_window_floor};
 pub use lock::{DirLock, LOCK_FILE, LockMode, lock_dir, lock_runs};
 pub use optim::AdamW;
 pub use regression::{RegressionResult, RegressionTrain, train_regressor};
-pub use reproduce::{
-    ReproduceOptions, reproduce, reproduce_graphs, reproduce_manifolds, reproduce_statistics,
-};
 pub use run::{
     Checkpointing, CurveRow, LanguageModel, RunOutcome, evaluate, init_seeded, remove_checkpoint,
     train_model, train_run,
 };
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use sweep::{
-    ExperimentOutcome, ModelSweep, RunOptions, files, oracle_loss, reanalyze, run_experiment,
-    run_only, slurm_script, status, sweep_models,
+    ExperimentOutcome, ModelSweep, RunOptions, files, oracle_loss, progress_bar, reanalyze,
+    run_experiment, run_only, slurm_script, status, sweep_models,
 };
 pub use teacher::{
     SampledCorpus, TeacherEntropy, hidden_state_points, load_saved_model, sample_corpus,

@@ -456,7 +456,9 @@ fn say(bar: &ProgressBar, line: String) {
     bar.suspend(|| println!("{line}"));
 }
 
-pub(crate) fn progress_bar(total_work: f64, show: bool) -> ProgressBar {
+/// A progress bar over `total_work` units on stderr (hidden when `show` is false), in the
+/// sweep's style: elapsed time, bar, percent and ETA.
+pub fn progress_bar(total_work: f64, show: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(total_work.max(1.0) as u64),
         if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },

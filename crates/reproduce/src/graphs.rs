@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use scalinglab_data::{GraphSpec, WalkBias};
 use scalinglab_model::Parameterization;
 
-use super::{ReproduceOptions, fmt_fit, provenance, write_file};
-use crate::{ExperimentConfig, ExperimentOutcome, RunOptions, TrainingError, run_experiment};
+use crate::{ReproduceOptions, fmt_fit, provenance, write_file};
+use scalinglab_training::{
+    ExperimentConfig, ExperimentOutcome, RunOptions, TrainingError, run_experiment,
+};
 
 /// One experiment of the reproduction.
 struct Arm {
@@ -36,7 +38,7 @@ where
 
 fn arms(quick: bool, scale: f64) -> Vec<Arm> {
     let base = {
-        let mut c = super::walk_base();
+        let mut c = crate::walk_base();
         // The base grid without its largest D, so that the learning-rate grid keeps
         // the command under 30 minutes; `--scale 2` puts it back.
         c.sweep.tokens = vec![51_200, 102_400, 204_800, 409_600];
@@ -233,7 +235,7 @@ fn learning_rate_section(results: &[(Arm, ExperimentOutcome)], scale: f64) -> St
 /// The IsoFLOP arm: the unbiased ER family along lines D = C/(6N) (as `configs/isoflop.toml`),
 /// so that the IsoFLOP parabolas (Chinchilla's approach 2) have bracketed minima.
 fn isoflop_arm(quick: bool, scale: f64) -> ExperimentConfig {
-    let mut c = super::walk_base();
+    let mut c = crate::walk_base();
     c.name = "reproduce_graphs_er_isoflop".into();
     c.description = "IsoFLOP lines D = C/(6N) on the unbiased Erdős–Rényi walks, for the \
                      compute-optimal frontier."
@@ -345,7 +347,7 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
             ..RunOptions::new(out.join(arm.name), ropts.device)
         };
         let o = run_experiment(&arm.cfg, &opts)?;
-        device = super::trained_on(&o);
+        device = crate::trained_on(&o);
         results.push((arm, o));
     }
     let mut md = String::new();
@@ -367,7 +369,7 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
     );
     for (arm, o) in &results {
         let f = &o.fits;
-        let best = super::best_loss(o);
+        let best = crate::best_loss(o);
         let _ = writeln!(
             md,
             "| {} | {:.4} | {} | {} | {} | {} | {} | {} | {:.4} |",
@@ -428,7 +430,7 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
     );
     md += &frontier_rows("ER grid", &results[0].1.out_dir)?;
     md += &frontier_rows("ER IsoFLOP lines", &iso.out_dir)?;
-    md += &super::ladder::ladder_section(ropts, out)?;
+    md += &crate::ladder::ladder_section(ropts, out)?;
     let _ = writeln!(md, "\n## Arms\n");
     for (arm, o) in &results {
         let _ = writeln!(

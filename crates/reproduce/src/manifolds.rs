@@ -2,7 +2,7 @@
 //!
 //! 1. **Regression on manifolds.** For each intrinsic dimension d, a Hölder target of
 //!    smoothness s on the d-sphere, rotated into R^16, is regressed by 2-layer decoders (one
-//!    token per quantised coordinate, [`crate::train_regressor`]). The intrinsic dimension is
+//!    token per quantised coordinate, [`scalinglab_training::train_regressor`]). The intrinsic dimension is
 //!    *estimated* from the points (Levina–Bickel, k = 20, and TwoNN), and the predicted
 //!    exponents `α_D = 2s/(2s + d̂)`, `α_N = 2s/d̂` are set beside the measured ones: test MSE
 //!    against the number of training points n at a fixed width, and against the model's
@@ -32,13 +32,13 @@ use scalinglab_data::{HolderTarget, Manifold, ManifoldConfig, ManifoldData};
 use scalinglab_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
-use super::graphs::grow;
-use super::{ReproduceOptions, fmt_fit, provenance, write_file};
-use crate::device::{cpu_threads, run_parallel};
-use crate::{
+use crate::graphs::grow;
+use crate::{ReproduceOptions, fmt_fit, provenance, write_file};
+use scalinglab_training::{
     DeviceChoice, RegressionResult, RegressionTrain, RunOptions, TrainingError,
     hidden_state_points, load_saved_model, run_experiment, select_device, train_regressor,
 };
+use scalinglab_training::{cpu_threads, run_parallel};
 
 /// Ambient dimension of every manifold.
 const AMBIENT: usize = 16;
@@ -172,7 +172,7 @@ pub fn reproduce_manifolds(opts: &ReproduceOptions) -> Result<PathBuf, TrainingE
         .append(true)
         .open(&results_path)
         .map_err(|source| TrainingError::Write { path: results_path.clone(), source })?;
-    let bar = crate::sweep::progress_bar(todo.len() as f64, opts.progress);
+    let bar = scalinglab_training::progress_bar(todo.len() as f64, opts.progress);
     if opts.progress {
         bar.println(format!(
             "reproduce manifolds: {} regression runs to train ({} on disk) on {}",
@@ -250,7 +250,7 @@ pub fn reproduce_manifolds(opts: &ReproduceOptions) -> Result<PathBuf, TrainingE
         let id = estimate_dimension(&data[&dim], 4000)?;
         let half = |s: &Spread| -> Result<f64, TrainingError> {
             s.half_width.ok_or_else(|| {
-                crate::error::invalid("intrinsic dimension", dim, "one batch gives no interval")
+                crate::invalid("intrinsic dimension", dim, "one batch gives no interval")
             })
         };
         let lb = predict_from_dimension(id.mle.mean, half(&id.mle)?, SMOOTHNESS, "levina_bickel")?;
@@ -442,7 +442,7 @@ fn log_grid(lo: f64, hi: f64) -> impl Iterator<Item = f64> {
 /// dimension of the largest model's hidden states and sets the α_D it predicts beside the
 /// sweep's measured α_D.
 fn language_model_section(opts: &ReproduceOptions, out: &Path) -> Result<String, TrainingError> {
-    let mut cfg = super::walk_base();
+    let mut cfg = crate::walk_base();
     cfg.name = "reproduce_manifolds_lm".into();
     cfg.sweep.widths = vec![32, 64, 128];
     cfg.sweep.tokens = vec![102_400, 204_800, 409_600, 819_200];
@@ -461,7 +461,7 @@ fn language_model_section(opts: &ReproduceOptions, out: &Path) -> Result<String,
         .iter()
         .filter(|r| r.status == RunStatus::Ok)
         .max_by_key(|r| (r.params_non_embedding, r.tokens))
-        .ok_or_else(|| crate::error::invalid("lm sweep", "no run", "finished no run"))?;
+        .ok_or_else(|| crate::invalid("lm sweep", "no run", "finished no run"))?;
     let selected = select_device(opts.device)?;
     let model_path = lm_dir.join("runs").join(&best.run_id).join("model.safetensors");
     let (mcfg, net) = load_saved_model(&model_path, &selected.device)?;

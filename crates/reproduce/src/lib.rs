@@ -1,5 +1,8 @@
 //! `scalinglab reproduce NAME`: the three papers of the science notes at laptop scale, each
-//! writing a report whose first table puts the prediction next to the measurement.
+//! writing a report whose first table puts the prediction next to the measurement. This crate
+//! sits above `scalinglab-training` and `scalinglab-analysis`: it designs the experiments,
+//! calls them to train and fit, and writes the reports; one file per paper, the ladder of
+//! languages its own.
 //!
 //! * [`reproduce_graphs`]: Barkeshli, Alfarano & Gromov, random walks on graphs.
 //! * [`reproduce_manifolds`]: Havrilla & Liao, regression on manifolds and the intrinsic
@@ -23,14 +26,14 @@ pub use statistics::reproduce_statistics;
 
 use scalinglab_analysis::PowerLawFit;
 
-use crate::{DeviceChoice, ExperimentConfig, TrainingError};
+use scalinglab_training::{DeviceChoice, ExperimentConfig, TrainingError};
 
 /// The walk experiment the reproductions start from: 2-layer GPT-2 decoders (context 50) of
 /// widths 16–128 on walks on an unweighted Erdős–Rényi graph with 1,024 nodes and 5,120 edges,
 /// one epoch of 51,200–819,200 tokens, AdamW at 0.03 × 16/width with cosine decay to 0.1×.
 /// (It was the quickstart until the quickstart was redesigned to show both laws cleanly; the
 /// reproductions' committed reports were made with it, so it stays theirs.)
-pub(crate) fn walk_base() -> ExperimentConfig {
+fn walk_base() -> ExperimentConfig {
     const WALK_BASE: &str = r#"
 name = "walk_base"
 description = """
@@ -74,6 +77,15 @@ bootstrap = 200
         .expect("the reproductions' base experiment is valid (checked by a test)")
 }
 
+/// A refusal of `field = value`, as the training crate words its own.
+fn invalid(
+    field: impl Into<String>,
+    value: impl std::fmt::Display,
+    reason: impl Into<String>,
+) -> TrainingError {
+    TrainingError::Invalid { field: field.into(), value: value.to_string(), reason: reason.into() }
+}
+
 /// What every reproduction takes.
 #[derive(Clone, Debug)]
 pub struct ReproduceOptions {
@@ -112,7 +124,7 @@ impl ReproduceOptions {
 
     fn validate(&self) -> Result<(), TrainingError> {
         if !(self.scale.is_finite() && self.scale >= 1.0) {
-            return Err(crate::error::invalid("--scale", self.scale, "must be at least 1"));
+            return Err(invalid("--scale", self.scale, "must be at least 1"));
         }
         Ok(())
     }
@@ -128,16 +140,12 @@ pub fn reproduce(name: &str, opts: &ReproduceOptions) -> Result<PathBuf, Trainin
     std::fs::create_dir_all(&opts.out)
         .map_err(|source| TrainingError::Write { path: opts.out.clone(), source })?;
     // Two reproductions in one folder would train each other's arms and interleave reports.
-    let _lock = crate::lock::lock_dir(&opts.out, crate::lock::LockMode::Exclusive)?;
+    let _lock = scalinglab_training::lock_dir(&opts.out, scalinglab_training::LockMode::Exclusive)?;
     match name {
         "graphs" => reproduce_graphs(opts),
         "manifolds" => reproduce_manifolds(opts),
         "statistics" => reproduce_statistics(opts),
-        other => Err(crate::error::invalid(
-            "reproduce",
-            other,
-            "expected graphs, manifolds or statistics",
-        )),
+        other => Err(invalid("reproduce", other, "expected graphs, manifolds or statistics")),
     }
 }
 
@@ -165,12 +173,12 @@ fn provenance(opts: &ReproduceOptions, device: &str, seconds: f64) -> String {
 
 /// The device the runs of a sweep were trained on (a resumed call that trains nothing
 /// describes itself differently).
-fn trained_on(o: &crate::ExperimentOutcome) -> String {
+fn trained_on(o: &scalinglab_training::ExperimentOutcome) -> String {
     o.records.iter().map(|r| r.device.clone()).next().unwrap_or_else(|| o.device.clone())
 }
 
 /// The lowest held-out loss of a sweep's finished (not diverged) runs.
-fn best_loss(o: &crate::ExperimentOutcome) -> f64 {
+fn best_loss(o: &scalinglab_training::ExperimentOutcome) -> f64 {
     o.records
         .iter()
         .filter(|r| r.status == scalinglab_analysis::RunStatus::Ok)
@@ -212,7 +220,7 @@ mod tests {
         assert_eq!(c.sweep.widths, vec![16, 32, 64, 128]);
         assert_eq!(c.sweep.tokens, vec![51_200, 102_400, 204_800, 409_600, 819_200]);
         assert_eq!((c.train.lr, c.train.min_lr_ratio, c.train.weight_decay), (3e-2, 0.1, 0.01));
-        assert_eq!(c.sweep.layout, crate::GridLayout::Full);
+        assert_eq!(c.sweep.layout, scalinglab_training::GridLayout::Full);
         assert!(c.sweep.lr_check.is_none() && c.description.contains("Erdős–Rényi"));
     }
 

@@ -31,9 +31,9 @@ fn copy_process() -> CopyConfig {
     CopyConfig { vocab: 8, copy_prob: 0.9, exponent: 0.5, max_lag: 1024 }
 }
 
-use super::graphs::grow;
-use super::{ReproduceOptions, fmt_fit, provenance, write_file};
-use crate::{RunOptions, ShardData, TrainingError, run_experiment};
+use crate::graphs::grow;
+use crate::{ReproduceOptions, fmt_fit, provenance, write_file};
+use scalinglab_training::{RunOptions, ShardData, TrainingError, run_experiment};
 
 fn data_recipe(opts: &ReproduceOptions) -> DataBuildConfig {
     match &opts.corpus {
@@ -149,7 +149,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     drop(shard);
 
     // 2. The data-size sweep.
-    let mut cfg = super::walk_base();
+    let mut cfg = crate::walk_base();
     cfg.name = "reproduce_statistics".into();
     cfg.description = "Data-size sweep for the statistics reproduction: nested prefixes of the \
                        token stream, per-position held-out losses."
@@ -169,7 +169,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     let cap = total_tokens * 128 / 129;
     cfg.sweep.tokens.retain(|&t| t <= cap);
     if cfg.sweep.tokens.len() < 3 {
-        return Err(crate::error::invalid(
+        return Err(crate::invalid(
             "--corpus",
             opts.corpus.as_ref().map_or("(generated)".into(), |p| p.display().to_string()),
             format!(
@@ -435,7 +435,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
          whose β is exact by design but whose context carries almost no information (its \
          n-gram entropies fall by 0.03 nats), so α_D is near zero both ways."
     );
-    md += &provenance(opts, &super::trained_on(&o), start.elapsed().as_secs_f64());
+    md += &provenance(opts, &crate::trained_on(&o), start.elapsed().as_secs_f64());
     let path = out.join("reproduce.md");
     write_file(&path, &md)?;
     Ok(path)

@@ -17,8 +17,8 @@ use scalinglab_data::{
 };
 use scalinglab_model::SampleConfig;
 
-use super::{ReproduceOptions, fmt_fit};
-use crate::{
+use crate::{ReproduceOptions, fmt_fit};
+use scalinglab_training::{
     ExperimentConfig, ExperimentOutcome, RunOptions, ShardData, TeacherEntropy, TrainingError,
     load_saved_model, run_experiment, sample_corpus, select_device, teacher_entropy,
 };
@@ -45,7 +45,7 @@ fn sweep(
     layers: usize,
     save_models: bool,
 ) -> ExperimentConfig {
-    let mut c = super::walk_base();
+    let mut c = crate::walk_base();
     c.name = format!("ladder_{name}");
     c.description = format!("The ladder of languages: {name}.");
     c.data.shards = Some(data);
@@ -93,7 +93,7 @@ fn write_shard(
 pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<String, TrainingError> {
     let dir = out.join("ladder");
     let mut sizes: Vec<u64> = vec![1 << 16, 1 << 17, 1 << 18, 1 << 19];
-    super::graphs::grow(&mut sizes, opts.scale);
+    crate::graphs::grow(&mut sizes, opts.scale);
     let largest = *sizes.last().expect("sizes");
     // Each rung holds twice the largest budget; the base twice that, for the teachers.
     let rung_tokens = (2 * largest).max(RUNG_TOKENS);
@@ -148,7 +148,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
                 .records
                 .iter()
                 .find(|r| r.status == RunStatus::Ok)
-                .ok_or_else(|| crate::error::invalid("ladder teacher", layers, "diverged"))?;
+                .ok_or_else(|| crate::invalid("ladder teacher", layers, "diverged"))?;
             let path = dir.join(format!("teacher_{layers}")).join("runs").join(&rec.run_id);
             let (mcfg, model) =
                 load_saved_model(&path.join("model.safetensors"), &selected.device)?;
@@ -222,7 +222,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
         let cfg =
             sweep(&format!("rung_{i}"), shards(data), vec![16, 32, 64], sizes.clone(), 2, false);
         let o = run(&cfg, &format!("rung_{i}"))?;
-        let best = super::best_loss(&o);
+        let best = crate::best_loss(&o);
         let h = o.entropy_rate;
         let _ = writeln!(
             md,
