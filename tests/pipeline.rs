@@ -93,6 +93,13 @@ fn tiny_sweep_end_to_end_then_resume() {
     let again = run_experiment(&cfg, &opts(&dir)).unwrap();
     assert_eq!(again.trained, 0);
     assert_eq!(again.records.len(), 4);
+    // A directory made by an earlier version, whose config.toml lacks a field added since
+    // (sweep.layout; its default keeps the old grid), resumes too.
+    let written = std::fs::read_to_string(dir.join(files::CONFIG)).unwrap();
+    assert!(written.contains("layout = \"full\""), "{written}");
+    std::fs::write(dir.join(files::CONFIG), written.replace("layout = \"full\"\n", "")).unwrap();
+    let older = run_experiment(&cfg, &opts(&dir)).unwrap();
+    assert_eq!(older.trained, 0);
 
     // --fresh starts over: the tool's plots and results go (and are written anew), every run
     // is trained again, and a figure of the user's in the directory is left alone.

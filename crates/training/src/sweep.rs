@@ -329,6 +329,9 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
                 ),
             });
         }
+        // Read with this version's defaults, so that a field added since the directory was made
+        // (its default keeps the old behaviour) is not taken for a change.
+        let old = toml::from_str::<ExperimentConfig>(&old).map(|c| c.to_toml()).unwrap_or(old);
         let changed = changed_fields(&old, &text);
         if !changed.is_empty() && holds_runs(dir) {
             // Growing the grid keeps every finished run valid; anything else would mix
