@@ -159,24 +159,24 @@ fn sigkill_at_random_moments_loses_nothing() {
     let ok = scalinglab(&["run", cfg, "--out", tout, "--emit", "slurm"]).status().unwrap();
     assert!(ok.success());
     let script = std::fs::read_to_string(tasks.join("sweep.slurm")).unwrap();
-    assert!(script.contains("#SBATCH --array=0-5") && script.contains("$SLURM_ARRAY_TASK_ID"));
+    assert!(script.contains("#SBATCH --array=0-5") && script.contains("SLURM_ARRAY_TASK_ID"));
     let syntax = Command::new("bash").arg("-n").arg(tasks.join("sweep.slurm")).status().unwrap();
     assert!(syntax.success(), "the emitted script is valid bash");
-    for i in [5, 0, 3, 1, 4, 2] {
-        let ok = scalinglab(&[
-            "run",
-            cfg,
-            "--out",
-            tout,
-            "--only",
-            &i.to_string(),
-            "--quiet",
-            "--jobs",
-            "1",
-        ])
+    // Packed: four runs per task makes two tasks; each is run as Slurm would run it, by the
+    // script itself with its array index, the second first.
+    let ok = scalinglab(&["run", cfg, "--out", tout, "--emit", "slurm", "--runs-per-task", "4"])
         .status()
         .unwrap();
-        assert!(ok.success(), "task {i}");
+    assert!(ok.success());
+    let script = std::fs::read_to_string(tasks.join("sweep.slurm")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-1") && script.contains("#SBATCH --requeue"));
+    for i in ["1", "0"] {
+        let ok = Command::new("bash")
+            .arg(tasks.join("sweep.slurm"))
+            .env("SLURM_ARRAY_TASK_ID", i)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "array task {i}");
     }
     let st =
         Command::new(env!("CARGO_BIN_EXE_scalinglab")).args(["status", tout]).output().unwrap();

@@ -91,6 +91,27 @@ enum Command {
         /// task) into the run directory as sweep.slurm.
         #[arg(long)]
         emit: Option<String>,
+        /// With --emit slurm: the partition (`#SBATCH --partition`).
+        #[arg(long, requires = "emit")]
+        partition: Option<String>,
+        /// With --emit slurm: the time limit per task (`MM`, `HH:MM:SS`, `D-HH:MM:SS`, …).
+        #[arg(long, requires = "emit")]
+        time: Option<String>,
+        /// With --emit slurm: GPUs per task (0: none; with GPUs the tasks pick their device).
+        #[arg(long, requires = "emit", default_value_t = 0)]
+        gpus: u32,
+        /// With --emit slurm: CPUs per task.
+        #[arg(long, requires = "emit", default_value_t = 2)]
+        cpus: u32,
+        /// With --emit slurm: memory per task (`16G`, `4000M`).
+        #[arg(long, requires = "emit")]
+        mem: Option<String>,
+        /// With --emit slurm: the account to charge.
+        #[arg(long, requires = "emit")]
+        account: Option<String>,
+        /// With --emit slurm: runs per array task (small runs packed together queue less).
+        #[arg(long, requires = "emit", default_value_t = 1)]
+        runs_per_task: usize,
         /// Override a field of the experiment: `--set train.lr=1e-3 --set sweep.widths=[32,64]`
         /// (repeatable; the value is TOML). Validated like the file, and recorded in the run
         /// directory's config.toml.
@@ -493,6 +514,13 @@ fn run(cli: Cli) -> Result<()> {
             only,
             collect,
             emit,
+            partition,
+            time,
+            gpus,
+            cpus,
+            mem,
+            account,
+            runs_per_task,
             sets,
         } => {
             anyhow::ensure!(
@@ -524,7 +552,17 @@ fn run(cli: Cli) -> Result<()> {
                 let dir = std::fs::canonicalize(&out_dir)?;
                 let binary = std::env::current_exe()
                     .map_or_else(|_| "scalinglab".to_string(), |p| p.display().to_string());
-                let script = scalinglab_training::slurm_script(&cfg, &config, &dir, &binary)?;
+                let slurm = scalinglab_training::SlurmOptions {
+                    partition,
+                    time,
+                    gpus,
+                    cpus,
+                    mem,
+                    account,
+                    runs_per_task,
+                };
+                let script =
+                    scalinglab_training::slurm_script(&cfg, &config, &dir, &binary, &slurm)?;
                 let path = dir.join("sweep.slurm");
                 std::fs::write(&path, script)
                     .with_context(|| format!("cannot write {}", path.display()))?;

@@ -20,6 +20,7 @@ mod optim;
 mod regression;
 mod run;
 mod schedule;
+mod slurm;
 mod sweep;
 mod teacher;
 
@@ -43,9 +44,10 @@ pub use run::{
     train_model, train_run,
 };
 pub use schedule::{LrSchedule, ScheduleKind};
+pub use slurm::{SlurmOptions, slurm_script};
 pub use sweep::{
     ExperimentOutcome, ModelSweep, RunOptions, files, oracle_loss, progress_bar, reanalyze,
-    run_experiment, run_only, slurm_script, status, sweep_models,
+    run_experiment, run_only, status, sweep_models,
 };
 pub use teacher::{
     SampledCorpus, TeacherEntropy, hidden_state_points, load_saved_model, sample_corpus,

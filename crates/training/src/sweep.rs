@@ -170,7 +170,7 @@ pub struct ExperimentOutcome {
 
 /// One cell of the N × D grid.
 #[derive(Clone, Debug)]
-struct PlannedRun {
+pub(crate) struct PlannedRun {
     id: String,
     model: ModelConfig,
     sequences: usize,
@@ -399,7 +399,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainingErro
 /// then the learning-rate check's runs.
 /// A run's id is derived from its settings (`w64_D102400`, with `_lr0.5` and `_s3` when the
 /// sweep varies them), so it names the same run in every session and on every machine.
-fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
+pub(crate) fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingError> {
     let mut runs = Vec::new();
     let seeds =
         if cfg.sweep.seeds.is_empty() { vec![cfg.train.seed] } else { cfg.sweep.seeds.clone() };
@@ -1101,42 +1101,6 @@ pub fn status(dir: &Path) -> Result<String, TrainingError> {
         }
     ));
     Ok(out)
-}
-
-/// A Slurm job-array script that trains every run of `config` into `dir`, one array task per
-/// grid point (`--only $SLURM_ARRAY_TASK_ID`); after the array, `--collect` merges and fits.
-///
-/// # Errors
-/// If the grid cannot be planned.
-pub fn slurm_script(
-    cfg: &ExperimentConfig,
-    config: &Path,
-    dir: &Path,
-    binary: &str,
-) -> Result<String, TrainingError> {
-    let n = plan(cfg)?.len();
-    let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
-    Ok(format!(
-        "#!/bin/bash\n\
-         # Trains the {n} runs of experiment `{name}` as a Slurm job array, one run per task.\n\
-         # Submit:   sbatch {script}\n\
-         # Then:     {binary} run {config} --out {dir} --collect   (merges the runs, fits, reports)\n\
-         # Progress: {binary} status {dir}\n\
-         # Any other scheduler works the same way: run `--only INDEX` for INDEX in 0..{last}, e.g.\n\
-         #   seq 0 {last} | parallel -j 4 {binary} run {config} --out {dir} --only {{}} --quiet --jobs 1\n\
-         #SBATCH --job-name=scalinglab-{name}\n\
-         #SBATCH --array=0-{last}\n\
-         #SBATCH --cpus-per-task=2\n\
-         #SBATCH --output={dir_plain}/slurm-%A_%a.out\n\
-         set -euo pipefail\n\
-         {binary} run {config} --out {dir} --only \"$SLURM_ARRAY_TASK_ID\" --quiet --jobs 1\n",
-        name = cfg.name,
-        script = q(&dir.join("sweep.slurm")),
-        config = q(config),
-        dir = q(dir),
-        dir_plain = dir.display(),
-        last = n.saturating_sub(1),
-    ))
 }
 
 #[cfg(test)]
