@@ -57,6 +57,19 @@ fn tiny_sweep_end_to_end_then_resume() {
         let r: scalinglab_analysis::RunRecord = serde_json::from_str(line).unwrap();
         assert!(out.records.contains(&r), "{line}");
     }
+    // The training curves as JSON lines: one object per curves.csv row, the same numbers.
+    let csv = std::fs::read_to_string(dir.join(files::CURVES)).unwrap();
+    let curves = std::fs::read_to_string(dir.join(files::CURVES_JSONL)).unwrap();
+    assert_eq!(curves.lines().count(), csv.lines().count() - 1);
+    for (line, row) in curves.lines().zip(csv.lines().skip(1)) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(v["run_id"], cells[0]);
+        // (serde_json's default parser may be one ulp off; the file holds the exact digits.)
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-15 * b.abs();
+        assert!(close(v["tokens_seen"].as_f64().unwrap(), cells[2].parse().unwrap()), "{line}");
+        assert!(close(v["loss"].as_f64().unwrap(), cells[6].parse().unwrap()), "{line}");
+    }
     for name in [
         files::CONFIG,
         files::RESULTS,

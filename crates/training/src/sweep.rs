@@ -41,6 +41,10 @@ pub mod files {
     /// `results.csv` as JSON lines (`pandas.read_json(path, lines=True)`), rewritten from it
     /// after every sweep.
     pub const RESULTS_JSONL: &str = "results.jsonl";
+    /// `curves.csv` as JSON lines (one object per curve point, numbers as numbers, empty cells
+    /// as null), rewritten from it after every sweep: a plain scalar log for pandas or any
+    /// dashboard that reads JSON lines.
+    pub const CURVES_JSONL: &str = "curves.jsonl";
     /// One line per finished run, as printed.
     pub const LOG: &str = "sweep.log";
     /// Per-run directories (checkpoints while a run trains; weights if kept).
@@ -83,7 +87,41 @@ fn write_jsonl(path: &Path, records: &[RunRecord]) -> Result<(), TrainingError> 
         text.push_str(&serde_json::to_string(r).expect("a run record serialises"));
         text.push('\n');
     }
-    write_atomic(path, text.as_bytes())
+    write_atomic(path, text.as_bytes())?;
+    // The training curves beside the results, as JSON lines too.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    write_curves_jsonl(&dir.join(files::CURVES), &dir.join(files::CURVES_JSONL))
+}
+
+/// `curves.csv` (the tool's own: a header, then unquoted cells) as JSON lines: one object per
+/// row keyed by the header, a cell that parses as an integer or a number as that number, an
+/// empty cell as null, anything else as a string. No `curves.csv`, no file.
+fn write_curves_jsonl(csv: &Path, jsonl: &Path) -> Result<(), TrainingError> {
+    let Ok(text) = fs::read_to_string(csv) else { return Ok(()) };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let mut out = String::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let mut row = serde_json::Map::new();
+        for (key, cell) in header.iter().zip(line.split(',')) {
+            let value = if cell.is_empty() {
+                serde_json::Value::Null
+            } else if *key == "run_id" {
+                serde_json::Value::String(cell.to_string())
+            } else if let Ok(i) = cell.parse::<i64>() {
+                serde_json::Value::Number(i.into())
+            } else {
+                match cell.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                    Some(n) => serde_json::Value::Number(n),
+                    None => serde_json::Value::String(cell.to_string()),
+                }
+            };
+            row.insert((*key).to_string(), value);
+        }
+        out.push_str(&serde_json::Value::Object(row).to_string());
+        out.push('\n');
+    }
+    write_atomic(jsonl, out.as_bytes())
 }
 
 /// Appends lines to a side file (creating it with its header), flushed.
@@ -303,6 +341,7 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
                 files::POSITIONS,
                 files::LOG,
                 files::RESULTS_JSONL,
+                files::CURVES_JSONL,
             ]
             .contains(&name)
                 || scalinglab_analysis::REPORT_FILES.contains(&name);
