@@ -19,6 +19,7 @@
 //!   `fit.json`, `fit.md` and plots ([`FitCommandOptions`], [`FitReport`], [`Method`]).
 //! * [`report`] — the whole analysis of one sweep: `L(N)` and `L(D)` fits, plots and a
 //!   markdown report ([`fit_sweep`], [`write_report`], [`summary_text`], [`ScalingFits`]).
+//! * [`html`] — the report as one HTML page, plots inline ([`html::markdown_to_html`]).
 //! * [`lr_check`] — whether a sweep's learning rate sits at an edge of the rates tried
 //!   ([`lr_checks`]).
 //! * [`stats`] — statistics of the data that predict exponents before training: correlation
@@ -98,6 +99,7 @@
 pub mod error;
 pub mod format;
 pub mod frontier;
+pub mod html;
 pub mod lr_check;
 pub mod optim;
 pub mod plot;

@@ -28,6 +28,7 @@
 //!   lower envelope (compute frontier) drawn as a line.
 //! * `report.md` — tables, comparisons with the reference, plots, all runs, warnings and
 //!   conventions.
+//! * `report.html` — the same page for a browser, its plots inline ([`crate::html`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -755,9 +756,10 @@ fn write_file(path: &Path, text: &str) -> Result<(), AnalysisError> {
 
 /// Every file [`write_report`] writes into a run directory, so that a fresh start removes
 /// exactly these (and no figure of the user's).
-pub const REPORT_FILES: [&str; 7] = [
+pub const REPORT_FILES: [&str; 8] = [
     "fits.json",
     "report.md",
+    "report.html",
     "loss_vs_n.svg",
     "loss_vs_d.svg",
     "loss_minus_e_vs_n.svg",
@@ -767,7 +769,8 @@ pub const REPORT_FILES: [&str; 7] = [
 
 /// Writes `fits.json`, `loss_vs_n.svg`, `loss_vs_d.svg`, `loss_minus_e_vs_n.svg`,
 /// `loss_minus_e_vs_d.svg`, `loss_vs_compute.svg` (eval loss vs FLOPs per run, lower envelope
-/// highlighted), and `report.md` into `out_dir` (created if needed); returns the fits.
+/// highlighted), `report.md` and `report.html` (the same with the plots inline) into `out_dir`
+/// (created if needed); returns the fits.
 ///
 /// # Errors
 ///
@@ -852,7 +855,12 @@ pub fn write_report(
     plot_svg(&out_dir.join("loss_minus_e_vs_d.svg"), &spec)?;
     plot_svg(&out_dir.join("loss_vs_compute.svg"), &compute_plot(records, opts))?;
 
-    write_file(&out_dir.join("report.md"), &report_markdown(records, &cells, opts, &fits))?;
+    let md = report_markdown(records, &cells, opts, &fits);
+    write_file(&out_dir.join("report.md"), &md)?;
+    write_file(
+        &out_dir.join("report.html"),
+        &crate::html::markdown_to_html(&md, &opts.title, out_dir),
+    )?;
     Ok(fits)
 }
 
@@ -1298,6 +1306,10 @@ mod tests {
         assert!(md.contains("| n3_d3 |"), "runs table");
         assert!(md.contains("entropy rate") && md.contains("nats ("));
         assert!(md.contains("## Conventions"));
+        let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+        let tags = crate::html::check_well_formed(&html).unwrap();
+        assert_eq!(tags.iter().filter(|t| *t == "svg").count(), 5, "every plot inline");
+        assert!(html.contains("<h2>Fitted exponents</h2>") && html.contains("<table>"));
         let svg = std::fs::read_to_string(dir.join("loss_vs_n.svg")).unwrap();
         assert!(svg.contains("D = 1.0e5") && svg.contains("entropy rate"));
 

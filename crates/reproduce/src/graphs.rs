@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use scalinglab_data::{GraphSpec, WalkBias};
 use scalinglab_model::Parameterization;
 
-use crate::{ReproduceOptions, fmt_fit, provenance, write_file};
+use crate::{ReproduceOptions, fmt_fit, provenance};
 use scalinglab_training::{
     ExperimentConfig, ExperimentOutcome, RunOptions, TrainingError, run_experiment,
 };
@@ -461,7 +461,6 @@ pub fn reproduce_graphs(ropts: &ReproduceOptions) -> Result<PathBuf, TrainingErr
         seed_count(ropts.scale)
     );
     md += &provenance(ropts, &device, start.elapsed().as_secs_f64());
-    let path = out.join("reproduce.md");
-    write_file(&path, &md)?;
+    let path = crate::write_report(out, &md)?;
     Ok(path)
 }

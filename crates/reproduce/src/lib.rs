@@ -203,6 +203,17 @@ fn fmt_fit(f: Option<&PowerLawFit>, e: bool) -> String {
     }
 }
 
+/// Writes a reproduction's report: `reproduce.md` in `out`, and `reproduce.html`, the same page
+/// for a browser with its plots inline. Returns the markdown's path.
+fn write_report(out: &Path, md: &str) -> Result<PathBuf, TrainingError> {
+    let path = out.join("reproduce.md");
+    write_file(&path, md)?;
+    let title = md.lines().next().unwrap_or("scalinglab reproduction").trim_start_matches("# ");
+    let html = scalinglab_analysis::html::markdown_to_html(md, title, out);
+    write_file(&out.join("reproduce.html"), &html)?;
+    Ok(path)
+}
+
 fn write_file(path: &Path, text: &str) -> Result<(), TrainingError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)

@@ -33,7 +33,7 @@ use scalinglab_model::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::graphs::grow;
-use crate::{ReproduceOptions, fmt_fit, provenance, write_file};
+use crate::{ReproduceOptions, fmt_fit, provenance};
 use scalinglab_training::{
     DeviceChoice, RegressionResult, RegressionTrain, RunOptions, TrainingError,
     hidden_state_points, load_saved_model, run_experiment, select_device, train_regressor,
@@ -429,8 +429,7 @@ pub fn reproduce_manifolds(opts: &ReproduceOptions) -> Result<PathBuf, TrainingE
         selected.description.clone()
     };
     md += &provenance(opts, &device, start.elapsed().as_secs_f64());
-    let path = out.join("reproduce.md");
-    write_file(&path, &md)?;
+    let path = crate::write_report(out, &md)?;
     Ok(path)
 }
 

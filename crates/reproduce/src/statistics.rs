@@ -32,7 +32,7 @@ fn copy_process() -> CopyConfig {
 }
 
 use crate::graphs::grow;
-use crate::{ReproduceOptions, fmt_fit, provenance, write_file};
+use crate::{ReproduceOptions, fmt_fit, provenance};
 use scalinglab_training::{RunOptions, ShardData, TrainingError, run_experiment};
 
 fn data_recipe(opts: &ReproduceOptions) -> DataBuildConfig {
@@ -436,8 +436,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
          n-gram entropies fall by 0.03 nats), so α_D is near zero both ways."
     );
     md += &provenance(opts, &crate::trained_on(&o), start.elapsed().as_secs_f64());
-    let path = out.join("reproduce.md");
-    write_file(&path, &md)?;
+    let path = crate::write_report(&out, &md)?;
     Ok(path)
 }
 
