@@ -60,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "Generated from L = {e} + {a}/N^{alpha} + {b}/D^{beta} with ±2% uniform noise; \
              one run marked diverged."
         ),
+        flop_convention: "6N + 6·2·128·64 (synthetic)".into(),
     };
     let fits = write_report(&records, &opts, &out)?;
     print!("{}", summary_text(&fits));

@@ -32,8 +32,8 @@
 //!
 //! Conventions: losses are in nats per token; `N` is the non-embedding parameter count
 //! unless a field says otherwise (Kaplan et al. 2020); `D` is training tokens; compute `C` is
-//! training FLOPs, `6ND` or `6N + attention` per token as recorded by the training crate
-//! ([`frontier::ComputeCounting`]). Intervals are 95% unless they say otherwise, and each kind
+//! training FLOPs, `6ND` or, as the training crate records them, `6N + attention + 6dV`
+//! (the unembedding) per token ([`frontier::ComputeCounting`]). Intervals are 95% unless they say otherwise, and each kind
 //! has a coverage test by simulation (`tests/coverage_*.rs`). Library errors are values ([`AnalysisError`]); bad input never panics.
 //!
 //! # Examples

@@ -59,6 +59,9 @@ pub struct AnalysisOptions {
     pub seed: u64,
     /// Extra markdown placed at the top of report.md (e.g. the experiment description and config).
     pub preamble: String,
+    /// How the results' FLOPs per token were counted, for the report's conventions, e.g.
+    /// "6N + 6·L·T·d (attention) + 6·d·V (unembedding)". Default: "as recorded in the results".
+    pub flop_convention: String,
 }
 
 impl Default for AnalysisOptions {
@@ -71,6 +74,7 @@ impl Default for AnalysisOptions {
             bootstrap: 200,
             seed: 0,
             preamble: String::new(),
+            flop_convention: "as recorded in the results".into(),
         }
     }
 }
@@ -1153,14 +1157,14 @@ fn report_markdown(
          - N is the non-embedding parameter count (Kaplan et al. 2020) unless marked \"incl. emb.\"; the \
            L(N_total) row counts token and position embeddings.\n\
          - D is the number of training tokens (predicted targets) seen.\n\
-         - FLOPs are training FLOPs, counted per token as 6N + attention (forward and backward) and \
-           multiplied by D; embedding look-ups are not counted.\n\
+         - FLOPs are training FLOPs (forward and backward) per token, times D: {}. Embedding \
+           look-ups are not counted.\n\
          - Offsets: \"E free\" fits the irreducible loss E within [0, min L); \"E = 0\" is a pure power law \
            (Kaplan's form), \"E = reference\" holds E at the known irreducible loss. Exponents depend on this \
            choice, on the counting of N and on the fit window; all three are reported.\n\
          - Fits minimise squared residuals of ln L over (E, ln A, α) by L-BFGS from a grid of starts; \
            95% intervals are fixed-design residual-bootstrap intervals, t-corrected for the degrees of freedom (seed {}).",
-        opts.seed
+        opts.flop_convention, opts.seed
     );
     md
 }
@@ -1261,6 +1265,7 @@ mod tests {
             bootstrap: 50,
             seed: 3,
             preamble: "Generated from L = 1 + 50 N^-0.5 + 200 D^-0.4.".into(),
+            ..Default::default()
         };
         let fits = write_report(&records, &opts, &dir).unwrap();
         for f in [
@@ -1306,6 +1311,7 @@ mod tests {
         assert!(md.contains("| n3_d3 |"), "runs table");
         assert!(md.contains("entropy rate") && md.contains("nats ("));
         assert!(md.contains("## Conventions"));
+        assert!(md.contains("per token, times D: as recorded in the results."), "{md}");
         let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
         let tags = crate::html::check_well_formed(&html).unwrap();
         assert_eq!(tags.iter().filter(|t| *t == "svg").count(), 5, "every plot inline");

@@ -1033,6 +1033,10 @@ fn analysis_options(
         bootstrap: cfg.analysis.bootstrap,
         seed: cfg.analysis.seed,
         preamble,
+        flop_convention: "6N (N without embeddings) + 6·L·T·d for attention (L layers, context T, \
+                          width d) + 6·d·V for the unembedding matmul (vocabulary V), Kaplan et al.'s \
+                          count plus the unembedding as Porian et al. (2024) count it"
+            .into(),
     }
 }
 
@@ -1367,6 +1371,7 @@ pub fn sweep_models<M: crate::LanguageModel>(
         title: format!("scalinglab report: {}", sweep.name),
         reference_loss: sweep.reference_loss.map(|r| ("reference".to_string(), r)),
         bootstrap: sweep.bootstrap,
+        flop_convention: "6N, N the parameters the family's counter gives".into(),
         ..AnalysisOptions::default()
     };
     Ok(write_report(&records, &opts, &sweep.out_dir)?)
