@@ -3,16 +3,10 @@
 
 use std::path::Path;
 
-use scalinglab_training::{ExperimentConfig, QUICKSTART_TOML};
+mod common;
+use common::manifest_dir;
 
-/// This package's directory as cargo gives it when it runs the test (a shared target directory
-/// can hold a test binary built from another checkout of the same sources, whose compiled-in
-/// `CARGO_MANIFEST_DIR` may no longer exist).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
+use scalinglab_training::{ExperimentConfig, QUICKSTART_TOML};
 
 #[test]
 fn every_config_in_configs_is_valid() {

@@ -6,16 +6,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{run, snapshot, temp};
-
-/// This package's directory as cargo gives it when it runs the test (a shared target directory
-/// can hold a test binary built from another checkout of the same sources, whose compiled-in
-/// `CARGO_MANIFEST_DIR` may no longer exist).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
+use common::{manifest_dir, run, snapshot, temp};
 
 /// A corpus data config `name` in `dir` over `source` (in `format`), with a byte tokenizer.
 fn corpus_config(dir: &Path, name: &str, source: &Path, format: &str) -> PathBuf {

@@ -45,3 +45,12 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     }
     files
 }
+
+/// This package's directory as cargo gives it when it runs the test (a shared target directory
+/// can hold a test binary built from another checkout of the same sources, whose compiled-in
+/// `CARGO_MANIFEST_DIR` may no longer exist).
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}

@@ -2,20 +2,11 @@
 
 mod common;
 
-use common::temp_dir;
+use common::{manifest_dir, temp_dir};
 use scalinglab_data::{
     DataBuildConfig, Graph, ManifoldConfig, Split, TokenShard, Tokenize, Tokenizer, WalkConfig,
     build_data, split_of,
 };
-
-/// This package's directory as cargo gives it when it runs the test (a shared target directory
-/// can hold a test binary built from another checkout of the same sources, whose compiled-in
-/// `CARGO_MANIFEST_DIR` may no longer exist).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
 
 fn build(config: &DataBuildConfig, dir: &std::path::Path) -> (scalinglab_data::DataSummary, u64) {
     let mut last_done = 0;

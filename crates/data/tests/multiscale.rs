@@ -4,19 +4,10 @@
 
 mod common;
 
-use common::{assert_close, temp_dir};
+use common::{assert_close, manifest_dir, temp_dir};
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
 use scalinglab_data::{DataBuildConfig, Multiscale, MultiscaleConfig, TokenShard, build_data};
-
-/// This package's directory as cargo gives it when it runs the test (a shared target directory
-/// can hold a test binary built from another checkout of the same sources, whose compiled-in
-/// `CARGO_MANIFEST_DIR` may no longer exist).
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-}
 
 /// The small process of the sampling tests: V = 16, K = 6 (timescales 2..64), q = 4, S = 4.
 fn small(seed: u64) -> MultiscaleConfig {

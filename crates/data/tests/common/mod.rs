@@ -17,3 +17,12 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn assert_close(a: f64, b: f64, tol: f64, what: &str) {
     assert!((a - b).abs() <= tol, "{what}: {a} vs {b} (tolerance {tol})");
 }
+
+/// This package's directory as cargo gives it when it runs the test (a shared target directory
+/// can hold a test binary built from another checkout of the same sources, whose compiled-in
+/// `CARGO_MANIFEST_DIR` may no longer exist).
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
