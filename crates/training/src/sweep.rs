@@ -442,38 +442,27 @@ pub(crate) fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingEr
     let mut runs = Vec::new();
     let seeds =
         if cfg.sweep.seeds.is_empty() { vec![cfg.train.seed] } else { cfg.sweep.seeds.clone() };
+    // Every cell with the rates it trains at: the grid's cells at the grid's multipliers, then
+    // the learning-rate check's cell at its own. Ids name the rate when a cell has several, and
+    // always for the check's runs (the grid's run of that cell keeps the plain id).
     let many_lrs = cfg.sweep.lr_multipliers.len() > 1;
-    for (width, budget) in cfg.grid()? {
+    let mut cells: Vec<(usize, u64, &[f64], bool)> = cfg
+        .grid()?
+        .into_iter()
+        .map(|(width, budget)| (width, budget, cfg.sweep.lr_multipliers.as_slice(), many_lrs))
+        .collect();
+    if let Some((width, budget, multipliers)) = cfg.lr_check_cell() {
+        cells.push((width, budget, multipliers, true));
+    }
+    for (width, budget, multipliers, name_lr) in cells {
         let model = cfg.run_model(width)?;
         let sequences = cfg.sequences_for(budget);
-        for &mult in &cfg.sweep.lr_multipliers {
-            for &seed in &seeds {
-                let mut id = format!("w{width}_D{budget}");
-                if many_lrs {
-                    id.push_str(&format!("_lr{mult}"));
-                }
-                if !cfg.sweep.seeds.is_empty() {
-                    id.push_str(&format!("_s{seed}"));
-                }
-                runs.push(PlannedRun {
-                    id,
-                    flops_per_token: model.flops_per_token(FlopCounting::WithUnembedding),
-                    model: model.clone(),
-                    sequences,
-                    tokens: (sequences as u64).saturating_mul(cfg.model.context as u64),
-                    lr: cfg.lr_for_width(width) * mult,
-                    seed,
-                });
-            }
-        }
-    }
-    // The learning-rate check: its cell again at each of its rates, with the grid's seed(s).
-    if let Some((width, tokens, multipliers)) = cfg.lr_check_cell() {
-        let model = cfg.run_model(width)?;
-        let sequences = cfg.sequences_for(tokens);
         for &mult in multipliers {
             for &seed in &seeds {
-                let mut id = format!("w{width}_D{tokens}_lr{mult}");
+                let mut id = format!("w{width}_D{budget}");
+                if name_lr {
+                    id.push_str(&format!("_lr{mult}"));
+                }
                 if !cfg.sweep.seeds.is_empty() {
                     id.push_str(&format!("_s{seed}"));
                 }
