@@ -138,18 +138,41 @@ pub const MAX_ALPHA_RELATIVE_HALF_WIDTH: f64 = 0.25;
 /// … and E's interval within this fraction of E (wider says nothing about a floor).
 pub const MAX_E_RELATIVE_HALF_WIDTH: f64 = 0.10;
 
-/// The verdict on one free-offset fit of the slice with losses `y` against `reference`.
-fn floor_verdict(law: &str, fit: &PowerLawFit, y: &[f64], reference: f64) -> FloorVerdict {
+/// Where a free offset `e` fitted to losses `y` sits in its range `[0, min y)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum OffsetPlace {
+    /// Below 0.1% of the lowest loss, i.e. at the bound 0: the data show no offset.
+    AtLowerBound,
+    /// Within 0.1% of the losses' spread below the lowest loss: the offset absorbs the
+    /// curvature.
+    AtUpperBound,
+    /// Inside the range.
+    Inside,
+}
+
+/// Where `e` sits in the range a free offset of losses `y` may take, and the lowest loss.
+fn offset_place(e: f64, y: &[f64]) -> (OffsetPlace, f64) {
     let min_y = y.iter().copied().fold(f64::INFINITY, f64::min);
     let max_y = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let at_lower = fit.e < 1e-3 * min_y;
-    let at_upper = fit.e >= min_y - 1e-3 * (max_y - min_y);
+    let place = if e < 1e-3 * min_y {
+        OffsetPlace::AtLowerBound
+    } else if e >= min_y - 1e-3 * (max_y - min_y) {
+        OffsetPlace::AtUpperBound
+    } else {
+        OffsetPlace::Inside
+    };
+    (place, min_y)
+}
+
+/// The verdict on one free-offset fit of the slice with losses `y` against `reference`.
+fn floor_verdict(law: &str, fit: &PowerLawFit, y: &[f64], reference: f64) -> FloorVerdict {
+    let (place, min_y) = offset_place(fit.e, y);
     let alpha = Estimate::with_interval(fit.alpha, fit.alpha_ci);
     let alpha_rel = alpha.half_width() / fit.alpha.abs();
     let preconditions = vec![
         Precondition::new(
             "E lies inside its range (0, lowest loss)",
-            !(at_lower || at_upper),
+            place == OffsetPlace::Inside,
             format!("E = {}, lowest loss {}", sig(fit.e, 4), sig(min_y, 4)),
         ),
         Precondition::new(
@@ -170,7 +193,7 @@ fn floor_verdict(law: &str, fit: &PowerLawFit, y: &[f64], reference: f64) -> Flo
         ),
     ];
     let e = Estimate::with_interval(fit.e, fit.e_ci);
-    let exact = Estimate { value: reference, lo: reference, hi: reference };
+    let exact = Estimate::symmetric(reference, 0.0);
     let verdict = compare(
         &exact,
         &e,
@@ -364,14 +387,13 @@ impl LawFitter<'_> {
                     ));
                 }
                 if let Offset::Free = offset {
-                    let min_y = y.iter().cloned().fold(f64::INFINITY, f64::min);
-                    let max_y = y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    if fit.e < 1e-3 * min_y {
+                    let (place, min_y) = offset_place(fit.e, y);
+                    if place == OffsetPlace::AtLowerBound {
                         self.warnings.push(format!(
                             "{name}: fitted E = {} sits at its lower bound 0; the data show no offset over this range",
                             sig(fit.e, 3)
                         ));
-                    } else if fit.e >= min_y - 1e-3 * (max_y - min_y) {
+                    } else if place == OffsetPlace::AtUpperBound {
                         self.warnings.push(format!(
                             "{name}: fitted E = {} sits at its upper bound, the lowest loss {}; the offset absorbs \
                              the curvature and α = {} is poorly constrained",
