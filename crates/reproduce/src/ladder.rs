@@ -148,7 +148,7 @@ pub(super) fn ladder_section(opts: &ReproduceOptions, out: &Path) -> Result<Stri
                 .records
                 .iter()
                 .find(|r| r.status == RunStatus::Ok)
-                .ok_or_else(|| crate::invalid("ladder teacher", layers, "diverged"))?;
+                .ok_or_else(|| TrainingError::invalid("ladder teacher", layers, "diverged"))?;
             let path = dir.join(format!("teacher_{layers}")).join("runs").join(&rec.run_id);
             let (mcfg, model) =
                 load_saved_model(&path.join("model.safetensors"), &selected.device)?;

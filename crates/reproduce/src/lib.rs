@@ -77,15 +77,6 @@ bootstrap = 200
         .expect("the reproductions' base experiment is valid (checked by a test)")
 }
 
-/// A refusal of `field = value`, as the training crate words its own.
-fn invalid(
-    field: impl Into<String>,
-    value: impl std::fmt::Display,
-    reason: impl Into<String>,
-) -> TrainingError {
-    TrainingError::Invalid { field: field.into(), value: value.to_string(), reason: reason.into() }
-}
-
 /// What every reproduction takes.
 #[derive(Clone, Debug)]
 pub struct ReproduceOptions {
@@ -124,7 +115,7 @@ impl ReproduceOptions {
 
     fn validate(&self) -> Result<(), TrainingError> {
         if !(self.scale.is_finite() && self.scale >= 1.0) {
-            return Err(invalid("--scale", self.scale, "must be at least 1"));
+            return Err(TrainingError::invalid("--scale", self.scale, "must be at least 1"));
         }
         Ok(())
     }
@@ -145,7 +136,11 @@ pub fn reproduce(name: &str, opts: &ReproduceOptions) -> Result<PathBuf, Trainin
         "graphs" => reproduce_graphs(opts),
         "manifolds" => reproduce_manifolds(opts),
         "statistics" => reproduce_statistics(opts),
-        other => Err(invalid("reproduce", other, "expected graphs, manifolds or statistics")),
+        other => Err(TrainingError::invalid(
+            "reproduce",
+            other,
+            "expected graphs, manifolds or statistics",
+        )),
     }
 }
 

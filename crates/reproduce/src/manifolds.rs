@@ -250,7 +250,7 @@ pub fn reproduce_manifolds(opts: &ReproduceOptions) -> Result<PathBuf, TrainingE
         let id = estimate_dimension(&data[&dim], 4000)?;
         let half = |s: &Spread| -> Result<f64, TrainingError> {
             s.half_width.ok_or_else(|| {
-                crate::invalid("intrinsic dimension", dim, "one batch gives no interval")
+                TrainingError::invalid("intrinsic dimension", dim, "one batch gives no interval")
             })
         };
         let lb = predict_from_dimension(id.mle.mean, half(&id.mle)?, SMOOTHNESS, "levina_bickel")?;
@@ -460,7 +460,7 @@ fn language_model_section(opts: &ReproduceOptions, out: &Path) -> Result<String,
         .iter()
         .filter(|r| r.status == RunStatus::Ok)
         .max_by_key(|r| (r.params_non_embedding, r.tokens))
-        .ok_or_else(|| crate::invalid("lm sweep", "no run", "finished no run"))?;
+        .ok_or_else(|| TrainingError::invalid("lm sweep", "no run", "finished no run"))?;
     let selected = select_device(opts.device)?;
     let model_path = lm_dir.join("runs").join(&best.run_id).join("model.safetensors");
     let (mcfg, net) = load_saved_model(&model_path, &selected.device)?;

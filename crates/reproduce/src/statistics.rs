@@ -169,7 +169,7 @@ pub fn reproduce_statistics(opts: &ReproduceOptions) -> Result<PathBuf, Training
     let cap = total_tokens * 128 / 129;
     cfg.sweep.tokens.retain(|&t| t <= cap);
     if cfg.sweep.tokens.len() < 3 {
-        return Err(crate::invalid(
+        return Err(TrainingError::invalid(
             "--corpus",
             opts.corpus.as_ref().map_or("(generated)".into(), |p| p.display().to_string()),
             format!(

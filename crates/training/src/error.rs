@@ -87,12 +87,29 @@ pub enum TrainingError {
     Analysis(#[from] scalinglab_analysis::AnalysisError),
 }
 
+impl TrainingError {
+    /// The refusal of `field = value`, with the reason (for crates built on this one, such as
+    /// the reproductions, so that their refusals read like ours).
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> TrainingError {
+        TrainingError::Invalid {
+            field: field.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// [`TrainingError::invalid`], by its short name inside this crate.
 pub(crate) fn invalid(
     field: impl Into<String>,
     value: impl std::fmt::Display,
     reason: impl Into<String>,
 ) -> TrainingError {
-    TrainingError::Invalid { field: field.into(), value: value.to_string(), reason: reason.into() }
+    TrainingError::invalid(field, value, reason)
 }
 
 /// [`scalinglab_data::memory::check`], its refusal as [`TrainingError::Invalid`] of `field`.
