@@ -80,16 +80,15 @@ fn retain_rows(path: &Path, header: &str, done: &HashSet<String>) -> Result<(), 
     write_atomic(path, out.as_bytes())
 }
 
-/// Writes `records` as JSON lines (through a temporary file and a rename).
-fn write_jsonl(path: &Path, records: &[RunRecord]) -> Result<(), TrainingError> {
+/// The run directory's JSON-lines copies, each rewritten whole: `results.jsonl` from
+/// `records`, and `curves.jsonl` from `curves.csv`.
+fn write_json_lines(dir: &Path, records: &[RunRecord]) -> Result<(), TrainingError> {
     let mut text = String::new();
     for r in records {
         text.push_str(&serde_json::to_string(r).expect("a run record serialises"));
         text.push('\n');
     }
-    write_atomic(path, text.as_bytes())?;
-    // The training curves beside the results, as JSON lines too.
-    let dir = path.parent().unwrap_or(Path::new("."));
+    write_atomic(&dir.join(files::RESULTS_JSONL), text.as_bytes())?;
     write_curves_jsonl(&dir.join(files::CURVES), &dir.join(files::CURVES_JSONL))
 }
 
@@ -539,7 +538,7 @@ pub fn run_experiment(
     let t = train_grid(cfg, opts, None)?;
     let results_path = opts.out_dir.join(files::RESULTS);
     let records = read_checked(cfg, &results_path)?;
-    write_jsonl(&opts.out_dir.join(files::RESULTS_JSONL), &records)?;
+    write_json_lines(&opts.out_dir, &records)?;
     let fits = write_report(
         &records,
         &analysis_options(
@@ -1036,7 +1035,7 @@ pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
     let cfg = ExperimentConfig::load(&dir.join(files::CONFIG))?;
     let data = crate::dataset::prepare(&cfg, 0)?;
     let records = read_checked(&cfg, &dir.join(files::RESULTS))?;
-    write_jsonl(&dir.join(files::RESULTS_JSONL), &records)?;
+    write_json_lines(dir, &records)?;
     let fits = write_report(
         &records,
         &analysis_options(
@@ -1355,7 +1354,7 @@ pub fn sweep_models<M: crate::LanguageModel>(
         }
     }
     let records = read_results(&results_path)?;
-    write_jsonl(&sweep.out_dir.join(files::RESULTS_JSONL), &records)?;
+    write_json_lines(&sweep.out_dir, &records)?;
     let opts = AnalysisOptions {
         title: format!("scalinglab report: {}", sweep.name),
         reference_loss: sweep.reference_loss.map(|r| ("reference".to_string(), r)),
