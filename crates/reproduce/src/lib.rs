@@ -214,8 +214,8 @@ fn write_file(path: &Path, text: &str) -> Result<(), TrainingError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| TrainingError::Write { path: dir.to_path_buf(), source })?;
     }
-    std::fs::write(path, text)
-        .map_err(|source| TrainingError::Write { path: path.to_path_buf(), source })
+    // Replaced whole (a temporary file and a rename), never left half-written.
+    scalinglab_training::write_atomic(path, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub use schedule::{LrSchedule, ScheduleKind};
 pub use slurm::{SlurmOptions, slurm_script};
 pub use sweep::{
     ExperimentOutcome, ModelSweep, RunOptions, files, oracle_loss, progress_bar, reanalyze,
-    run_experiment, run_only, status, sweep_models,
+    run_experiment, run_only, status, sweep_models, write_atomic,
 };
 pub use teacher::{
     SampledCorpus, TeacherEntropy, hidden_state_points, load_saved_model, sample_corpus,

@@ -418,7 +418,7 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
 
 /// Replaces `path` with `bytes` through a temporary file in the same folder and a rename, so
 /// that a reader (or a kill) sees the old file or the new one, never a part.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainingError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainingError> {
     use std::io::Write;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
