@@ -121,3 +121,66 @@ fn every_data_config_in_configs_data_parses() {
     }
     assert!(seen >= 2, "data configs in {}", dir.display());
 }
+
+/// The corpus and n-gram examples of configs/data build as their comments say: the corpus
+/// from this repository's docs/ (no download), then a bigram language with an exact entropy
+/// rate from its training shard.
+#[test]
+fn the_corpus_and_ngram_examples_build_from_the_repository_alone() {
+    use scalinglab_data::build::{DataBuildConfig, build_data};
+    let root = manifest_dir().join("../..");
+    let out =
+        std::env::temp_dir().join(format!("scalinglab-config-examples-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let read = |name: &str| std::fs::read_to_string(root.join("configs/data").join(name)).unwrap();
+    // Relative paths are the repository root's: rebase them on this checkout.
+    let corpus = read("corpus.toml")
+        .replace("path = \"docs\"", &format!("path = {:?}", root.join("docs").to_str().unwrap()));
+    let corpus: DataBuildConfig = toml::from_str(&corpus).unwrap();
+    let summary = build_data(&corpus, &out.join("docs"), |_| {}).unwrap();
+    assert_eq!(summary.vocab_size, 512);
+    assert!(summary.train_tokens > 10_000 && summary.validation_tokens > 0, "{summary:?}");
+    let shard = out.join("docs").join("train.bin");
+    let ngram = read("ngram.toml").replace(
+        "shard = \"data/docs/train.bin\"",
+        &format!("shard = {:?}", shard.to_str().unwrap()),
+    );
+    let ngram: DataBuildConfig = toml::from_str(&ngram).unwrap();
+    let summary = build_data(&ngram, &out.join("bigram"), |_| {}).unwrap();
+    let h = summary.entropy_rate.expect("a bigram language has an exact entropy rate");
+    assert!(h > 0.5 && h < (512f64).ln(), "entropy rate {h}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The README names every config the repository ships, and every config path it names exists.
+#[test]
+fn the_readme_lists_exactly_the_configs_that_exist() {
+    let root = manifest_dir().join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for sub in ["configs", "configs/data"] {
+        for entry in std::fs::read_dir(root.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let name = format!("{sub}/{}", path.file_name().unwrap().to_str().unwrap());
+                let short = path.file_name().unwrap().to_str().unwrap();
+                assert!(
+                    readme.contains(&name)
+                        || (sub == "configs" && readme.contains(&format!("`{short}`"))),
+                    "README.md does not mention {name}"
+                );
+            }
+        }
+    }
+    let mut rest = readme.as_str();
+    while let Some(i) = rest.find("configs/") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "/_.-".contains(c)))
+            .unwrap_or(tail.len());
+        let path = tail[..end].trim_end_matches('.');
+        if path.ends_with(".toml") {
+            assert!(root.join(path).exists(), "README.md names {path}, which does not exist");
+        }
+        rest = &tail[end..];
+    }
+}

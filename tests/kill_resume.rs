@@ -329,3 +329,53 @@ fn a_second_process_on_a_run_directory_is_refused_naming_the_holder_and_a_dead_o
     assert!(!tasks.join("runs/.locks").exists(), "collect removes the tasks' locks");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// SIGTERM (Slurm's preemption notice) stops the sweep within a step: every run in progress
+/// writes its checkpoint at the step it reached, even with periodic checkpoints off, and the
+/// restarted sweep resumes there and ends exactly as the uninterrupted one.
+#[test]
+fn sigterm_checkpoints_the_runs_in_progress_and_the_resume_loses_nothing() {
+    let base = temp("term");
+    let config = base.join("term.toml");
+    // Periodic checkpoints off: a checkpoint can only come from the SIGTERM.
+    std::fs::write(&config, CONFIG.replace("checkpoint_every = 5", "checkpoint_every = 0"))
+        .unwrap();
+    let cfg = config.to_str().unwrap();
+    let whole = base.join("whole");
+    let t = Instant::now();
+    let ok =
+        scalinglab(&["run", cfg, "--out", whole.to_str().unwrap(), "--quiet"]).status().unwrap();
+    assert!(ok.success());
+    let full_time = t.elapsed();
+
+    let termed = base.join("termed");
+    let out = termed.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scalinglab"))
+        .args(["run", cfg, "--out", out, "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(full_time.mul_f64(0.4));
+    let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let t = Instant::now();
+    let status = child.wait().unwrap();
+    let stopped_in = t.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "a terminated sweep does not report success");
+    assert!(stderr.contains("terminated by SIGTERM at step"), "{stderr}");
+    assert!(stopped_in < full_time.mul_f64(0.5), "stopped in {stopped_in:?}");
+    let checkpoints = std::fs::read_dir(termed.join("runs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("checkpoint").join("state.json").exists())
+        .count();
+    assert!(checkpoints >= 1, "the run in progress wrote its checkpoint");
+    let ok = scalinglab(&["run", cfg, "--out", out, "--quiet"]).status().unwrap();
+    assert!(ok.success());
+    compare(&whole, &termed);
+    eprintln!("SIGTERM stopped the sweep in {stopped_in:?} with {checkpoints} checkpoint(s)");
+    let _ = std::fs::remove_dir_all(&base);
+}

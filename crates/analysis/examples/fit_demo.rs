@@ -68,6 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 device: "cpu".into(),
                 seed: 0,
                 status: RunStatus::Ok,
+                epochs: 1,
             })?;
         }
     }

@@ -47,6 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 device: "cpu".into(),
                 seed: 0,
                 status: if i == 0 && j == 3 { RunStatus::Diverged } else { RunStatus::Ok },
+                epochs: 1,
             });
         }
     }
@@ -61,6 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
              one run marked diverged."
         ),
         flop_convention: "6N + 6·2·128·64 (synthetic)".into(),
+        broken_power_law: false,
     };
     let fits = write_report(&records, &opts, &out)?;
     print!("{}", summary_text(&fits));

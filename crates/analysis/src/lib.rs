@@ -17,6 +17,9 @@
 //!   the interpolated-surface frontier side by side, with bootstrap intervals
 //!   ([`frontier::analyze`]); [`fit_command`] reads a results file or any CSV and writes
 //!   `fit.json`, `fit.md` and plots ([`FitCommandOptions`], [`FitReport`], [`Method`]).
+//! * [`broken`] — a broken power law in one variable (Caballero et al. 2022, one break), with
+//!   bootstrap intervals and a verdict on whether the data resolve the break
+//!   ([`broken::fit_broken_power_law`]).
 //! * [`report`] — the whole analysis of one sweep: `L(N)` and `L(D)` fits, plots and a
 //!   markdown report ([`fit_sweep`], [`write_report`], [`summary_text`], [`ScalingFits`]).
 //! * [`html`] — the report as one HTML page, plots inline ([`html::markdown_to_html`]).
@@ -96,6 +99,7 @@
 //! # Ok::<(), scalinglab_analysis::AnalysisError>(())
 //! ```
 
+pub mod broken;
 pub mod error;
 pub mod format;
 pub mod frontier;

@@ -288,6 +288,32 @@ fn cubic_step(lo: &Probe, hi: &Probe) -> Option<f64> {
     Some(a.clamp(left + margin, right - margin))
 }
 
+/// One L-BFGS run of `f` from `start` with the settings every multi-start fit of this crate
+/// uses (500 iterations, history 10, gradient tolerance 1e-9, objective tolerance 1e-13), as
+/// `(objective, θ)`; `None` unless the objective and every parameter end finite.
+pub(crate) fn descend<const P: usize>(
+    f: impl Fn(&[f64]) -> (f64, Vec<f64>),
+    start: &[f64; P],
+) -> Option<(f64, [f64; P])> {
+    let lb = LbfgsOptions { max_iters: 500, history: 10, grad_tol: 1e-9, f_tol: 1e-13 };
+    let m = lbfgs(f, start, &lb);
+    let x: [f64; P] = m.x.as_slice().try_into().ok()?;
+    (m.f.is_finite() && x.iter().all(|v| v.is_finite())).then_some((m.f, x))
+}
+
+/// The best of [`descend`] runs from `starts`, in parallel, as `(objective, θ)`; `None` when
+/// none ends finite. Ties keep start order, so the result does not depend on the thread count.
+pub(crate) fn best_of_starts<const P: usize>(
+    f: impl Fn(&[f64]) -> (f64, Vec<f64>) + Sync,
+    starts: &[[f64; P]],
+) -> Option<(f64, [f64; P])> {
+    use rayon::prelude::*;
+    let mut results: Vec<(f64, [f64; P])> =
+        starts.par_iter().filter_map(|s| descend(&f, s)).collect();
+    results.sort_by(|a, b| a.0.total_cmp(&b.0));
+    results.first().copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

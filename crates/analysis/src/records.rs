@@ -56,6 +56,22 @@ pub struct RunRecord {
     pub seed: u64,
     /// Whether the run finished normally.
     pub status: RunStatus,
+    /// Passes over the run's unique training tokens (`tokens / epochs` unique tokens, each seen
+    /// `epochs` times); 1 unless the config repeats data (`train.epochs`, `sweep.epochs`).
+    /// Files written before this column existed read as 1.
+    #[serde(default = "one_epoch")]
+    pub epochs: u32,
+}
+
+fn one_epoch() -> u32 {
+    1
+}
+
+impl RunRecord {
+    /// Unique training tokens: `tokens / epochs`.
+    pub fn unique_tokens(&self) -> u64 {
+        self.tokens / u64::from(self.epochs.max(1))
+    }
 }
 
 /// Outcome of a training run.
@@ -102,6 +118,7 @@ pub fn csv_header() -> String {
         device: String::new(),
         seed: 0,
         status: RunStatus::Ok,
+        epochs: 1,
     };
     let mut w = csv::Writer::from_writer(Vec::new());
     // Serialising into memory cannot fail for this plain struct.
@@ -111,6 +128,13 @@ pub fn csv_header() -> String {
     let bytes = w.into_inner().unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);
     text.lines().next().unwrap_or_default().to_string()
+}
+
+/// The header of results files written before the `epochs` column existed: [`csv_header`]
+/// without its last column. [`ResultsWriter::open`] upgrades such a file in place (atomically).
+fn legacy_header() -> String {
+    let header = csv_header();
+    header.strip_suffix(",epochs").unwrap_or(&header).to_string()
 }
 
 /// Appends [`RunRecord`]s to a CSV file, writing the header if the file is new or empty and
@@ -157,6 +181,14 @@ impl ResultsWriter {
                 .and_then(|_| file.read_to_string(&mut text))
                 .map_err(|e| AnalysisError::io("cannot read results file", path, e))?;
             let first = text.lines().next().unwrap_or_default().trim_end_matches('\r');
+            if first == legacy_header() {
+                // Written before the `epochs` column: every run was one epoch. Rewrite the
+                // file with the column (through a temporary file and a rename, so a kill
+                // leaves the old file or the new one), then append to it.
+                drop(file);
+                upgrade_legacy(path)?;
+                return Self::open(path);
+            }
             if first != expected {
                 return Err(AnalysisError::Csv {
                     path: path.to_path_buf(),
@@ -208,6 +240,38 @@ impl ResultsWriter {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Rewrites a results file of the [`legacy_header`] schema with the `epochs` column (1 on
+/// every row), atomically. A torn last row is dropped, as [`ResultsWriter::open`] would.
+fn upgrade_legacy(path: &Path) -> Result<(), AnalysisError> {
+    let records = read_results(path)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in &records {
+        w.serialize(r).map_err(|e| AnalysisError::Csv {
+            path: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot write run `{}`: {e}", r.run_id),
+        })?;
+    }
+    let bytes = w.into_inner().map_err(|e| AnalysisError::Csv {
+        path: path.to_path_buf(),
+        line: 0,
+        message: e.to_string(),
+    })?;
+    let bytes = if records.is_empty() { format!("{}\n", csv_header()).into_bytes() } else { bytes };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("results.csv");
+    let tmp = path.with_file_name(format!(".{name}.{}.upgrade.tmp", std::process::id()));
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(&bytes)?;
+        f.sync_data()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(AnalysisError::io("cannot write upgraded results file", &tmp, e));
+    }
+    std::fs::rename(&tmp, path)
+        .map_err(|e| AnalysisError::io("cannot replace results file with its upgrade", path, e))
 }
 
 /// Reads every row of a results CSV written by [`ResultsWriter`].
@@ -309,6 +373,7 @@ mod tests {
             device: "cpu, \"quoted\"".into(),
             seed: 7,
             status,
+            epochs: 1,
         }
     }
 
@@ -348,6 +413,41 @@ mod tests {
         assert!(back[1].eval_loss.is_nan());
         assert_eq!(back[1].train_loss, f64::INFINITY);
         assert_eq!(back[1].device, b.device);
+    }
+
+    #[test]
+    fn a_file_without_the_epochs_column_reads_as_one_epoch_and_is_upgraded_on_append() {
+        let path = temp_path("legacy");
+        let a = record("w64_d25600", 3.21, RunStatus::Ok);
+        // The file as a sweep before the `epochs` column wrote it.
+        let current = {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.serialize(&a).unwrap();
+            String::from_utf8(w.into_inner().unwrap()).unwrap()
+        };
+        let legacy: String =
+            current.lines().map(|l| format!("{}\n", &l[..l.rfind(',').unwrap()])).collect();
+        assert_eq!(legacy.lines().next().unwrap(), legacy_header());
+        assert!(!legacy.contains("epochs"));
+        std::fs::write(&path, &legacy).unwrap();
+        assert_eq!(read_results(&path).unwrap(), vec![a.clone()], "epochs defaults to 1");
+
+        let mut b = record("w128_d25600", 3.0, RunStatus::Ok);
+        b.epochs = 4;
+        {
+            let mut w = ResultsWriter::open(&path).unwrap();
+            w.append(&b).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().next().unwrap(), csv_header(), "upgraded header:\n{text}");
+        assert_eq!(read_results(&path).unwrap(), vec![a, b.clone()]);
+        assert_eq!(b.unique_tokens(), 25_600 / 4);
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temporary file left behind");
     }
 
     #[test]

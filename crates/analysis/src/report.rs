@@ -15,6 +15,10 @@
 //! All fits use squared log residuals (see [`fit_power_law`]) and `AnalysisOptions::bootstrap`
 //! resamples of a fixed-design residual bootstrap, t-corrected for the few degrees of freedom.
 //!
+//! With [`AnalysisOptions::broken_power_law`], a broken power law ([`crate::broken`]) is also
+//! fitted to the same `L(N)` and `L(D)` slices ([`ScalingFits::broken_power_laws`]), beside the
+//! plain law's residuals and with a verdict on whether the data resolve a break.
+//!
 //! # Files written by [`write_report`]
 //!
 //! * `fits.json` — [`ScalingFits`].
@@ -34,6 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::broken::{BrokenFit, BrokenFitOptions, fit_broken_power_law};
 use crate::error::AnalysisError;
 use crate::format::{interval, sci, sig};
 use crate::lr_check::{LrCheckResult, LrPosition, lr_checks};
@@ -62,10 +67,14 @@ pub struct AnalysisOptions {
     /// How the results' FLOPs per token were counted, for the report's conventions, e.g.
     /// "6N + 6·L·T·d (attention) + 6·d·V (unembedding)". Default: "as recorded in the results".
     pub flop_convention: String,
+    /// Also fit a broken power law ([`crate::broken`]) to `L(N)` and `L(D)`, with a report
+    /// section "Broken power law" (`scalinglab analyze --broken-power-law`). Default false.
+    pub broken_power_law: bool,
 }
 
 impl Default for AnalysisOptions {
-    /// Title "Scaling sweep", no references, 200 bootstrap resamples, seed 0, empty preamble.
+    /// Title "Scaling sweep", no references, 200 bootstrap resamples, seed 0, empty preamble, no
+    /// broken power law.
     fn default() -> Self {
         AnalysisOptions {
             title: "Scaling sweep".into(),
@@ -75,6 +84,7 @@ impl Default for AnalysisOptions {
             seed: 0,
             preamble: String::new(),
             flop_convention: "as recorded in the results".into(),
+            broken_power_law: false,
         }
     }
 }
@@ -109,6 +119,10 @@ pub struct ScalingFits {
     /// Runs that differ only in their learning rate: where the best rate lies.
     #[serde(default)]
     pub lr_checks: Vec<LrCheckResult>,
+    /// The broken power law fitted to `L(N)` and `L(D)` (empty unless
+    /// [`AnalysisOptions::broken_power_law`]).
+    #[serde(default)]
+    pub broken_power_laws: Vec<BrokenLawFit>,
     /// Caveats, e.g. "only 3 points for L(N): fit has 0 degrees of freedom".
     pub warnings: Vec<String>,
 }
@@ -130,6 +144,34 @@ pub struct FloorVerdict {
     pub preconditions: Vec<Precondition>,
     /// "agrees" when the reference lies within E's 95% interval (see [`compare`]).
     pub verdict: Verdict,
+}
+
+/// A broken power law ([`crate::broken`]) fitted to one slice of the sweep.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct BrokenLawFit {
+    /// Which law: `"L(N)"` or `"L(D)"`.
+    pub law: String,
+    /// The slice, e.g. `"L(N), N non-emb. at D = 1.0e8"`.
+    pub description: String,
+    /// The fit, with the plain law's rms and the verdict on the break.
+    pub fit: Option<BrokenFit>,
+    /// Why it could not be fitted (e.g. fewer than 7 points).
+    pub error: Option<String>,
+}
+
+fn broken_law(
+    law: &str,
+    description: String,
+    x: &[f64],
+    y: &[f64],
+    opts: &AnalysisOptions,
+) -> BrokenLawFit {
+    let bo = BrokenFitOptions { bootstrap: opts.bootstrap, seed: opts.seed, ..Default::default() };
+    let (fit, error) = match fit_broken_power_law(x, y, &bo) {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    BrokenLawFit { law: law.into(), description, fit, error }
 }
 
 /// A law is clean enough to test its offset when α's 95% interval lies within this fraction of
@@ -284,10 +326,27 @@ fn usable_cells<'a>(records: &'a [RunRecord], warnings: &mut Vec<String>) -> Vec
             list_ids(&diverged)
         ));
     }
+    // Runs that repeat their data more than the fewest-epoch runs measure another law (the
+    // data-constrained one, `scalinglab fit`); L(N) and L(D) take the fewest-epoch runs.
+    let fewest = records.iter().filter(|r| r.status == RunStatus::Ok).map(|r| r.epochs).min();
+    let repeated: Vec<&str> = records
+        .iter()
+        .filter(|r| r.status == RunStatus::Ok && Some(r.epochs) != fewest)
+        .map(|r| r.run_id.as_str())
+        .collect();
+    if !repeated.is_empty() {
+        warnings.push(format!(
+            "{} run(s) that repeat their data more than {} time(s) are left out of these laws (`scalinglab fit` \
+             fits them with the data-constrained law): {}",
+            repeated.len(),
+            fewest.unwrap_or(1),
+            list_ids(&repeated)
+        ));
+    }
     let mut best: BTreeMap<(u64, u64), Cell<'a>> = BTreeMap::new();
     let mut contested: BTreeSet<(u64, u64)> = BTreeSet::new();
     let mut duplicates = 0usize;
-    for r in records.iter().filter(|r| r.status == RunStatus::Ok) {
+    for r in records.iter().filter(|r| r.status == RunStatus::Ok && Some(r.epochs) == fewest) {
         if !(r.eval_loss.is_finite() && r.eval_loss > 0.0) {
             warnings.push(format!(
                 "run {} has status ok but eval_loss = {}; excluded from the fits",
@@ -470,6 +529,7 @@ pub fn fit_sweep(
         d_at: None,
         floor_verdicts: Vec::new(),
         lr_checks: lr_checks(records),
+        broken_power_laws: Vec::new(),
         warnings: Vec::new(),
     };
     if let Some((d_at, count)) = choose_slice(&cells, |c| c.d, |c| c.n) {
@@ -494,6 +554,10 @@ pub fn fit_sweep(
                 }
             }
         }
+        if opts.broken_power_law {
+            let desc = format!("L(N), N non-emb. at D = {}", sci(d_at as f64, 2));
+            fits.broken_power_laws.push(broken_law("L(N)", desc, &xn, &y, opts));
+        }
         fits.loss_vs_n_no_offset = f.fit("L(N) with E = 0", &xn, &y, Offset::Zero);
         if let Some(r) = reference {
             fits.loss_vs_n_fixed_e = f.fit("L(N) with E = reference", &xn, &y, Offset::Fixed(r));
@@ -515,6 +579,10 @@ pub fn fit_sweep(
         if let (Some(r), Some(fit)) = (reference, &fits.loss_vs_d) {
             fits.floor_verdicts.push(floor_verdict("L(D)", fit, &y, r));
         }
+        if opts.broken_power_law {
+            let desc = format!("L(D) at N = {}", sci(n_at as f64, 2));
+            fits.broken_power_laws.push(broken_law("L(D)", desc, &xd, &y, opts));
+        }
         fits.loss_vs_d_no_offset = f.fit("L(D) with E = 0", &xd, &y, Offset::Zero);
         if let Some(r) = reference {
             fits.loss_vs_d_fixed_e = f.fit("L(D) with E = reference", &xd, &y, Offset::Fixed(r));
@@ -522,6 +590,11 @@ pub fn fit_sweep(
     }
     fits.warnings = f.warnings;
     Ok(fits)
+}
+
+/// `[lo, hi]` in scientific notation, `–` without an interval.
+fn sci_interval(ci: Option<(f64, f64)>) -> String {
+    ci.map_or("–".into(), |(lo, hi)| format!("[{}, {}]", sci(lo, 2), sci(hi, 2)))
 }
 
 fn signed(v: f64, digits: usize) -> String {
@@ -560,6 +633,34 @@ pub fn summary_text(fits: &ScalingFits) -> String {
             signed(100.0 * v.relative_difference, 2),
             v.verdict
         );
+    }
+    for b in &fits.broken_power_laws {
+        match (&b.fit, &b.error) {
+            (Some(f), _) => {
+                let _ = writeln!(
+                    s,
+                    "{} broken power law: α₁ = {} {}, α₂ = {} {}, x_b = {} {}; RMS log resid {} (power law {}): {}",
+                    b.law,
+                    sig(f.law.alpha1, 3),
+                    interval(f.alpha1_ci, 3),
+                    sig(f.law.alpha2, 3),
+                    interval(f.alpha2_ci, 3),
+                    sci(f.law.x_b, 2),
+                    sci_interval(f.x_b_ci),
+                    sig(f.rms_log_residual, 2),
+                    f.power_law_rms.map_or("–".into(), |r| sig(r, 2)),
+                    f.verdict
+                );
+            }
+            (None, e) => {
+                let _ = writeln!(
+                    s,
+                    "{} broken power law not fitted: {}",
+                    b.law,
+                    e.as_deref().unwrap_or("")
+                );
+            }
+        }
     }
     for c in &fits.lr_checks {
         let _ = writeln!(
@@ -890,6 +991,64 @@ pub fn write_report(
     Ok(fits)
 }
 
+/// The "Broken power law" section: one row per slice, the reasons beside the table.
+fn broken_markdown(fits: &ScalingFits) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "## Broken power law\n");
+    let defaults = BrokenFitOptions::default();
+    let _ = writeln!(
+        md,
+        "Each slice is also fitted with one break (Caballero et al. 2022): `L(x) = E + A·x^(−α₁)·(1 + \
+         (x/x_b)^(1/f))^(−(α₂−α₁)·f)`, exponent α₁ below x_b and α₂ above, smoothness f fixed at {}; Huber loss \
+         (δ = {}) on log residuals, {} L-BFGS starts, 95% residual-bootstrap intervals t-widened for the \
+         degrees of freedom. The plain law `E + A·x^(−α)` is fitted to the same points with the same loss. A \
+         break is \"resolved\" only when x_b lies inside the data with 3 or more points on each side, two or more \
+         degrees of freedom are left, and the 95% interval of α₂ − α₁ excludes 0.\n",
+        defaults.smoothness, defaults.huber_delta, defaults.starts
+    );
+    let _ =
+        writeln!(md, "| law | E | α₁ | α₂ | x_b | RMS log residual (broken / power law) | break |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for b in &fits.broken_power_laws {
+        match &b.fit {
+            Some(f) => {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} {} | {} {} | {} {} | {} {} | {} / {} | {} |",
+                    b.description,
+                    sig(f.law.e, 3),
+                    interval(f.e_ci, 3),
+                    sig(f.law.alpha1, 3),
+                    interval(f.alpha1_ci, 3),
+                    sig(f.law.alpha2, 3),
+                    interval(f.alpha2_ci, 3),
+                    sci(f.law.x_b, 2),
+                    sci_interval(f.x_b_ci),
+                    sig(f.rms_log_residual, 2),
+                    f.power_law_rms.map_or("–".into(), |r| sig(r, 2)),
+                    f.verdict.short()
+                );
+            }
+            None => {
+                let _ = writeln!(md, "| {} | not fitted | | | | | |", b.description);
+            }
+        }
+    }
+    md.push('\n');
+    for b in &fits.broken_power_laws {
+        let why = match (&b.fit, &b.error) {
+            (Some(f), _) => match &f.verdict {
+                crate::broken::BreakVerdict::Resolved => continue,
+                v => v.to_string(),
+            },
+            (None, e) => format!("not fitted: {}", e.as_deref().unwrap_or("")),
+        };
+        let _ = writeln!(md, "- {}: {}.", b.law, md_escape(&why));
+    }
+    md.push('\n');
+    md
+}
+
 fn report_markdown(
     records: &[RunRecord],
     cells: &[Cell],
@@ -970,6 +1129,10 @@ fn report_markdown(
     }
     if !sens.is_empty() {
         let _ = writeln!(md, "Sensitivity to the fitting choices: {}.\n", sens.join("; "));
+    }
+
+    if opts.broken_power_law {
+        md.push_str(&broken_markdown(fits));
     }
 
     // E vs reference.
@@ -1262,6 +1425,7 @@ mod tests {
                     device: "cpu".into(),
                     seed: 0,
                     status: RunStatus::Ok,
+                    epochs: 1,
                 });
             }
         }

@@ -407,6 +407,7 @@ fn quickstart_results(dir: &Path, law: &JointLaw, extra: impl Fn(&mut Vec<RunRec
                 device: "cpu".into(),
                 seed: 0,
                 status: RunStatus::Ok,
+                epochs: 1,
             });
         }
     }

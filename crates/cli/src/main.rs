@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use scalinglab_training::{
-    DeviceChoice, ExperimentConfig, ExperimentOutcome, RunOptions, reanalyze, run_experiment,
+    DeviceChoice, ExperimentConfig, ExperimentOutcome, RunOptions, reanalyze_with, run_experiment,
 };
 
 // Training allocates and frees large buffers every step; an allocator that keeps freed pages
@@ -128,6 +128,10 @@ enum Command {
     Analyze {
         /// A run directory written by `scalinglab run`.
         dir: PathBuf,
+        /// Also fit a broken power law (one break, Caballero et al. 2022) to L(N) and L(D), with a
+        /// "Broken power law" section in the report.
+        #[arg(long)]
+        broken_power_law: bool,
     },
     /// Compute-optimal analysis of a sweep or any CSV: Chinchilla's approaches 1-3 and the
     /// interpolated-surface frontier side by side, with bootstrap intervals.
@@ -153,6 +157,10 @@ enum Command {
         /// Loss column of a generic CSV.
         #[arg(long, default_value = "loss")]
         loss_column: String,
+        /// Unique-token column of a generic CSV, for the data-constrained law (Muennighoff et
+        /// al. 2023). Default: a column named U, when present.
+        #[arg(long)]
+        unique_column: Option<String>,
         /// Bootstrap resamples per method (0: no intervals).
         #[arg(long, default_value_t = 1000)]
         bootstrap: usize,
@@ -377,6 +385,26 @@ enum Command {
         #[arg(long, default_value = "flex")]
         device: DeviceChoice,
     },
+    /// Export a model saved by a sweep (train.save_models = true) for other tools. `--format
+    /// hf` writes Hugging Face GPT-2 into --out: `model.safetensors` under GPT2LMHeadModel's
+    /// names and layout, and `config.json`, for `GPT2LMHeadModel.from_pretrained(OUT)`. Models
+    /// GPT-2 cannot express exactly (LLaMA, muP) are refused.
+    Export {
+        /// model.safetensors written by a sweep, or the run directory holding it.
+        model: PathBuf,
+        /// Output format: hf (Hugging Face GPT2LMHeadModel).
+        #[arg(long, default_value = "hf", value_parser = ["hf"])]
+        format: String,
+        /// Output directory (created if needed; existing files of the same names are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Weight type: f32, bf16 or f16 (rounded to nearest).
+        #[arg(long, default_value = "f32")]
+        dtype: scalinglab_model::FloatDtype,
+        /// Backend the weights are loaded on.
+        #[arg(long, default_value = "flex")]
+        device: DeviceChoice,
+    },
     /// Reproduce a paper at laptop scale, prediction beside measurement: `graphs` (Barkeshli
     /// et al.: graph families, SP against muP, the entropy rate beside the fitted offset),
     /// `manifolds` (Havrilla & Liao: estimated intrinsic dimension against the measured
@@ -564,11 +592,12 @@ fn run(cli: Cli) -> Result<()> {
                 let script =
                     scalinglab_training::slurm_script(&cfg, &config, &dir, &binary, &slurm)?;
                 let path = dir.join("sweep.slurm");
-                std::fs::write(&path, script)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                scalinglab_training::write_atomic(&path, script.as_bytes())?;
                 println!("wrote {}; submit it with sbatch", path.display());
                 return Ok(());
             }
+            // A SIGTERM (Slurm's preemption notice) checkpoints every run in progress and exits.
+            scalinglab_training::stop_on_sigterm()?;
             if let Some(only) = only {
                 let indices = parse_list(&only, "--only")?;
                 let trained = scalinglab_training::run_only(&cfg, &opts, &indices)?;
@@ -649,9 +678,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status { dir } => {
             print!("{}", scalinglab_training::status(&dir)?);
         }
-        Command::Analyze { dir } => {
-            let outcome =
-                reanalyze(&dir).with_context(|| format!("cannot analyse {}", dir.display()))?;
+        Command::Analyze { dir, broken_power_law } => {
+            let outcome = reanalyze_with(&dir, broken_power_law)
+                .with_context(|| format!("cannot analyse {}", dir.display()))?;
             print_outcome(&outcome);
         }
         Command::Fit {
@@ -662,6 +691,7 @@ fn run(cli: Cli) -> Result<()> {
             d_column,
             c_column,
             loss_column,
+            unique_column,
             bootstrap,
             starts,
             huber_delta,
@@ -678,6 +708,7 @@ fn run(cli: Cli) -> Result<()> {
                 d_column,
                 c_column,
                 loss_column,
+                unique_column,
                 bootstrap,
                 starts,
                 huber_delta,
@@ -970,6 +1001,21 @@ fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
         }
+        Command::Export { model, format: _, out, dtype, device } => {
+            let path = if model.is_dir() { model.join("model.safetensors") } else { model };
+            let dev = scalinglab_training::select_device(device)?;
+            let (cfg, net) = scalinglab_training::load_saved_model(&path, &dev.device)?;
+            let [weights, config] = scalinglab_model::export_hf_gpt2(&net, &cfg, &out, dtype)
+                .with_context(|| format!("exporting {}", path.display()))?;
+            println!(
+                "{} d={} L={} model written as Hugging Face GPT-2 ({dtype}): {} and {}",
+                cfg.arch,
+                cfg.d_model,
+                cfg.n_layers,
+                weights.display(),
+                config.display()
+            );
+        }
         Command::Check { config } => {
             let cfg = load(config.as_ref())?;
             println!("{}: valid", cfg.name);
@@ -994,7 +1040,8 @@ fn run(cli: Cli) -> Result<()> {
                 let m = cfg.run_model(w)?;
                 let c = m.param_counts();
                 println!(
-                    "  width {w:>5}: {} heads, peak lr {:.3e}, N = {} ({} without embeddings), {:.3e} FLOPs/token",
+                    "  width {w:>5}: {} layers, {} heads, peak lr {:.3e}, N = {} ({} without embeddings), {:.3e} FLOPs/token",
+                    m.n_layers,
                     m.n_heads,
                     cfg.lr_for_width(w),
                     c.total,
@@ -1003,12 +1050,19 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             println!("  token budgets: {:?}", cfg.sweep.tokens);
+            if cfg.train.batch_rule != scalinglab_training::BatchRule::Constant {
+                let batches: Vec<usize> =
+                    cfg.sweep.tokens.iter().map(|&d| cfg.batch_for(d)).collect();
+                println!("  batch sizes (sequences) at those budgets: {batches:?}");
+            }
+            if cfg.epoch_counts() != [1] {
+                println!("  epochs over the unique data: {:?}", cfg.epoch_counts());
+            }
             if !cfg.sweep.compute_budgets.is_empty() {
                 println!("  IsoFLOP budgets (C = 6ND): {:?}", cfg.sweep.compute_budgets);
             }
-            let grid = cfg.grid()?;
-            let tokens: u64 = grid.iter().map(|g| g.1).sum();
-            println!("  {} runs, {tokens} training tokens in all", grid.len());
+            let (runs, tokens) = scalinglab_training::planned_totals(&cfg)?;
+            println!("  {runs} runs, {tokens} training tokens in all");
         }
     }
     Ok(())

@@ -10,6 +10,10 @@
 //! - [`ParamCounts`] and [`ModelConfig::flops_per_token`]: exact parameter counts
 //!   (total, embedding, non-embedding) and training FLOPs per token, with and without the
 //!   unembedding, in closed form and checked against burn's own count of the built module.
+//! - [`read_safetensors`] / [`write_safetensors`]: safetensors files through the `safetensors`
+//!   crate (memory-mapped and validated; F32, BF16 and F16), and [`export_hf_gpt2`]: a GPT-2
+//!   written under Hugging Face's `GPT2LMHeadModel` names and layout with its `config.json`
+//!   (see [`hf_export`]).
 //!
 //! ```no_run
 //! use burn::prelude::*;
@@ -28,6 +32,7 @@ mod config;
 mod counts;
 pub mod fused;
 pub mod gpt;
+pub mod hf_export;
 mod regressor;
 mod safetensors;
 mod sample;
@@ -35,6 +40,12 @@ mod sample;
 pub use config::{Arch, ModelConfig, ModelError, ParamRole, Parameterization};
 pub use counts::{FlopCounting, ParamCounts};
 pub use gpt::{Block, CausalSelfAttention, Gpt, KvCache, Mlp, Norm, Rope};
+pub use hf_export::{
+    HfExportError, check_hf_gpt2, export_hf_gpt2, hf_gpt2_config, hf_gpt2_tensors,
+};
 pub use regressor::Regressor;
-pub use safetensors::{NamedTensor, SafetensorsError, read_safetensors, write_safetensors};
+pub use safetensors::{
+    FloatDtype, NamedTensor, SafetensorsError, read_safetensors, write_safetensors,
+    write_safetensors_as,
+};
 pub use sample::SampleConfig;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainingError;
 use crate::error::invalid;
+use crate::ladder::{BatchRule, DepthRule, LrRule, ladder_preset};
 
 /// A whole scaling-law experiment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -190,6 +191,20 @@ pub struct SweepConfig {
     pub layout: GridLayout,
     /// Extra runs at one cell with other learning rates (see [`LrCheck`]). Default: none.
     pub lr_check: Option<LrCheck>,
+    /// A named ladder (see [`crate::LADDER_PRESETS`], e.g. `"aspect16-xs"`) whose widths, head
+    /// width and fixed aspect ratio replace `widths`, `head_dim` and `depth` (leave those out,
+    /// or give the preset's own values). Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<String>,
+    /// The depth of each width: `{ kind = "fixed" }` (`model.n_layers` everywhere, a
+    /// width-only ladder) or `{ kind = "aspect", ratio = 16 }` (`n_layers = width / ratio`).
+    /// Default: fixed.
+    pub depth: DepthRule,
+    /// Passes over the unique data to train every grid point with (a grid axis, like `seeds`):
+    /// at budget D and `e` epochs a run sees D tokens, `D / e` of them unique, each `e` times,
+    /// so the data-constrained law (`scalinglab fit`) has repeated data to fit. Default: none
+    /// (just `train.epochs`).
+    pub epochs: Vec<u32>,
 }
 
 impl Default for SweepConfig {
@@ -204,6 +219,9 @@ impl Default for SweepConfig {
             seeds: Vec::new(),
             layout: GridLayout::Full,
             lr_check: None,
+            ladder: None,
+            depth: DepthRule::Fixed,
+            epochs: Vec::new(),
         }
     }
 }
@@ -219,8 +237,21 @@ pub struct TrainConfig {
     /// When set, a width-d model's peak learning rate is `lr × lr_base_width / d`: the 1/width
     /// rule that maximal-update parameterization gives Adam's hidden matrices, so that one
     /// learning rate serves a whole width sweep in standard parameterization. Default: none
-    /// (the same `lr` for every width).
+    /// (the same `lr` for every width). Shorthand for `lr_rule = { kind = "inverse_width",
+    /// base_width = … }`; give one or the other.
     pub lr_base_width: Option<usize>,
+    /// How each model size's peak rate follows from `lr` (see [`LrRule`]): `constant`,
+    /// `inverse_width`, `mup` or a fitted `power_law` in N. Default: from `lr_base_width`
+    /// (inverse width when it is set, else constant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr_rule: Option<LrRule>,
+    /// How each token budget's batch size follows from `batch_size` (see [`BatchRule`]).
+    /// Default: constant.
+    pub batch_rule: BatchRule,
+    /// Passes over each run's unique training data: a run of budget D trains on `D / epochs`
+    /// unique tokens, each seen `epochs` times (reshuffled every pass). Recorded per run in
+    /// `results.csv`. Default: 1 (every token new).
+    pub epochs: u32,
     /// Warmup as a fraction of the run's steps. Default: 0.02 (2%, as Barkeshli et al.).
     pub warmup_frac: f64,
     /// Final learning rate as a fraction of the peak. Default: 0.1.
@@ -259,6 +290,11 @@ pub struct TrainConfig {
     /// mean training loss of the steps just before it (every batch is new data in a one-epoch
     /// run, so it estimates the held-out loss at that point). Default: 24.
     pub curve_points: usize,
+    /// Held-out sequences evaluated at each point of the training curve (the first this many
+    /// of `data.eval_sequences`), so that `curves.csv` holds a held-out curve, which approach 1
+    /// and the diagnostics read (and which a repeated-data run needs: its training loss is no
+    /// longer held-out). 0 leaves the curve to the training loss. Default: 64.
+    pub curve_eval_sequences: usize,
     /// Keep each finished run's weights (`runs/<id>/model.safetensors`), for sampling and
     /// hidden-state statistics. Default: false.
     pub save_models: bool,
@@ -270,6 +306,9 @@ impl Default for TrainConfig {
             batch_size: 16,
             lr: 3e-3,
             lr_base_width: None,
+            lr_rule: None,
+            batch_rule: BatchRule::Constant,
+            epochs: 1,
             warmup_frac: 0.02,
             min_lr_ratio: 0.1,
             schedule: crate::schedule::ScheduleKind::Cosine,
@@ -284,6 +323,7 @@ impl Default for TrainConfig {
             checkpoint_every: 200,
             eval_every: 0,
             curve_points: 24,
+            curve_eval_sequences: 64,
             save_models: false,
         }
     }
@@ -305,16 +345,20 @@ impl Default for AnalysisConfig {
     }
 }
 
+/// The most passes over the unique data a run may make.
+pub const MAX_EPOCHS: u32 = 10_000;
+
 /// The quickstart experiment, compiled into the binary so that it runs with no file at all.
-pub const QUICKSTART_TOML: &str = include_str!("../../../configs/quickstart.toml");
+pub const QUICKSTART_TOML: &str = include_str!("../configs/quickstart.toml");
 
 impl ExperimentConfig {
     /// Parses and validates an experiment from TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self, TrainingError> {
-        let cfg: ExperimentConfig = toml::from_str(text).map_err(|e| TrainingError::Parse {
+        let mut cfg: ExperimentConfig = toml::from_str(text).map_err(|e| TrainingError::Parse {
             path: origin.to_path_buf(),
             message: e.to_string(),
         })?;
+        cfg.apply_ladder()?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -376,6 +420,49 @@ impl ExperimentConfig {
             }
             other => other,
         })
+    }
+
+    /// Fills `sweep.widths`, `sweep.head_dim` and `sweep.depth` from the named
+    /// `sweep.ladder`, refusing values that contradict it.
+    fn apply_ladder(&mut self) -> Result<(), TrainingError> {
+        let Some(name) = self.sweep.ladder.clone() else { return Ok(()) };
+        let preset = ladder_preset(&name).ok_or_else(|| {
+            let names: Vec<&str> = crate::LADDER_PRESETS.iter().map(|p| p.name).collect();
+            invalid("sweep.ladder", &name, format!("unknown ladder; the presets are {names:?}"))
+        })?;
+        let defaults = SweepConfig::default();
+        let depth = DepthRule::Aspect { ratio: preset.aspect_ratio };
+        let conflicts = [
+            (
+                "sweep.widths",
+                self.sweep.widths != defaults.widths && self.sweep.widths != preset.widths,
+            ),
+            (
+                "sweep.head_dim",
+                self.sweep.head_dim != defaults.head_dim && self.sweep.head_dim != preset.head_dim,
+            ),
+            ("sweep.depth", self.sweep.depth != defaults.depth && self.sweep.depth != depth),
+        ];
+        if let Some((field, _)) = conflicts.iter().find(|(_, c)| *c) {
+            return Err(invalid(
+                *field,
+                format!(
+                    "{:?}",
+                    match *field {
+                        "sweep.widths" => format!("{:?}", self.sweep.widths),
+                        "sweep.head_dim" => self.sweep.head_dim.to_string(),
+                        _ => format!("{:?}", self.sweep.depth),
+                    }
+                ),
+                format!(
+                    "sweep.ladder = {name:?} sets it; leave it out (or give the preset's own value)"
+                ),
+            ));
+        }
+        self.sweep.widths = preset.widths.to_vec();
+        self.sweep.head_dim = preset.head_dim;
+        self.sweep.depth = depth;
+        Ok(())
     }
 
     /// The built-in quickstart experiment.
@@ -517,7 +604,63 @@ impl ExperimentConfig {
                 "need 0 < min_tokens <= max_tokens",
             ));
         }
+        if let DepthRule::Aspect { ratio: 0 } = s.depth {
+            return Err(invalid("sweep.depth.ratio", 0, "must be at least 1"));
+        }
+        if let Some(e) = s.epochs.iter().find(|e| !(1..=MAX_EPOCHS).contains(*e)) {
+            return Err(invalid("sweep.epochs", e, format!("each must lie in 1..={MAX_EPOCHS}")));
+        }
+        if (1..s.epochs.len()).any(|i| s.epochs[..i].contains(&s.epochs[i])) {
+            return Err(invalid("sweep.epochs", format!("{:?}", s.epochs), "list each count once"));
+        }
         let t = &self.train;
+        if !(1..=MAX_EPOCHS).contains(&t.epochs) {
+            return Err(invalid("train.epochs", t.epochs, format!("must lie in 1..={MAX_EPOCHS}")));
+        }
+        match &t.lr_rule {
+            Some(_) if t.lr_base_width.is_some() => {
+                return Err(invalid(
+                    "train.lr_base_width",
+                    t.lr_base_width.unwrap_or_default(),
+                    "give train.lr_rule or train.lr_base_width, not both",
+                ));
+            }
+            Some(LrRule::InverseWidth { base_width: 0 }) => {
+                return Err(invalid("train.lr_rule.base_width", 0, "must be at least 1"));
+            }
+            Some(LrRule::Mup) if self.model.parameterization != Parameterization::Mup => {
+                return Err(invalid(
+                    "train.lr_rule",
+                    "mup",
+                    "transfers a rate only under model.parameterization = \"mup\"",
+                ));
+            }
+            Some(LrRule::PowerLaw { reference_params, exponent }) => {
+                if !(reference_params.is_finite() && *reference_params > 0.0) {
+                    return Err(invalid(
+                        "train.lr_rule.reference_params",
+                        reference_params,
+                        "must be positive and finite",
+                    ));
+                }
+                if !(exponent.is_finite() && exponent.abs() <= 2.0) {
+                    return Err(invalid("train.lr_rule.exponent", exponent, "must lie in [-2, 2]"));
+                }
+            }
+            _ => {}
+        }
+        if let BatchRule::PowerLaw { reference_tokens, exponent } = t.batch_rule {
+            if !(reference_tokens.is_finite() && reference_tokens > 0.0) {
+                return Err(invalid(
+                    "train.batch_rule.reference_tokens",
+                    reference_tokens,
+                    "must be positive and finite",
+                ));
+            }
+            if !(exponent.is_finite() && exponent.abs() <= 2.0) {
+                return Err(invalid("train.batch_rule.exponent", exponent, "must lie in [-2, 2]"));
+            }
+        }
         if t.batch_size == 0 {
             return Err(invalid("train.batch_size", 0, "must be at least 1"));
         }
@@ -606,7 +749,8 @@ impl ExperimentConfig {
         if let Some(&(width, _)) = grid.iter().max_by_key(|(w, _)| *w) {
             let m = self.run_model(width)?;
             let params = m.param_counts().total;
-            let logits = product(&[self.train.batch_size as u64, context, m.vocab_size as u64, 8]);
+            let batch = grid.iter().map(|&(_, d)| self.batch_for(d)).max().unwrap_or(1);
+            let logits = product(&[batch as u64, context, m.vocab_size as u64, 8]);
             let bytes = product(&[params, 16]).zip(logits).and_then(|(a, b)| a.checked_add(b));
             check(
                 "sweep.widths",
@@ -650,7 +794,7 @@ impl ExperimentConfig {
             vocab_size: self.vocab_size()?,
             context: f.context,
             d_model: width,
-            n_layers: f.n_layers,
+            n_layers: self.sweep.depth.depth(width, f.n_layers),
             n_heads,
             n_kv_heads: Some(n_heads / f.kv_group),
             d_ff: f.mlp_ratio.map(|r| (r * width as f64).round() as usize),
@@ -683,11 +827,34 @@ impl ExperimentConfig {
         Some((width, tokens, &check.multipliers))
     }
 
-    /// The peak learning rate of a width-`width` model (see [`TrainConfig::lr_base_width`]).
+    /// The rule that sets each size's peak rate ([`TrainConfig::lr_rule`], or the one
+    /// [`TrainConfig::lr_base_width`] implies).
+    pub fn lr_rule(&self) -> LrRule {
+        match (&self.train.lr_rule, self.train.lr_base_width) {
+            (Some(rule), _) => rule.clone(),
+            (None, Some(base_width)) => LrRule::InverseWidth { base_width },
+            (None, None) => LrRule::Constant,
+        }
+    }
+
+    /// The peak learning rate of a width-`width` model (see [`TrainConfig::lr_rule`]).
     pub fn lr_for_width(&self, width: usize) -> f64 {
-        match self.train.lr_base_width {
-            Some(base) => self.train.lr * base as f64 / width as f64,
-            None => self.train.lr,
+        let params = self.run_model(width).map_or(0, |m| m.param_counts().non_embedding);
+        self.lr_rule().lr(self.train.lr, width, params)
+    }
+
+    /// The batch size (sequences) of a run of `tokens` training tokens (see
+    /// [`TrainConfig::batch_rule`]).
+    pub fn batch_for(&self, tokens: u64) -> usize {
+        self.train.batch_rule.batch(self.train.batch_size, tokens)
+    }
+
+    /// The epoch counts every grid point trains with: `sweep.epochs`, or `train.epochs`.
+    pub fn epoch_counts(&self) -> Vec<u32> {
+        if self.sweep.epochs.is_empty() {
+            vec![self.train.epochs]
+        } else {
+            self.sweep.epochs.clone()
         }
     }
 

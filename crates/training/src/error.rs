@@ -76,6 +76,17 @@ pub enum TrainingError {
         /// Steps taken when it stopped.
         step: u64,
     },
+    /// A SIGTERM stopped a run (see [`crate::stop_on_sigterm`]); its checkpoint holds every
+    /// step it took.
+    #[error(
+        "terminated by SIGTERM at step {step}; the checkpoint in {dir} holds it: run the same command again to resume"
+    )]
+    Terminated {
+        /// Steps taken (all saved).
+        step: u64,
+        /// The run's directory.
+        dir: std::path::PathBuf,
+    },
     /// The data crate rejected the data configuration.
     #[error("data: {0}")]
     Data(#[from] scalinglab_data::DataError),

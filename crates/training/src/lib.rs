@@ -15,12 +15,14 @@ mod dataset;
 mod device;
 mod error;
 mod floor;
+mod ladder;
 mod lock;
 mod optim;
 mod regression;
 mod run;
 mod schedule;
 mod slurm;
+mod stop;
 mod sweep;
 mod teacher;
 
@@ -36,6 +38,7 @@ pub use coord::{CoordCheckConfig, CoordRow, CoordSlope, coord_check, coord_check
 pub use device::{DeviceChoice, SelectedDevice, cpu_threads, run_parallel, select_device};
 pub use error::TrainingError;
 pub use floor::{LearnerFloor, walk_window_floor};
+pub use ladder::{BatchRule, DepthRule, LADDER_PRESETS, LadderPreset, LrRule, ladder_preset};
 pub use lock::{DirLock, LOCK_FILE, LockMode, lock_dir, lock_runs};
 pub use optim::AdamW;
 pub use regression::{RegressionResult, RegressionTrain, train_regressor};
@@ -45,9 +48,10 @@ pub use run::{
 };
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use slurm::{SlurmOptions, slurm_script};
+pub use stop::stop_on_sigterm;
 pub use sweep::{
-    ExperimentOutcome, ModelSweep, RunOptions, files, oracle_loss, progress_bar, reanalyze,
-    run_experiment, run_only, status, sweep_models, write_atomic,
+    ExperimentOutcome, ModelSweep, RunOptions, files, oracle_loss, planned_totals, progress_bar,
+    reanalyze, reanalyze_with, run_experiment, run_only, status, sweep_models, write_atomic,
 };
 pub use teacher::{
     SampledCorpus, TeacherEntropy, hidden_state_points, load_saved_model, sample_corpus,

@@ -26,7 +26,8 @@ use crate::{TrainConfig, TrainingError};
 pub struct CurveRow {
     /// Optimiser steps taken.
     pub step: u64,
-    /// Training tokens seen at the middle of the averaging window.
+    /// Training tokens seen where the curve's loss was measured: at `step` when `eval_loss`
+    /// is there, else at the middle of the training loss's averaging window.
     pub tokens_seen: u64,
     /// Mean training loss over the window of steps ending at `step`, nats/token.
     pub train_loss: f64,
@@ -430,8 +431,8 @@ fn curve_steps(total: u64, points: usize) -> Vec<u64> {
     steps
 }
 
-/// Trains a fresh `model_cfg` for one epoch over `train` (every sequence once, shuffled), then
-/// evaluates it on `eval`. `on_step(tokens_done, loss)` is called after every step.
+/// Trains a fresh `model_cfg` for [`TrainConfig::epochs`] passes over `train` (every sequence
+/// once a pass, shuffled afresh each pass), then evaluates it on `eval`. `on_step(tokens_done, loss)` is called after every step.
 ///
 /// With `ckpt.dir` set, a checkpoint is written every [`TrainConfig::checkpoint_every`] steps
 /// and an existing one is resumed: the resumed run takes the same batches in the same order
@@ -491,9 +492,22 @@ pub fn train_model<M: LanguageModel>(
     let start = Instant::now();
     let ad_device = device.clone().autodiff();
     let seq = train.seq_len;
-    let mut order: Vec<usize> = (0..train.num_sequences()).collect();
-    order.shuffle(&mut ChaCha12Rng::seed_from_u64(train_cfg.seed ^ 0x5ca1_ab1e));
-    let batches: Vec<&[usize]> = order.chunks(train_cfg.batch_size).collect();
+    // Every sequence once per epoch, in a fresh order each pass (the first pass's order is
+    // the one-epoch run's); a batch never straddles two passes.
+    let n = train.num_sequences();
+    let epochs = train_cfg.epochs.max(1) as usize;
+    let mut order: Vec<usize> = Vec::with_capacity(n.saturating_mul(epochs));
+    for e in 0..epochs as u64 {
+        let mut pass: Vec<usize> = (0..n).collect();
+        let seed = train_cfg.seed ^ 0x5ca1_ab1e ^ e.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        pass.shuffle(&mut ChaCha12Rng::seed_from_u64(seed));
+        order.extend(pass);
+    }
+    let batches: Vec<&[usize]> =
+        order.chunks(n.max(1)).flat_map(|pass| pass.chunks(train_cfg.batch_size)).collect();
+    // The held-out sequences evaluated at each point of the curve.
+    let curve_eval = (train_cfg.curve_eval_sequences > 0)
+        .then(|| eval.take(train_cfg.curve_eval_sequences.min(eval.num_sequences())));
     let schedule = LrSchedule::new(
         train_cfg.lr,
         batches.len() as u64,
@@ -607,11 +621,16 @@ pub fn train_model<M: LanguageModel>(
             let mid = s - window + (window - 1) / 2; // 0-based middle step of the window
             let tokens_mid: u64 =
                 batches[..=mid].iter().map(|b| (b.len() * seq) as u64).sum::<u64>();
-            let eval_loss = (train_cfg.eval_every > 0 && state.step % train_cfg.eval_every == 0)
-                .then(|| evaluate(&model, eval, 64, device).0);
+            let eval_loss = if train_cfg.eval_every > 0 && state.step % train_cfg.eval_every == 0 {
+                Some(evaluate(&model, eval, 64, device).0)
+            } else {
+                curve_eval.as_ref().map(|c| evaluate(&model, c, 64, device).0)
+            };
             state.curve.push(CurveRow {
                 step: state.step,
-                tokens_seen: tokens_mid,
+                // Where the curve's loss was measured: the step's end for a held-out loss, the
+                // window's middle for the training loss.
+                tokens_seen: if eval_loss.is_some() { state.tokens } else { tokens_mid },
                 train_loss: w.iter().sum::<f64>() / window as f64,
                 eval_loss,
             });
@@ -633,6 +652,15 @@ pub fn train_model<M: LanguageModel>(
                 seconds = t.elapsed().as_secs_f64(),
                 "checkpoint written"
             );
+        }
+        if let Some(dir) = &ckpt.dir
+            && !done
+            && crate::stop::stop_requested()
+        {
+            state.wall_seconds = wall_before + start.elapsed().as_secs_f64();
+            save_checkpoint(dir, &model, &optim, &state)?;
+            tracing::info!(dir = %dir.display(), step = state.step, "SIGTERM: checkpoint written");
+            return Err(TrainingError::Terminated { step: state.step, dir: dir.clone() });
         }
         if ckpt.stop_after == Some(steps_this_call) && !done {
             return Err(TrainingError::Interrupted { step: state.step });

@@ -210,11 +210,15 @@ pub struct ExperimentOutcome {
 pub(crate) struct PlannedRun {
     id: String,
     model: ModelConfig,
+    /// Unique training sequences (each seen `epochs` times).
     sequences: usize,
+    /// Training tokens seen: `sequences × context × epochs`.
     tokens: u64,
     flops_per_token: f64,
     lr: f64,
     seed: u64,
+    epochs: u32,
+    batch_size: usize,
 }
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainingError + '_ {
@@ -455,29 +459,50 @@ pub(crate) fn plan(cfg: &ExperimentConfig) -> Result<Vec<PlannedRun>, TrainingEr
     }
     for (width, budget, multipliers, name_lr) in cells {
         let model = cfg.run_model(width)?;
-        let sequences = cfg.sequences_for(budget);
-        for &mult in multipliers {
-            for &seed in &seeds {
-                let mut id = format!("w{width}_D{budget}");
-                if name_lr {
-                    id.push_str(&format!("_lr{mult}"));
+        for epochs in cfg.epoch_counts() {
+            // D tokens in all, D / epochs of them unique (whole sequences, at least one).
+            let sequences = cfg.sequences_for(budget).div_ceil(epochs as usize).max(1);
+            let tokens = (sequences as u64)
+                .saturating_mul(cfg.model.context as u64)
+                .saturating_mul(u64::from(epochs));
+            for &mult in multipliers {
+                for &seed in &seeds {
+                    let mut id = format!("w{width}_D{budget}");
+                    if !cfg.sweep.epochs.is_empty() {
+                        id.push_str(&format!("_e{epochs}"));
+                    }
+                    if name_lr {
+                        id.push_str(&format!("_lr{mult}"));
+                    }
+                    if !cfg.sweep.seeds.is_empty() {
+                        id.push_str(&format!("_s{seed}"));
+                    }
+                    runs.push(PlannedRun {
+                        id,
+                        flops_per_token: model.flops_per_token(FlopCounting::WithUnembedding),
+                        model: model.clone(),
+                        sequences,
+                        tokens,
+                        lr: cfg.lr_for_width(width) * mult,
+                        seed,
+                        epochs,
+                        batch_size: cfg.batch_for(tokens),
+                    });
                 }
-                if !cfg.sweep.seeds.is_empty() {
-                    id.push_str(&format!("_s{seed}"));
-                }
-                runs.push(PlannedRun {
-                    id,
-                    flops_per_token: model.flops_per_token(FlopCounting::WithUnembedding),
-                    model: model.clone(),
-                    sequences,
-                    tokens: (sequences as u64).saturating_mul(cfg.model.context as u64),
-                    lr: cfg.lr_for_width(width) * mult,
-                    seed,
-                });
             }
         }
     }
     Ok(runs)
+}
+
+/// How many runs the experiment plans (grid, rates, seeds, epochs and the learning-rate
+/// check) and the training tokens they see in all.
+///
+/// # Errors
+/// As [`ExperimentConfig::grid`]: a model that cannot be built.
+pub fn planned_totals(cfg: &ExperimentConfig) -> Result<(usize, u64), TrainingError> {
+    let runs = plan(cfg)?;
+    Ok((runs.len(), runs.iter().map(|r| r.tokens).sum()))
 }
 
 /// Prints a line above the progress bar (or plainly when the bar is hidden: `println` on a
@@ -763,13 +788,21 @@ fn train_grid(
                     .expect("a rayon thread pool can be built");
                 pool.install(|| {
                     loop {
+                        if crate::stop::stop_requested() {
+                            break; // SIGTERM: start nothing new
+                        }
                         let Some(run) = queue.lock().expect("queue lock").pop_front() else {
                             break;
                         };
                         let train = train_pool.take(run.sequences);
                         let mut reported = 0u64;
-                        let train_cfg =
-                            TrainConfig { lr: run.lr, seed: run.seed, ..cfg.train.clone() };
+                        let train_cfg = TrainConfig {
+                            lr: run.lr,
+                            seed: run.seed,
+                            epochs: run.epochs,
+                            batch_size: run.batch_size,
+                            ..cfg.train.clone()
+                        };
                         let run_dir = runs_dir.join(&run.id);
                         let ckpt = Checkpointing { dir: Some(run_dir.clone()), stop_after: None };
                         let result = fs::create_dir_all(&run_dir)
@@ -831,7 +864,7 @@ fn train_grid(
         for (run, outcome) in rx {
             bar.set_position(work_done.load(Ordering::Relaxed));
             let written = outcome.and_then(|outcome| {
-                let record = record_of(cfg, run, &outcome, &description);
+                let record = record_of(run, &outcome, &description);
                 let here = runs_dir.join(&run.id);
                 let (curves, positions) = match sink {
                     Sink::Shared => (curves_path.clone(), positions_path.clone()),
@@ -934,12 +967,7 @@ fn position_rows(run: &PlannedRun, record: &RunRecord, outcome: &RunOutcome) -> 
 }
 
 /// The results row of a finished run.
-fn record_of(
-    cfg: &ExperimentConfig,
-    run: &PlannedRun,
-    outcome: &RunOutcome,
-    device: &str,
-) -> RunRecord {
+fn record_of(run: &PlannedRun, outcome: &RunOutcome, device: &str) -> RunRecord {
     let counts = run.model.param_counts();
     RunRecord {
         run_id: run.id.clone(),
@@ -953,7 +981,7 @@ fn record_of(
         params_non_embedding: counts.non_embedding,
         tokens: run.tokens,
         steps: outcome.steps,
-        batch_size: cfg.train.batch_size,
+        batch_size: run.batch_size,
         lr: run.lr,
         flops_per_token: run.flops_per_token,
         flops: run.flops_per_token * run.tokens as f64,
@@ -963,6 +991,7 @@ fn record_of(
         device: device.to_string(),
         seed: run.seed,
         status: if outcome.diverged { RunStatus::Diverged } else { RunStatus::Ok },
+        epochs: run.epochs,
     }
 }
 
@@ -987,30 +1016,32 @@ fn analysis_options(
     let preamble = format!(
         "{}\n\n\
          **Data.** {data_description}\n\n\
-        **Models.** {} decoders, {} layers, context {}, head width {}, widths {:?}. \
-         **Training.** One epoch over D ∈ {:?} tokens{}, AdamW (peak lr {}, β = ({}, {}), weight decay {}), \
-         batch {} sequences, {}% linear warmup then cosine decay to {}× the peak. \
+        **Models.** {} decoders, {}, context {}, head width {}, widths {:?}. \
+         **Training.** {} over D ∈ {:?} tokens{}, AdamW (peak lr {}, β = ({}, {}), weight decay {}), \
+         batch {}, {}% linear warmup then cosine decay to {}× the peak. \
          The experiment as run is in `config.toml`; every run is a row of `results.csv`.",
         cfg.description.trim(),
         cfg.model.arch,
-        cfg.model.n_layers,
+        cfg.sweep.depth.describe(cfg.model.n_layers),
         cfg.model.context,
         cfg.sweep.head_dim,
         cfg.sweep.widths,
+        match cfg.epoch_counts().as_slice() {
+            [1] => "One epoch".to_string(),
+            [e] => format!("{e} epochs (D/{e} unique tokens, each seen {e} times)"),
+            es => format!("{es:?} epochs (D/e unique tokens, each seen e times)"),
+        },
         cfg.sweep.tokens,
         if cfg.sweep.compute_budgets.is_empty() {
             String::new()
         } else {
             format!(" and on IsoFLOP lines D = C/(6N) at C ∈ {:?} FLOPs", cfg.sweep.compute_budgets)
         },
-        match cfg.train.lr_base_width {
-            Some(b) => format!("{} × {b}/d_model", cfg.train.lr),
-            None => cfg.train.lr.to_string(),
-        },
+        cfg.lr_rule().describe(cfg.train.lr),
         cfg.train.beta1,
         cfg.train.beta2,
         cfg.train.weight_decay,
-        cfg.train.batch_size,
+        cfg.train.batch_rule.describe(cfg.train.batch_size),
         cfg.train.warmup_frac * 100.0,
         cfg.train.min_lr_ratio,
     );
@@ -1025,27 +1056,38 @@ fn analysis_options(
                           width d) + 6·d·V for the unembedding matmul (vocabulary V), Kaplan et al.'s \
                           count plus the unembedding as Porian et al. (2024) count it"
             .into(),
+        broken_power_law: false,
     }
 }
 
 /// Re-reads a run directory (its `config.toml` and `results.csv`) and rewrites the report; for
 /// partial sweeps, or after changing the analysis code.
 pub fn reanalyze(dir: &Path) -> Result<ExperimentOutcome, TrainingError> {
+    reanalyze_with(dir, false)
+}
+
+/// [`reanalyze`], also fitting a broken power law to `L(N)` and `L(D)` when
+/// `broken_power_law` is set ([`AnalysisOptions::broken_power_law`]; `scalinglab analyze
+/// --broken-power-law`).
+pub fn reanalyze_with(
+    dir: &Path,
+    broken_power_law: bool,
+) -> Result<ExperimentOutcome, TrainingError> {
     let start = Instant::now();
     let cfg = ExperimentConfig::load(&dir.join(files::CONFIG))?;
     let data = crate::dataset::prepare(&cfg, 0)?;
     let records = read_checked(&cfg, &dir.join(files::RESULTS))?;
     write_json_lines(dir, &records)?;
-    let fits = write_report(
-        &records,
-        &analysis_options(
+    let opts = AnalysisOptions {
+        broken_power_law,
+        ..analysis_options(
             &cfg,
             &data.description,
             (&floor_label(&data.floor), data.entropy_rate),
             data.unigram_entropy,
-        ),
-        dir,
-    )?;
+        )
+    };
+    let fits = write_report(&records, &opts, dir)?;
     Ok(ExperimentOutcome {
         report: dir.join(files::REPORT),
         out_dir: dir.to_path_buf(),
@@ -1158,6 +1200,65 @@ mod tests {
         assert_eq!(plain[0].id, "w4_D2316800");
         cfg.sweep.lr_multipliers = vec![];
         assert!(cfg.validate().unwrap_err().to_string().contains("sweep.lr_multipliers"));
+    }
+
+    #[test]
+    fn ladders_epochs_and_rules_set_each_runs_depth_rate_batch_and_data() {
+        let text = r#"
+            name = "ladder"
+            [sweep]
+            ladder = "aspect16-xs"
+            tokens = [3200, 6400]
+            epochs = [1, 4]
+            [train]
+            lr = 0.02
+            lr_rule = { kind = "power_law", reference_params = 1e5, exponent = 0.5 }
+            batch_rule = { kind = "power_law", reference_tokens = 3200, exponent = 1.0 }
+            batch_size = 4
+        "#;
+        let cfg = ExperimentConfig::from_toml(text, Path::new("ladder.toml")).unwrap();
+        assert_eq!(cfg.sweep.widths, vec![32, 48, 64, 96, 128]);
+        let runs = plan(&cfg).unwrap();
+        assert_eq!(runs.len(), 5 * 2 * 2);
+        // Depth follows width at the preset's aspect ratio 16.
+        let depths: Vec<usize> =
+            runs.iter().step_by(4).map(|r| r.model.n_layers).collect::<Vec<_>>();
+        assert_eq!(depths, vec![2, 3, 4, 6, 8]);
+        assert!(runs.iter().all(|r| r.model.d_model == 16 * r.model.n_layers));
+        // The fitted rule: lr = 0.02 × (N / 1e5)^−0.5, N without embeddings.
+        for r in &runs {
+            let n = r.model.param_counts().non_embedding as f64;
+            assert!((r.lr - 0.02 * (n / 1e5).powf(-0.5)).abs() < 1e-15, "{}", r.id);
+        }
+        // Epochs: D tokens seen, D/e unique; ids name the epochs when the sweep varies them.
+        let r = runs.iter().find(|r| r.id == "w32_D6400_e4").expect("named by epochs");
+        assert_eq!((r.epochs, r.tokens), (4, 6400));
+        assert_eq!(r.sequences, 128 / 4);
+        let one = runs.iter().find(|r| r.id == "w32_D6400_e1").unwrap();
+        assert_eq!((one.sequences, one.tokens), (128, 6400));
+        // The batch grows with D: 4 × (D / 3200)^1.
+        assert_eq!(one.batch_size, 8);
+        assert_eq!(runs.iter().find(|r| r.id == "w32_D3200_e1").unwrap().batch_size, 4);
+        // The report states every rule.
+        let opts = analysis_options(&cfg, "data", ("entropy rate", 1.0), 2.0);
+        for phrase in ["depth = width / 16", "(N / 1e5)^−0.5", "(D / 3.2e3)^1", "[1, 4] epochs"] {
+            assert!(opts.preamble.contains(phrase), "{phrase}: {}", opts.preamble);
+        }
+        // Refusals name the field and the value.
+        for (edit, field) in [
+            (("sweep.ladder", "\"huge\""), "sweep.ladder"),
+            (("sweep.widths", "[8, 16]"), "sweep.widths"),
+            (("train.lr_base_width", "16"), "train.lr_base_width"),
+            (("sweep.epochs", "[0]"), "sweep.epochs"),
+            (("train.epochs", "0"), "train.epochs"),
+            (("train.lr_rule", "{ kind = \"mup\" }"), "train.lr_rule"),
+        ] {
+            let sets = vec![format!("{}={}", edit.0, edit.1)];
+            let e = ExperimentConfig::from_toml_with(text, Path::new("ladder.toml"), &sets)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{edit:?}: {e}");
+        }
     }
 
     #[test]
@@ -1324,7 +1425,7 @@ pub fn sweep_models<M: crate::LanguageModel>(
                 |_, _| {},
             )?;
             let n = params(k);
-            let d = (sequences * seq) as u64;
+            let d = (sequences * seq) as u64 * u64::from(sweep.train.epochs);
             writer.append(&RunRecord {
                 run_id: id.clone(),
                 arch: sweep.name.clone(),
@@ -1347,6 +1448,7 @@ pub fn sweep_models<M: crate::LanguageModel>(
                 device: "custom".into(),
                 seed: sweep.train.seed,
                 status: if out.diverged { RunStatus::Diverged } else { RunStatus::Ok },
+                epochs: sweep.train.epochs,
             })?;
             crate::run::remove_checkpoint(&run_dir);
             let _ = fs::remove_dir(&run_dir);

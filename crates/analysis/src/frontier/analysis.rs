@@ -90,6 +90,7 @@ use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 use super::answers::{self, Answers, Asked, MethodAnswers};
+use super::constrained::ConstrainedFit;
 use super::data::{
     ComputeModel, Conventions, ScalingData, ScalingPoint, distinct, validate_points,
 };
@@ -387,6 +388,16 @@ pub struct FitReport {
     /// Why the Kaplan law could not be fitted.
     #[serde(default)]
     pub kaplan_error: Option<String>,
+    /// Muennighoff et al. (2023)'s data-constrained law `E + A/N^α + B/D'^β` with 95%
+    /// residual-bootstrap intervals ([`super::constrained`]), fitted by [`super::fit_command`]
+    /// when the input carries unique-token counts (a results file's `epochs`, a generic CSV's
+    /// unique-token column) and some run repeats its data.
+    #[serde(default)]
+    pub constrained: Option<ConstrainedFit>,
+    /// Why the data-constrained law was not fitted (e.g. no run repeats its data); `None` when
+    /// it was, or when the input has no unique-token counts.
+    #[serde(default)]
+    pub constrained_error: Option<String>,
     /// Answers at the requested budgets and `(N, D)` pairs ([`AnalysisSettings::budgets`],
     /// [`AnalysisSettings::predict`]); `None` when none were requested.
     #[serde(default)]
@@ -797,6 +808,8 @@ pub fn analyze(
         extrapolation_error,
         kaplan,
         kaplan_error,
+        constrained: None,
+        constrained_error: None,
         answers,
         warnings,
         files: Vec::new(),

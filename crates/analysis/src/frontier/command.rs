@@ -4,6 +4,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::analysis::{AnalysisSettings, FitReport, Resampling, analyze};
+use super::constrained::{
+    ConstrainedFitOptions, RepeatedPoint, fit_constrained_law, read_repeated_csv,
+    repeated_points_from_records,
+};
 use super::data::{
     ComputeCounting, CsvColumns, CurvePoint, ParamCounting, ScalingData, is_results_csv,
     points_from_records, read_points_csv, read_training_curves,
@@ -33,6 +37,10 @@ pub struct FitCommandOptions {
     pub loss_column: String,
     /// `--run-id-column NAME`: optional run-name column of a generic CSV.
     pub run_id_column: Option<String>,
+    /// `--unique-column NAME`: unique-token column `U_D` of a generic CSV, for the
+    /// data-constrained law ([`super::constrained`]). Default none: a column named `U` is used
+    /// when present. (A results file gives `U_D = tokens / epochs`.)
+    pub unique_column: Option<String>,
     /// `--bootstrap N`: resamples per method (0 = no intervals). Default 1,000.
     pub bootstrap: usize,
     /// `--resample residuals|runs`: how the bootstrap draws its resamples (see
@@ -83,6 +91,7 @@ impl Default for FitCommandOptions {
             c_column: None,
             loss_column: "loss".into(),
             run_id_column: None,
+            unique_column: None,
             bootstrap: 1000,
             resampling: Resampling::Residuals,
             starts: 4500,
@@ -134,6 +143,21 @@ impl std::str::FromStr for ComputeCounting {
     }
 }
 
+/// Whether the CSV at `path` has a column `name` (exactly, or ignoring case and surrounding
+/// spaces).
+fn has_column(path: &Path, name: &str) -> Result<bool, AnalysisError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| AnalysisError::io("cannot open CSV file", path, e))?;
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(true).comment(Some(b'#')).from_reader(file);
+    let headers = reader.headers().map_err(|e| AnalysisError::Csv {
+        path: path.to_path_buf(),
+        line: 1,
+        message: format!("cannot read the header: {e}"),
+    })?;
+    Ok(headers.iter().any(|h| h == name || h.trim().eq_ignore_ascii_case(name.trim())))
+}
+
 /// The trainer's training-curve file, picked up when it sits beside the results file.
 pub const CURVES_FILE: &str = "curves.csv";
 
@@ -180,8 +204,8 @@ fn attach_curves(data: &mut ScalingData, path: &Path) -> Result<usize, AnalysisE
     }
     if !dropped_runs.is_empty() {
         data.warnings.push(format!(
-            "{}: the curves of {} run(s) that are not fitted (diverged, merged into a better run of their cell, or \
-             without a result yet) left out: {}",
+            "{}: the curves of {} run(s) that are not fitted (diverged, merged into a better run of their cell, \
+             repeating their data, or without a result yet) left out: {}",
             path.display(),
             dropped_runs.len(),
             sample(&dropped_runs)
@@ -198,8 +222,10 @@ fn attach_curves(data: &mut ScalingData, path: &Path) -> Result<usize, AnalysisE
 /// `input` is a scalinglab `results.csv` (recognised by its header), a run directory that
 /// contains one, or any CSV with a header, read with the column options. Approach 1 uses
 /// training curves from `opts.curves`, or else from the trainer's [`CURVES_FILE`] when it
-/// sits beside a scalinglab results file (see [`FitReport::curves`] for what was used). Print
-/// [`FitReport::summary_text`] for the terminal.
+/// sits beside a scalinglab results file (see [`FitReport::curves`] for what was used). When
+/// the input carries unique-token counts (a results file's `epochs`; a generic CSV's
+/// `--unique-column`, or a column `U`), the data-constrained law is fitted beside approach 3
+/// ([`FitReport::constrained`]). Print [`FitReport::summary_text`] for the terminal.
 ///
 /// # Errors
 ///
@@ -223,10 +249,35 @@ pub fn fit_command(
     super::answers::validate(&opts.budgets, &opts.predict, "--budget", "--predict")?;
     let file = if input.is_dir() { input.join("results.csv") } else { input.to_path_buf() };
     let results_file = is_results_csv(&file)?;
+    // Runs with their unique-token counts, when the input has them (data-constrained law).
+    let mut repeated: Option<Vec<RepeatedPoint>> = None;
     let mut data = if results_file {
         let records = read_results(&file)?;
-        let mut d = points_from_records(&records, opts.params, opts.compute)?;
+        // Approaches 1–3 and the surface assume every token is new: runs that repeat their
+        // data go to the data-constrained law only.
+        let once: Vec<_> = records.iter().filter(|r| r.epochs <= 1).cloned().collect();
+        if once.is_empty() && !records.is_empty() {
+            return Err(AnalysisError::invalid(
+                "epochs",
+                format!(
+                    "{} in every run of {}: every run repeats its data; approaches 1–3 assume every \
+                     token is new, and the data-constrained law needs one-epoch runs beside the \
+                     repeated ones",
+                    records[0].epochs,
+                    file.display()
+                ),
+            ));
+        }
+        let mut d = points_from_records(&once, opts.params, opts.compute)?;
         d.source = "scalinglab results".into();
+        if once.len() < records.len() {
+            d.warnings.push(format!(
+                "{} run(s) repeat their data (epochs > 1): left out of approaches 1–3 and the surface, \
+                 fitted by the data-constrained law",
+                records.len() - once.len()
+            ));
+            repeated = Some(repeated_points_from_records(&records, opts.params));
+        }
         d
     } else {
         let cols = CsvColumns {
@@ -236,7 +287,15 @@ pub fn fit_command(
             loss: opts.loss_column.clone(),
             run_id: opts.run_id_column.clone(),
         };
-        read_points_csv(&file, &cols)?
+        let d = read_points_csv(&file, &cols)?;
+        let unique = match &opts.unique_column {
+            Some(u) => Some(u.clone()),
+            None => has_column(&file, "U")?.then(|| "U".to_string()),
+        };
+        if let Some(u) = unique {
+            repeated = Some(read_repeated_csv(&file, &cols, &u)?);
+        }
+        d
     };
     // Training curves: `--curves FILE`, else a `curves.csv` beside the results file.
     let beside = file.parent().map(|d| d.join(CURVES_FILE)).filter(|p| results_file && p.is_file());
@@ -272,6 +331,18 @@ pub fn fit_command(
         predict: opts.predict.clone(),
     };
     let mut report = analyze(&data, &settings)?;
+    if let Some(points) = repeated {
+        let co = ConstrainedFitOptions {
+            huber_delta: opts.huber_delta,
+            bootstrap: opts.bootstrap,
+            seed: opts.seed,
+            ..Default::default()
+        };
+        match fit_constrained_law(&points, &co) {
+            Ok(fit) => report.constrained = Some(fit),
+            Err(e) => report.constrained_error = Some(e.to_string()),
+        }
+    }
     if let Some((n, path, how)) = curves_used {
         let used = if settings.methods.contains(&Method::Approach1) {
             "approach 1 used "

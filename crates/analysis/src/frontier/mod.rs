@@ -30,7 +30,8 @@
 //! Compute is modelled as `C = k(N)·N·D` ([`ComputeModel`]); `k = 6` under `6ND`.
 //!
 //! Modules: [`data`] (points, curves, conventions, readers), [`envelope`], [`isoflop`],
-//! [`joint`], [`surface`] (one per method), [`analysis`] (side by side, bootstrap, windows,
+//! [`joint`], [`surface`] (one per method), [`kaplan`] and [`constrained`] (Kaplan et al.'s and
+//! Muennighoff et al.'s data-constrained laws, fitted beside approach 3), [`analysis`] (side by side, bootstrap, windows,
 //! extrapolation), [`command`] (`scalinglab fit`), [`bench`](mod@bench) (the timing of a 4,500-start fit
 //! with 1,000 resamples).
 
@@ -38,6 +39,7 @@ pub mod analysis;
 pub mod answers;
 pub mod bench;
 pub mod command;
+pub mod constrained;
 pub mod data;
 pub mod envelope;
 mod interp;
@@ -56,6 +58,10 @@ pub use answers::{
 };
 pub use bench::{FitBenchmark, benchmark_points, fit_benchmark};
 pub use command::{CURVES_FILE, FitCommandOptions, fit_command};
+pub use constrained::{
+    ConstrainedFit, ConstrainedFitOptions, ConstrainedLaw, RepeatedPoint, effective_data,
+    fit_constrained_law, read_repeated_csv, repeated_points_from_records,
+};
 pub use data::{
     ComputeCounting, ComputeModel, Conventions, CsvColumns, CurvePoint, ParamCounting, ScalingData,
     ScalingPoint, TrainingCurves, is_results_csv, points_from_records, read_curves_csv,

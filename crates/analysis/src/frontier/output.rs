@@ -91,6 +91,11 @@ impl FitReport {
         } else if let Some(e) = &self.kaplan_error {
             let _ = writeln!(s, "Kaplan law not fitted: {}", first_line(e, 200));
         }
+        if let Some(c) = &self.constrained {
+            let _ = writeln!(s, "{}", constrained_line(c));
+        } else if let Some(e) = &self.constrained_error {
+            let _ = writeln!(s, "data-constrained law not fitted: {}", first_line(e, 200));
+        }
         if let Some(a) = &self.answers {
             s.push_str(&answers_text(a));
         }
@@ -250,6 +255,46 @@ impl FitReport {
             );
         } else if let Some(e) = &self.kaplan_error {
             let _ = writeln!(md, "## Kaplan et al.'s joint law\n\nNot fitted: {}\n", esc(e));
+        }
+        if let Some(c) = &self.constrained {
+            let _ = writeln!(
+                md,
+                "## Data-constrained law\n\nL(N, D) = E + A/N^α + B/D'^β with effective data D' = U_D + U_D·R_D*·(1 − \
+                 exp(−R_D/R_D*)), R_D = D/U_D − 1 repetitions of U_D unique tokens (Muennighoff et al. 2023, eq. 5; \
+                 no parameter-side term), fitted like approach 3 (Huber δ on log residuals, {} starts, R_D* in log \
+                 space) to {} runs, {} of them repeating their data (epochs {}); 95% residual-bootstrap intervals ({} \
+                 of {} resamples refitted):\n",
+                c.starts,
+                c.n_points,
+                c.repeated_points,
+                c.epochs.iter().map(|e| sig(*e, 3)).collect::<Vec<_>>().join(", "),
+                c.resamples_used,
+                self.settings.bootstrap
+            );
+            let _ = writeln!(md, "| parameter | value | 95% CI |");
+            let _ = writeln!(md, "|---|---|---|");
+            for (name, v, ci) in [
+                ("E", c.law.e, c.e_ci),
+                ("A", c.law.a, None),
+                ("B", c.law.b, None),
+                ("α", c.law.alpha, c.alpha_ci),
+                ("β", c.law.beta, c.beta_ci),
+                ("R_D*", c.law.r_star, c.r_star_ci),
+            ] {
+                let _ = writeln!(md, "| {name} | {} | {} |", sig(v, 4), interval(ci, 4));
+            }
+            let _ = writeln!(
+                md,
+                "\nRms log residual {:.4}. Muennighoff et al. fitted R_D* = 15.4 (a repeated token loses 1/e of its \
+                 worth after R_D* repetitions).\n",
+                c.rms_log_residual
+            );
+        } else if let Some(e) = &self.constrained_error {
+            let _ = writeln!(
+                md,
+                "Data-constrained law (Muennighoff et al. 2023) not fitted: {}\n",
+                esc(e)
+            );
         }
         if let Some(a) = &self.answers {
             md.push_str(&answers_markdown(a));
@@ -946,6 +991,25 @@ impl FitReport {
         let ss: f64 = self.points.iter().map(|p| (p.loss / law.loss(p.n, p.d)).ln().powi(2)).sum();
         (n > 0.0).then(|| (ss / n).sqrt())
     }
+}
+
+/// One line: the data-constrained law's exponents, `E` and `R_D*` with their 95% intervals.
+fn constrained_line(c: &super::ConstrainedFit) -> String {
+    let iv = |v: f64, ci: Option<(f64, f64)>| match ci {
+        Some((lo, hi)) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
+        None => format!("{v:.3}"),
+    };
+    format!(
+        "data-constrained law [95%]: α = {}, β = {}, E = {}, R_D* = {}; rms log residual {:.4} over {} runs ({} \
+         repeating their data)",
+        iv(c.law.alpha, c.alpha_ci),
+        iv(c.law.beta, c.beta_ci),
+        iv(c.law.e, c.e_ci),
+        iv(c.law.r_star, c.r_star_ci),
+        c.rms_log_residual,
+        c.n_points,
+        c.repeated_points
+    )
 }
 
 /// One line: the Kaplan law's parameters with their 95% intervals and its residuals beside
