@@ -15,7 +15,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use scalinglab_analysis::stats::command::{StatsInputs, compute_stats, write_stats};
+use scalinglab_analysis::stats::command::{StatsInputs, compute_stats};
+use scalinglab_analysis::stats::output::write_stats;
 use scalinglab_analysis::stats::synth::{PowerLawSource, sphere_points};
 use scalinglab_analysis::stats::{IdOptions, Metric, StatsCommandOptions, knn, parse_lags};
 

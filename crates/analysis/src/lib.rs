@@ -99,6 +99,7 @@
 //! # Ok::<(), scalinglab_analysis::AnalysisError>(())
 //! ```
 
+pub mod atomic;
 pub mod broken;
 pub mod error;
 pub mod format;
@@ -113,6 +114,7 @@ pub mod report;
 pub mod stats;
 pub mod verdict;
 
+pub use atomic::write_atomic;
 pub use error::AnalysisError;
 pub use frontier::{FitCommandOptions, FitReport, Method, fit_command};
 pub use lr_check::{LrCheckResult, LrPosition, LrTrial, lr_checks};

@@ -148,17 +148,43 @@ pub fn plot_svg(path: &Path, spec: &PlotSpec) -> Result<(), AnalysisError> {
     {
         return Err(perr(format!("directory {} does not exist", parent.display())));
     }
-    let root = SVGBackend::new(path, PLOT_SIZE).into_drawing_area();
+    // Drawn into memory, then replaced atomically: a kill never leaves half a figure.
+    let mut svg = String::new();
+    draw(
+        &mut svg,
+        spec,
+        &curves,
+        &hlines,
+        Axis { lo: x0, hi: x1, bold: xb, light: xl },
+        Axis { lo: y0, hi: y1, bold: yb, light: yl },
+        legend_pos,
+    )
+    .map_err(perr)?;
+    crate::atomic::write_file(path, svg)
+}
+
+/// Draws `spec` as SVG text into `svg`: the curves and horizontal lines already in axis
+/// coordinates, the axes' ranges and tick steps, the legend's corner.
+#[allow(clippy::too_many_arguments)]
+fn draw(
+    svg: &mut String,
+    spec: &PlotSpec,
+    curves: &[Vec<(f64, f64)>],
+    hlines: &[(String, f64)],
+    x_axis: Axis,
+    y_axis: Axis,
+    legend_pos: SeriesLabelPosition,
+) -> Result<(), String> {
+    let perr = |e: String| e;
+    let (x_lo, x_hi) = (x_axis.lo, x_axis.hi);
+    let root = SVGBackend::with_string(svg, PLOT_SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| perr(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(&spec.title, ("sans-serif", 26))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(
-            Axis { lo: x0, hi: x1, bold: xb, light: xl },
-            Axis { lo: y0, hi: y1, bold: yb, light: yl },
-        )
+        .build_cartesian_2d(x_axis, y_axis)
         .map_err(|e| perr(e.to_string()))?;
 
     let fmt_x = |v: &f64| if spec.log_x { tick(10f64.powf(*v)) } else { tick(*v) };
@@ -177,7 +203,7 @@ pub fn plot_svg(path: &Path, spec: &PlotSpec) -> Result<(), AnalysisError> {
         .map_err(|e| perr(e.to_string()))?;
 
     let mut has_legend = false;
-    for (i, (c, pts)) in spec.curves.iter().zip(&curves).enumerate() {
+    for (i, (c, pts)) in spec.curves.iter().zip(curves).enumerate() {
         let col = colour(i);
         let shape = (i / PALETTE.len()) % 4;
         // No legend entry for a series with nothing to show.
@@ -247,7 +273,7 @@ pub fn plot_svg(path: &Path, spec: &PlotSpec) -> Result<(), AnalysisError> {
         let (dash, gap) = if j % 2 == 0 { (10, 6) } else { (3, 4) };
         let s = chart
             .draw_series(DashedLineSeries::new(
-                vec![(x0, *y), (x1, *y)],
+                vec![(x_lo, *y), (x_hi, *y)],
                 dash,
                 gap,
                 col.stroke_width(2),

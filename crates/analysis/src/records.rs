@@ -260,18 +260,8 @@ fn upgrade_legacy(path: &Path) -> Result<(), AnalysisError> {
         message: e.to_string(),
     })?;
     let bytes = if records.is_empty() { format!("{}\n", csv_header()).into_bytes() } else { bytes };
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("results.csv");
-    let tmp = path.with_file_name(format!(".{name}.{}.upgrade.tmp", std::process::id()));
-    let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(&bytes)?;
-        f.sync_data()
-    });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(AnalysisError::io("cannot write upgraded results file", &tmp, e));
-    }
-    std::fs::rename(&tmp, path)
-        .map_err(|e| AnalysisError::io("cannot replace results file with its upgrade", path, e))
+    crate::atomic::write_atomic(path, &bytes)
+        .map_err(|(p, e)| AnalysisError::io("cannot write the upgraded results file", &p, e))
 }
 
 /// Reads every row of a results CSV written by [`ResultsWriter`].

@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::atomic::write_file;
 use crate::broken::{BrokenFit, BrokenFitOptions, fit_broken_power_law};
 use crate::error::AnalysisError;
 use crate::format::{interval, sci, sig};
@@ -872,15 +873,6 @@ fn md_escape(s: &str) -> String {
 
 /// Replaces `path` through a temporary file in its folder and a rename: a reader (or a
 /// `scalinglab analyze` beside a running sweep) sees the old file or the new one, never a part.
-fn write_file(path: &Path, text: &str) -> Result<(), AnalysisError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        AnalysisError::io("cannot write", path, e)
-    })
-}
-
 /// Every file [`write_report`] writes into a run directory, so that a fresh start removes
 /// exactly these (and no figure of the user's).
 pub const REPORT_FILES: [&str; 8] = [

@@ -234,8 +234,7 @@ pub fn coord_check_command(
         ));
     }
     let csv_path = out_dir.join("coord_check.csv");
-    std::fs::write(&csv_path, csv)
-        .map_err(|source| TrainingError::Write { path: csv_path.clone(), source })?;
+    crate::write_atomic(&csv_path, csv.as_bytes())?;
     let layers: Vec<String> = slopes
         .iter()
         .filter(|s| s.parameterization == Parameterization::Sp)

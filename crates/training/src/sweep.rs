@@ -423,18 +423,8 @@ fn prepare_dir(cfg: &ExperimentConfig, opts: &RunOptions) -> Result<(), Training
 /// Replaces `path` with `bytes` through a temporary file in the same folder and a rename, so
 /// that a reader (or a kill) sees the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainingError> {
-    use std::io::Write;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_data()
-    });
-    if let Err(source) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(TrainingError::Write { path: tmp, source });
-    }
-    fs::rename(&tmp, path).map_err(write_err(path))
+    scalinglab_analysis::write_atomic(path, bytes)
+        .map_err(|(path, source)| TrainingError::Write { path, source })
 }
 
 /// Every run of the experiment: the (width, tokens) grid × learning-rate multipliers × seeds,

@@ -367,12 +367,10 @@ pub fn fit_command(
     files.push("fit.json".into());
     report.files = files;
     let md_path = out_dir.join("fit.md");
-    std::fs::write(&md_path, report.markdown())
-        .map_err(|e| AnalysisError::io("cannot write", &md_path, e))?;
+    crate::atomic::write_file(&md_path, report.markdown())?;
     let json_path = out_dir.join("fit.json");
     let json = serde_json::to_string_pretty(&report)
         .map_err(|e| AnalysisError::Json { path: json_path.clone(), source: e })?;
-    std::fs::write(&json_path, json)
-        .map_err(|e| AnalysisError::io("cannot write", &json_path, e))?;
+    crate::atomic::write_file(&json_path, json)?;
     Ok(report)
 }

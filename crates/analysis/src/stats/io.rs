@@ -194,7 +194,7 @@ pub fn write_tokens_binary(
             TokenWidth::U32 => bytes.extend_from_slice(&t.to_le_bytes()),
         }
     }
-    std::fs::write(path, bytes).map_err(|e| AnalysisError::io("cannot write", path, e))
+    crate::atomic::write_file(path, bytes)
 }
 
 /// Reads a point cloud; returns the row-major values (`n·dim` of them, point after point) and

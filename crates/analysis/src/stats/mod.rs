@@ -25,6 +25,7 @@ pub mod entropy;
 pub mod intrinsic;
 pub mod io;
 mod lanczos;
+pub mod output;
 pub mod predict;
 mod special;
 pub mod synth;
