@@ -265,6 +265,12 @@ fn zoom(
 /// Minimiser of the cubic interpolating value and slope at both ends (N&W eq. 3.59), kept
 /// inside the middle 80% of the interval; `None` when the cubic is unusable.
 fn cubic_step(lo: &Probe, hi: &Probe) -> Option<f64> {
+    let view = |p: &Probe| ProbeView { a: p.a, f: p.f, dphi: p.dphi };
+    cubic_step_view(&view(lo), &view(hi))
+}
+
+/// [`cubic_step`] on the scalars of the two probes.
+fn cubic_step_view(lo: &ProbeView, hi: &ProbeView) -> Option<f64> {
     if !(lo.f.is_finite() && hi.f.is_finite() && lo.dphi.is_finite() && hi.dphi.is_finite()) {
         return None;
     }
@@ -286,6 +292,254 @@ fn cubic_step(lo: &Probe, hi: &Probe) -> Option<f64> {
         return None;
     }
     Some(a.clamp(left + margin, right - margin))
+}
+
+/// Why [`lbfgs_fixed`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A convergence test (gradient or relative decrease) was met.
+    Converged,
+    /// The iteration cap, the line search failing, or a non-finite start.
+    Exhausted,
+    /// The `stop` callback asked to stop.
+    Asked,
+}
+
+/// Result of [`lbfgs_fixed`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct FixedMinimum<const P: usize> {
+    /// The last iterate.
+    pub x: [f64; P],
+    /// `f(x)`.
+    pub f: f64,
+    /// Iterations performed.
+    pub iterations: usize,
+    /// Why the run ended.
+    pub stop: Stop,
+}
+
+/// [`lbfgs`] for `P` parameters, without heap allocation per iteration or per evaluation.
+///
+/// The same algorithm with the same arithmetic in the same order, so that from the same start
+/// it visits bit for bit the same iterates as [`lbfgs`] (a test checks this); `f` returns the
+/// gradient in an array and may keep scratch buffers (`FnMut`). After every iteration,
+/// `stop(x, f(x), iteration)` is asked whether to end the run there ([`Stop::Asked`]); a
+/// multi-start fit uses it to abandon a start that has reached a basin already explored.
+pub(crate) fn lbfgs_fixed<const P: usize>(
+    mut f: impl FnMut(&[f64; P]) -> (f64, [f64; P]),
+    x0: &[f64; P],
+    opts: &LbfgsOptions,
+    mut stop: impl FnMut(&[f64; P], f64, usize) -> bool,
+) -> FixedMinimum<P> {
+    let mut eval = |x: &[f64; P]| -> (f64, [f64; P]) {
+        let (v, g) = f(x);
+        if !v.is_finite() || !finite(&g) { (f64::INFINITY, [0.0; P]) } else { (v, g) }
+    };
+    let mut x = *x0;
+    let (mut fx, mut g) = eval(&x);
+    if !fx.is_finite() {
+        return FixedMinimum { x, f: fx, iterations: 0, stop: Stop::Exhausted };
+    }
+    if P == 0 || inf_norm(&g) <= opts.grad_tol {
+        return FixedMinimum { x, f: fx, iterations: 0, stop: Stop::Converged };
+    }
+    let m = opts.history.max(1);
+    // Correction pairs, oldest first (a ring would save the shift of ≤ m small arrays).
+    let mut s_hist: Vec<[f64; P]> = Vec::with_capacity(m);
+    let mut y_hist: Vec<[f64; P]> = Vec::with_capacity(m);
+    let mut rho_hist: Vec<f64> = Vec::with_capacity(m);
+    let mut alpha: Vec<f64> = vec![0.0; m];
+
+    let mut iterations = 0;
+    let mut end = Stop::Exhausted;
+    let mut just_reset = false;
+    while iterations < opts.max_iters {
+        iterations += 1;
+        // Two-loop recursion: d = -H g.
+        let mut q = g;
+        let k = s_hist.len();
+        for i in (0..k).rev() {
+            alpha[i] = rho_hist[i] * dot(&s_hist[i], &q);
+            for (qj, yj) in q.iter_mut().zip(&y_hist[i]) {
+                *qj -= alpha[i] * yj;
+            }
+        }
+        let gamma = if k > 0 {
+            dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1])
+        } else {
+            1.0
+        };
+        for qj in q.iter_mut() {
+            *qj *= gamma;
+        }
+        for i in 0..k {
+            let beta = rho_hist[i] * dot(&y_hist[i], &q);
+            for (qj, sj) in q.iter_mut().zip(&s_hist[i]) {
+                *qj += (alpha[i] - beta) * sj;
+            }
+        }
+        let mut d = q.map(|v| -v);
+        let mut dphi0 = dot(&d, &g);
+        if dphi0.is_nan() || dphi0 >= 0.0 || !finite(&d) {
+            // Not a descent direction (numerical trouble): restart from steepest descent.
+            s_hist.clear();
+            y_hist.clear();
+            rho_hist.clear();
+            d = g.map(|v| -v);
+            dphi0 = dot(&d, &g);
+        }
+        // First step without curvature information: keep the step length modest.
+        let a0 = if s_hist.is_empty() { (1.0 / inf_norm(&g)).min(1.0) } else { 1.0 };
+
+        let probe = |a: f64| -> FixedProbe<P> {
+            let mut xa = x;
+            for (xi, di) in xa.iter_mut().zip(&d) {
+                *xi += a * di;
+            }
+            let (f, g) = eval(&xa);
+            let dphi = if f.is_finite() { dot(&g, &d) } else { f64::NAN };
+            FixedProbe { a, f, g, dphi }
+        };
+        let Some(p) = line_search_fixed(probe, fx, dphi0, a0) else {
+            if !s_hist.is_empty() && !just_reset {
+                // Retry once with a fresh memory before giving up.
+                s_hist.clear();
+                y_hist.clear();
+                rho_hist.clear();
+                just_reset = true;
+                continue;
+            }
+            break;
+        };
+        just_reset = false;
+        let mut x_new = x;
+        for (xi, di) in x_new.iter_mut().zip(&d) {
+            *xi += p.a * di;
+        }
+        let mut s = x_new;
+        for (si, xi) in s.iter_mut().zip(&x) {
+            *si -= xi;
+        }
+        let mut y = p.g;
+        for (yi, gi) in y.iter_mut().zip(&g) {
+            *yi -= gi;
+        }
+        let sy = dot(&s, &y);
+        let f_old = fx;
+        x = x_new;
+        fx = p.f;
+        g = p.g;
+        if sy > 1e-300 && sy.is_finite() && dot(&y, &y) > 0.0 {
+            if s_hist.len() == m {
+                s_hist.remove(0);
+                y_hist.remove(0);
+                rho_hist.remove(0);
+            }
+            s_hist.push(s);
+            y_hist.push(y);
+            rho_hist.push(1.0 / sy);
+        }
+        if inf_norm(&g) <= opts.grad_tol {
+            end = Stop::Converged;
+            break;
+        }
+        let scale = f_old.abs().max(fx.abs()).max(f64::MIN_POSITIVE);
+        if opts.f_tol > 0.0 && (f_old - fx) <= opts.f_tol * scale {
+            end = Stop::Converged;
+            break;
+        }
+        if stop(&x, fx, iterations) {
+            end = Stop::Asked;
+            break;
+        }
+    }
+    FixedMinimum { x, f: fx, iterations, stop: end }
+}
+
+#[derive(Clone, Copy)]
+struct FixedProbe<const P: usize> {
+    a: f64,
+    f: f64,
+    g: [f64; P],
+    dphi: f64,
+}
+
+impl<const P: usize> FixedProbe<P> {
+    fn as_probe(&self) -> ProbeView {
+        ProbeView { a: self.a, f: self.f, dphi: self.dphi }
+    }
+}
+
+/// The scalars of a probe, for [`cubic_step`].
+struct ProbeView {
+    a: f64,
+    f: f64,
+    dphi: f64,
+}
+
+/// [`line_search`] over [`FixedProbe`]s (same steps, same tests).
+fn line_search_fixed<const P: usize>(
+    mut probe: impl FnMut(f64) -> FixedProbe<P>,
+    f0: f64,
+    dphi0: f64,
+    a0: f64,
+) -> Option<FixedProbe<P>> {
+    let zero = FixedProbe { a: 0.0, f: f0, g: [0.0; P], dphi: dphi0 };
+    let mut prev = zero;
+    let mut a = a0;
+    const A_MAX: f64 = 1e10;
+    for i in 0..MAX_LINE_SEARCH {
+        let p = probe(a);
+        if !p.f.is_finite() {
+            return zoom_fixed(&mut probe, f0, dphi0, prev, p);
+        }
+        if p.f > f0 + C1 * a * dphi0 || (i > 0 && p.f >= prev.f) {
+            return zoom_fixed(&mut probe, f0, dphi0, prev, p);
+        }
+        if p.dphi.abs() <= -C2 * dphi0 {
+            return Some(p);
+        }
+        if p.dphi >= 0.0 {
+            return zoom_fixed(&mut probe, f0, dphi0, p, prev);
+        }
+        prev = p;
+        a = (2.0 * a).min(A_MAX);
+        if prev.a >= A_MAX {
+            return Some(prev);
+        }
+    }
+    (prev.a > 0.0).then_some(prev)
+}
+
+/// [`zoom`] over [`FixedProbe`]s.
+fn zoom_fixed<const P: usize>(
+    probe: &mut impl FnMut(f64) -> FixedProbe<P>,
+    f0: f64,
+    dphi0: f64,
+    mut lo: FixedProbe<P>,
+    mut hi: FixedProbe<P>,
+) -> Option<FixedProbe<P>> {
+    for _ in 0..MAX_LINE_SEARCH {
+        let (a_lo, a_hi) = (lo.a, hi.a);
+        let width = (a_hi - a_lo).abs();
+        if width <= 1e-16 * a_lo.abs().max(a_hi.abs()).max(1e-300) {
+            break;
+        }
+        let a = cubic_step_view(&lo.as_probe(), &hi.as_probe()).unwrap_or(0.5 * (a_lo + a_hi));
+        let p = probe(a);
+        if !p.f.is_finite() || p.f > f0 + C1 * a * dphi0 || p.f >= lo.f {
+            hi = p;
+        } else {
+            if p.dphi.abs() <= -C2 * dphi0 {
+                return Some(p);
+            }
+            if p.dphi * (hi.a - lo.a) >= 0.0 {
+                hi = lo;
+            }
+            lo = p;
+        }
+    }
+    (lo.a > 0.0 && lo.f < f0).then_some(lo)
 }
 
 /// One L-BFGS run of `f` from `start` with the settings every multi-start fit of this crate
@@ -335,6 +589,30 @@ mod tests {
         // Default options also get there.
         let m = lbfgs(rosenbrock, &[-1.2, 1.0], &LbfgsOptions::default());
         assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
+    }
+
+    #[test]
+    fn fixed_size_form_takes_the_same_steps() {
+        let opts = LbfgsOptions { max_iters: 500, history: 10, grad_tol: 1e-10, f_tol: 0.0 };
+        let fixed = |x: &[f64; 2]| {
+            let (f, g) = rosenbrock(x);
+            (f, [g[0], g[1]])
+        };
+        for x0 in [[-1.2, 1.0], [2.0, -3.0], [0.0, 0.0]] {
+            let m = lbfgs(rosenbrock, &x0, &opts);
+            let k = lbfgs_fixed(fixed, &x0, &opts, |_, _, _| false);
+            assert_eq!(m.x, k.x.to_vec(), "from {x0:?}");
+            assert_eq!(
+                (m.f, m.iterations, m.converged),
+                (k.f, k.iterations, k.stop == Stop::Converged)
+            );
+        }
+        // Asked to stop after the third iteration.
+        let k = lbfgs_fixed(fixed, &[-1.2, 1.0], &opts, |_, _, it| it == 3);
+        assert_eq!((k.iterations, k.stop), (3, Stop::Asked));
+        // A start where f is undefined.
+        let k = lbfgs_fixed(|_: &[f64; 1]| (f64::NAN, [0.0]), &[1.0], &opts, |_, _, _| false);
+        assert_eq!((k.iterations, k.stop), (0, Stop::Exhausted));
     }
 
     #[test]
