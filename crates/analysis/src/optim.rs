@@ -46,14 +46,6 @@ const C1: f64 = 1e-4;
 const C2: f64 = 0.9;
 const MAX_LINE_SEARCH: usize = 40;
 
-#[derive(Clone)]
-struct Probe {
-    a: f64,
-    f: f64,
-    g: Vec<f64>,
-    dphi: f64,
-}
-
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -64,6 +56,171 @@ fn inf_norm(a: &[f64]) -> f64 {
 
 fn finite(v: &[f64]) -> bool {
     v.iter().all(|x| x.is_finite())
+}
+
+/// A point or gradient of the minimiser: a `Vec<f64>` of any length ([`lbfgs`]) or an array
+/// `[f64; P]` ([`lbfgs_fixed`], which then allocates nothing per evaluation). One algorithm
+/// serves both, so the two take bit for bit the same steps.
+trait Point: Clone + AsRef<[f64]> + AsMut<[f64]> {}
+impl Point for Vec<f64> {}
+impl<const P: usize> Point for [f64; P] {}
+
+/// `x + a·d`, component by component.
+fn step<V: Point>(x: &V, a: f64, d: &V) -> V {
+    let mut out = x.clone();
+    for (xi, di) in out.as_mut().iter_mut().zip(d.as_ref()) {
+        *xi += a * di;
+    }
+    out
+}
+
+/// `a − b`, component by component.
+fn minus<V: Point>(a: &V, b: &V) -> V {
+    let mut out = a.clone();
+    for (ai, bi) in out.as_mut().iter_mut().zip(b.as_ref()) {
+        *ai -= bi;
+    }
+    out
+}
+
+/// `−v`.
+fn negated<V: Point>(v: &V) -> V {
+    let mut out = v.clone();
+    for x in out.as_mut() {
+        *x = -*x;
+    }
+    out
+}
+
+/// Why a run of the minimiser stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// A convergence test (gradient or relative decrease) was met.
+    Converged,
+    /// The iteration cap, the line search failing, or a non-finite start.
+    Exhausted,
+    /// The `stop` callback asked to stop.
+    Asked,
+}
+
+/// The algorithm of the [module docs](self), for [`lbfgs`] and [`lbfgs_fixed`]. `eval` returns
+/// the value and gradient, with a non-finite evaluation already mapped to `(∞, 0)`; after every
+/// iteration `stop(x, f(x), iteration)` may end the run. Returns the last iterate, its value,
+/// the iterations and why it stopped.
+fn minimize<V: Point>(
+    mut eval: impl FnMut(&V) -> (f64, V),
+    x0: &V,
+    opts: &LbfgsOptions,
+    mut stop: impl FnMut(&V, f64, usize) -> bool,
+) -> (V, f64, usize, Stop) {
+    let mut x = x0.clone();
+    let (mut fx, mut g) = eval(&x);
+    if !fx.is_finite() {
+        return (x, fx, 0, Stop::Exhausted);
+    }
+    if x.as_ref().is_empty() || inf_norm(g.as_ref()) <= opts.grad_tol {
+        return (x, fx, 0, Stop::Converged);
+    }
+    let m = opts.history.max(1);
+    // Correction pairs, oldest first.
+    let mut s_hist: Vec<V> = Vec::with_capacity(m);
+    let mut y_hist: Vec<V> = Vec::with_capacity(m);
+    let mut rho_hist: Vec<f64> = Vec::with_capacity(m);
+    let mut alpha: Vec<f64> = vec![0.0; m];
+
+    let mut iterations = 0;
+    let mut end = Stop::Exhausted;
+    let mut just_reset = false;
+    while iterations < opts.max_iters {
+        iterations += 1;
+        // Two-loop recursion: d = -H g.
+        let mut q = g.clone();
+        let k = s_hist.len();
+        for i in (0..k).rev() {
+            alpha[i] = rho_hist[i] * dot(s_hist[i].as_ref(), q.as_ref());
+            for (qj, yj) in q.as_mut().iter_mut().zip(y_hist[i].as_ref()) {
+                *qj -= alpha[i] * yj;
+            }
+        }
+        let gamma = if k > 0 {
+            dot(s_hist[k - 1].as_ref(), y_hist[k - 1].as_ref())
+                / dot(y_hist[k - 1].as_ref(), y_hist[k - 1].as_ref())
+        } else {
+            1.0
+        };
+        for qj in q.as_mut() {
+            *qj *= gamma;
+        }
+        for i in 0..k {
+            let beta = rho_hist[i] * dot(y_hist[i].as_ref(), q.as_ref());
+            for (qj, sj) in q.as_mut().iter_mut().zip(s_hist[i].as_ref()) {
+                *qj += (alpha[i] - beta) * sj;
+            }
+        }
+        let mut d = negated(&q);
+        let mut dphi0 = dot(d.as_ref(), g.as_ref());
+        if dphi0.is_nan() || dphi0 >= 0.0 || !finite(d.as_ref()) {
+            // Not a descent direction (numerical trouble): restart from steepest descent.
+            s_hist.clear();
+            y_hist.clear();
+            rho_hist.clear();
+            d = negated(&g);
+            dphi0 = dot(d.as_ref(), g.as_ref());
+        }
+        // First step without curvature information: keep the step length modest.
+        let a0 = if s_hist.is_empty() { (1.0 / inf_norm(g.as_ref())).min(1.0) } else { 1.0 };
+
+        let probe = |a: f64| -> Probe<V> {
+            let (f, g) = eval(&step(&x, a, &d));
+            let dphi = if f.is_finite() { dot(g.as_ref(), d.as_ref()) } else { f64::NAN };
+            Probe { a, f, g, dphi }
+        };
+        let zero = Probe { a: 0.0, f: fx, g: g.clone(), dphi: dphi0 };
+        let Some(p) = line_search(probe, zero, a0) else {
+            if !s_hist.is_empty() && !just_reset {
+                // Retry once with a fresh memory before giving up.
+                s_hist.clear();
+                y_hist.clear();
+                rho_hist.clear();
+                just_reset = true;
+                continue;
+            }
+            break;
+        };
+        just_reset = false;
+        let x_new = step(&x, p.a, &d);
+        let s = minus(&x_new, &x);
+        let y = minus(&p.g, &g);
+        let sy = dot(s.as_ref(), y.as_ref());
+        let f_old = fx;
+        x = x_new;
+        fx = p.f;
+        g = p.g;
+        if sy > 1e-300 && sy.is_finite() && dot(y.as_ref(), y.as_ref()) > 0.0 {
+            if s_hist.len() == m {
+                s_hist.remove(0);
+                y_hist.remove(0);
+                rho_hist.remove(0);
+            }
+            s_hist.push(s);
+            y_hist.push(y);
+            rho_hist.push(1.0 / sy);
+        }
+        if inf_norm(g.as_ref()) <= opts.grad_tol {
+            end = Stop::Converged;
+            break;
+        }
+        let scale = f_old.abs().max(fx.abs()).max(f64::MIN_POSITIVE);
+        if opts.f_tol > 0.0 && (f_old - fx) <= opts.f_tol * scale {
+            end = Stop::Converged;
+            break;
+        }
+        if stop(&x, fx, iterations) {
+            end = Stop::Asked;
+            break;
+        }
+    }
+    (x, fx, iterations, end)
 }
 
 /// Minimises `f` from `x0`. `f` returns the value and the gradient at a point.
@@ -78,7 +235,7 @@ fn finite(v: &[f64]) -> bool {
 /// ```
 pub fn lbfgs(f: impl Fn(&[f64]) -> (f64, Vec<f64>), x0: &[f64], opts: &LbfgsOptions) -> Minimum {
     let n = x0.len();
-    let eval = |x: &[f64]| -> (f64, Vec<f64>) {
+    let eval = |x: &Vec<f64>| -> (f64, Vec<f64>) {
         let (v, g) = f(x);
         if g.len() != n || !v.is_finite() || !finite(&g) {
             (f64::INFINITY, vec![0.0; n])
@@ -86,139 +243,80 @@ pub fn lbfgs(f: impl Fn(&[f64]) -> (f64, Vec<f64>), x0: &[f64], opts: &LbfgsOpti
             (v, g)
         }
     };
-    let mut x = x0.to_vec();
-    let (mut fx, mut g) = eval(&x);
-    if !fx.is_finite() {
-        return Minimum { x, f: f(x0).0, iterations: 0, converged: false };
-    }
-    if n == 0 || inf_norm(&g) <= opts.grad_tol {
-        return Minimum { x, f: fx, iterations: 0, converged: true };
-    }
-    let m = opts.history.max(1);
-    let mut s_hist: Vec<Vec<f64>> = Vec::with_capacity(m);
-    let mut y_hist: Vec<Vec<f64>> = Vec::with_capacity(m);
-    let mut rho_hist: Vec<f64> = Vec::with_capacity(m);
-
-    let mut iterations = 0;
-    let mut converged = false;
-    let mut just_reset = false;
-    while iterations < opts.max_iters {
-        iterations += 1;
-        // Two-loop recursion: d = -H g.
-        let mut q = g.clone();
-        let k = s_hist.len();
-        let mut alpha = vec![0.0; k];
-        for i in (0..k).rev() {
-            alpha[i] = rho_hist[i] * dot(&s_hist[i], &q);
-            for (qj, yj) in q.iter_mut().zip(&y_hist[i]) {
-                *qj -= alpha[i] * yj;
-            }
-        }
-        let gamma = if k > 0 {
-            dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1])
-        } else {
-            1.0
-        };
-        for qj in q.iter_mut() {
-            *qj *= gamma;
-        }
-        for i in 0..k {
-            let beta = rho_hist[i] * dot(&y_hist[i], &q);
-            for (qj, sj) in q.iter_mut().zip(&s_hist[i]) {
-                *qj += (alpha[i] - beta) * sj;
-            }
-        }
-        let mut d: Vec<f64> = q.iter().map(|v| -v).collect();
-        let mut dphi0 = dot(&d, &g);
-        if dphi0.is_nan() || dphi0 >= 0.0 || !finite(&d) {
-            // Not a descent direction (numerical trouble): restart from steepest descent.
-            s_hist.clear();
-            y_hist.clear();
-            rho_hist.clear();
-            d = g.iter().map(|v| -v).collect();
-            dphi0 = dot(&d, &g);
-        }
-        // First step without curvature information: keep the step length modest.
-        let a0 = if s_hist.is_empty() { (1.0 / inf_norm(&g)).min(1.0) } else { 1.0 };
-
-        let probe = line_search(&eval, &x, fx, dphi0, &d, a0);
-        let Some(p) = probe else {
-            if !s_hist.is_empty() && !just_reset {
-                // Retry once with a fresh memory before giving up.
-                s_hist.clear();
-                y_hist.clear();
-                rho_hist.clear();
-                just_reset = true;
-                continue;
-            }
-            break;
-        };
-        just_reset = false;
-        let x_new: Vec<f64> = x.iter().zip(&d).map(|(xi, di)| xi + p.a * di).collect();
-        let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
-        let y: Vec<f64> = p.g.iter().zip(&g).map(|(a, b)| a - b).collect();
-        let sy = dot(&s, &y);
-        let f_old = fx;
-        x = x_new;
-        fx = p.f;
-        g = p.g;
-        if sy > 1e-300 && sy.is_finite() && dot(&y, &y) > 0.0 {
-            if s_hist.len() == m {
-                s_hist.remove(0);
-                y_hist.remove(0);
-                rho_hist.remove(0);
-            }
-            s_hist.push(s);
-            y_hist.push(y);
-            rho_hist.push(1.0 / sy);
-        }
-        if inf_norm(&g) <= opts.grad_tol {
-            converged = true;
-            break;
-        }
-        let scale = f_old.abs().max(fx.abs()).max(f64::MIN_POSITIVE);
-        if opts.f_tol > 0.0 && (f_old - fx) <= opts.f_tol * scale {
-            converged = true;
-            break;
-        }
-    }
-    Minimum { x, f: fx, iterations, converged }
+    let (x, fx, iterations, end) = minimize(eval, &x0.to_vec(), opts, |_, _, _| false);
+    // A start where `f` is undefined reports `f`'s own value there, not the ∞ it stood for.
+    let f = if iterations == 0 && end == Stop::Exhausted { f(x0).0 } else { fx };
+    Minimum { x, f, iterations, converged: end == Stop::Converged }
 }
 
-/// Strong-Wolfe line search along `d` from `x` (N&W Alg. 3.5). Returns the accepted probe,
-/// or `None` when no step lowers `f` (at least the Armijo condition).
-fn line_search(
-    eval: &impl Fn(&[f64]) -> (f64, Vec<f64>),
-    x: &[f64],
-    f0: f64,
-    dphi0: f64,
-    d: &[f64],
-    a0: f64,
-) -> Option<Probe> {
-    let probe = |a: f64| -> Probe {
-        let xa: Vec<f64> = x.iter().zip(d).map(|(xi, di)| xi + a * di).collect();
-        let (f, g) = eval(&xa);
-        let dphi = if f.is_finite() { dot(&g, d) } else { f64::NAN };
-        Probe { a, f, g, dphi }
+/// Result of [`lbfgs_fixed`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct FixedMinimum<const P: usize> {
+    /// The last iterate.
+    pub x: [f64; P],
+    /// `f(x)`.
+    pub f: f64,
+    /// Iterations performed.
+    pub iterations: usize,
+    /// Why the run ended.
+    pub stop: Stop,
+}
+
+/// [`lbfgs`] for `P` parameters, without heap allocation per evaluation: the same algorithm
+/// ([`minimize`]), so that from the same start it visits bit for bit the same iterates as
+/// [`lbfgs`] (a test checks this); `f` returns the gradient in an array and may keep scratch
+/// buffers (`FnMut`). After every iteration, `stop(x, f(x), iteration)` is asked whether to
+/// end the run there ([`Stop::Asked`]); a multi-start fit uses it to abandon a start that has
+/// reached a basin already explored.
+pub(crate) fn lbfgs_fixed<const P: usize>(
+    mut f: impl FnMut(&[f64; P]) -> (f64, [f64; P]),
+    x0: &[f64; P],
+    opts: &LbfgsOptions,
+    stop: impl FnMut(&[f64; P], f64, usize) -> bool,
+) -> FixedMinimum<P> {
+    let eval = |x: &[f64; P]| -> (f64, [f64; P]) {
+        let (v, g) = f(x);
+        if !v.is_finite() || !finite(&g) { (f64::INFINITY, [0.0; P]) } else { (v, g) }
     };
-    let zero = Probe { a: 0.0, f: f0, g: Vec::new(), dphi: dphi0 };
-    let mut prev = zero.clone();
+    let (x, f, iterations, stop) = minimize(eval, x0, opts, stop);
+    FixedMinimum { x, f, iterations, stop }
+}
+
+/// One evaluation along the search direction: step `a`, value, gradient and slope `gᵀd`.
+#[derive(Clone)]
+struct Probe<V> {
+    a: f64,
+    f: f64,
+    g: V,
+    dphi: f64,
+}
+
+/// Strong-Wolfe line search from `zero` (the step 0: the current value and slope) with first
+/// step `a0` (N&W Alg. 3.5). Returns the accepted probe, or `None` when no step lowers `f` (at
+/// least the Armijo condition).
+fn line_search<V: Clone>(
+    mut probe: impl FnMut(f64) -> Probe<V>,
+    zero: Probe<V>,
+    a0: f64,
+) -> Option<Probe<V>> {
+    let (f0, dphi0) = (zero.f, zero.dphi);
+    let mut prev = zero;
     let mut a = a0;
     const A_MAX: f64 = 1e10;
     for i in 0..MAX_LINE_SEARCH {
         let p = probe(a);
         if !p.f.is_finite() {
             // Too far: the function is undefined there. Bracket between prev and a.
-            return zoom(&probe, f0, dphi0, prev, p);
+            return zoom(&mut probe, f0, dphi0, prev, p);
         }
         if p.f > f0 + C1 * a * dphi0 || (i > 0 && p.f >= prev.f) {
-            return zoom(&probe, f0, dphi0, prev, p);
+            return zoom(&mut probe, f0, dphi0, prev, p);
         }
         if p.dphi.abs() <= -C2 * dphi0 {
             return Some(p);
         }
         if p.dphi >= 0.0 {
-            return zoom(&probe, f0, dphi0, p, prev);
+            return zoom(&mut probe, f0, dphi0, p, prev);
         }
         prev = p;
         a = (2.0 * a).min(A_MAX);
@@ -231,13 +329,13 @@ fn line_search(
 
 /// Zoom phase (N&W Alg. 3.6). `lo` satisfies Armijo with the lowest value so far; the interval
 /// between `lo.a` and `hi.a` contains a strong-Wolfe step.
-fn zoom(
-    probe: &impl Fn(f64) -> Probe,
+fn zoom<V: Clone>(
+    probe: &mut impl FnMut(f64) -> Probe<V>,
     f0: f64,
     dphi0: f64,
-    mut lo: Probe,
-    mut hi: Probe,
-) -> Option<Probe> {
+    mut lo: Probe<V>,
+    mut hi: Probe<V>,
+) -> Option<Probe<V>> {
     for _ in 0..MAX_LINE_SEARCH {
         let (a_lo, a_hi) = (lo.a, hi.a);
         let width = (a_hi - a_lo).abs();
@@ -264,13 +362,7 @@ fn zoom(
 
 /// Minimiser of the cubic interpolating value and slope at both ends (N&W eq. 3.59), kept
 /// inside the middle 80% of the interval; `None` when the cubic is unusable.
-fn cubic_step(lo: &Probe, hi: &Probe) -> Option<f64> {
-    let view = |p: &Probe| ProbeView { a: p.a, f: p.f, dphi: p.dphi };
-    cubic_step_view(&view(lo), &view(hi))
-}
-
-/// [`cubic_step`] on the scalars of the two probes.
-fn cubic_step_view(lo: &ProbeView, hi: &ProbeView) -> Option<f64> {
+fn cubic_step<V>(lo: &Probe<V>, hi: &Probe<V>) -> Option<f64> {
     if !(lo.f.is_finite() && hi.f.is_finite() && lo.dphi.is_finite() && hi.dphi.is_finite()) {
         return None;
     }
@@ -292,254 +384,6 @@ fn cubic_step_view(lo: &ProbeView, hi: &ProbeView) -> Option<f64> {
         return None;
     }
     Some(a.clamp(left + margin, right - margin))
-}
-
-/// Why [`lbfgs_fixed`] stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stop {
-    /// A convergence test (gradient or relative decrease) was met.
-    Converged,
-    /// The iteration cap, the line search failing, or a non-finite start.
-    Exhausted,
-    /// The `stop` callback asked to stop.
-    Asked,
-}
-
-/// Result of [`lbfgs_fixed`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct FixedMinimum<const P: usize> {
-    /// The last iterate.
-    pub x: [f64; P],
-    /// `f(x)`.
-    pub f: f64,
-    /// Iterations performed.
-    pub iterations: usize,
-    /// Why the run ended.
-    pub stop: Stop,
-}
-
-/// [`lbfgs`] for `P` parameters, without heap allocation per iteration or per evaluation.
-///
-/// The same algorithm with the same arithmetic in the same order, so that from the same start
-/// it visits bit for bit the same iterates as [`lbfgs`] (a test checks this); `f` returns the
-/// gradient in an array and may keep scratch buffers (`FnMut`). After every iteration,
-/// `stop(x, f(x), iteration)` is asked whether to end the run there ([`Stop::Asked`]); a
-/// multi-start fit uses it to abandon a start that has reached a basin already explored.
-pub(crate) fn lbfgs_fixed<const P: usize>(
-    mut f: impl FnMut(&[f64; P]) -> (f64, [f64; P]),
-    x0: &[f64; P],
-    opts: &LbfgsOptions,
-    mut stop: impl FnMut(&[f64; P], f64, usize) -> bool,
-) -> FixedMinimum<P> {
-    let mut eval = |x: &[f64; P]| -> (f64, [f64; P]) {
-        let (v, g) = f(x);
-        if !v.is_finite() || !finite(&g) { (f64::INFINITY, [0.0; P]) } else { (v, g) }
-    };
-    let mut x = *x0;
-    let (mut fx, mut g) = eval(&x);
-    if !fx.is_finite() {
-        return FixedMinimum { x, f: fx, iterations: 0, stop: Stop::Exhausted };
-    }
-    if P == 0 || inf_norm(&g) <= opts.grad_tol {
-        return FixedMinimum { x, f: fx, iterations: 0, stop: Stop::Converged };
-    }
-    let m = opts.history.max(1);
-    // Correction pairs, oldest first (a ring would save the shift of ≤ m small arrays).
-    let mut s_hist: Vec<[f64; P]> = Vec::with_capacity(m);
-    let mut y_hist: Vec<[f64; P]> = Vec::with_capacity(m);
-    let mut rho_hist: Vec<f64> = Vec::with_capacity(m);
-    let mut alpha: Vec<f64> = vec![0.0; m];
-
-    let mut iterations = 0;
-    let mut end = Stop::Exhausted;
-    let mut just_reset = false;
-    while iterations < opts.max_iters {
-        iterations += 1;
-        // Two-loop recursion: d = -H g.
-        let mut q = g;
-        let k = s_hist.len();
-        for i in (0..k).rev() {
-            alpha[i] = rho_hist[i] * dot(&s_hist[i], &q);
-            for (qj, yj) in q.iter_mut().zip(&y_hist[i]) {
-                *qj -= alpha[i] * yj;
-            }
-        }
-        let gamma = if k > 0 {
-            dot(&s_hist[k - 1], &y_hist[k - 1]) / dot(&y_hist[k - 1], &y_hist[k - 1])
-        } else {
-            1.0
-        };
-        for qj in q.iter_mut() {
-            *qj *= gamma;
-        }
-        for i in 0..k {
-            let beta = rho_hist[i] * dot(&y_hist[i], &q);
-            for (qj, sj) in q.iter_mut().zip(&s_hist[i]) {
-                *qj += (alpha[i] - beta) * sj;
-            }
-        }
-        let mut d = q.map(|v| -v);
-        let mut dphi0 = dot(&d, &g);
-        if dphi0.is_nan() || dphi0 >= 0.0 || !finite(&d) {
-            // Not a descent direction (numerical trouble): restart from steepest descent.
-            s_hist.clear();
-            y_hist.clear();
-            rho_hist.clear();
-            d = g.map(|v| -v);
-            dphi0 = dot(&d, &g);
-        }
-        // First step without curvature information: keep the step length modest.
-        let a0 = if s_hist.is_empty() { (1.0 / inf_norm(&g)).min(1.0) } else { 1.0 };
-
-        let probe = |a: f64| -> FixedProbe<P> {
-            let mut xa = x;
-            for (xi, di) in xa.iter_mut().zip(&d) {
-                *xi += a * di;
-            }
-            let (f, g) = eval(&xa);
-            let dphi = if f.is_finite() { dot(&g, &d) } else { f64::NAN };
-            FixedProbe { a, f, g, dphi }
-        };
-        let Some(p) = line_search_fixed(probe, fx, dphi0, a0) else {
-            if !s_hist.is_empty() && !just_reset {
-                // Retry once with a fresh memory before giving up.
-                s_hist.clear();
-                y_hist.clear();
-                rho_hist.clear();
-                just_reset = true;
-                continue;
-            }
-            break;
-        };
-        just_reset = false;
-        let mut x_new = x;
-        for (xi, di) in x_new.iter_mut().zip(&d) {
-            *xi += p.a * di;
-        }
-        let mut s = x_new;
-        for (si, xi) in s.iter_mut().zip(&x) {
-            *si -= xi;
-        }
-        let mut y = p.g;
-        for (yi, gi) in y.iter_mut().zip(&g) {
-            *yi -= gi;
-        }
-        let sy = dot(&s, &y);
-        let f_old = fx;
-        x = x_new;
-        fx = p.f;
-        g = p.g;
-        if sy > 1e-300 && sy.is_finite() && dot(&y, &y) > 0.0 {
-            if s_hist.len() == m {
-                s_hist.remove(0);
-                y_hist.remove(0);
-                rho_hist.remove(0);
-            }
-            s_hist.push(s);
-            y_hist.push(y);
-            rho_hist.push(1.0 / sy);
-        }
-        if inf_norm(&g) <= opts.grad_tol {
-            end = Stop::Converged;
-            break;
-        }
-        let scale = f_old.abs().max(fx.abs()).max(f64::MIN_POSITIVE);
-        if opts.f_tol > 0.0 && (f_old - fx) <= opts.f_tol * scale {
-            end = Stop::Converged;
-            break;
-        }
-        if stop(&x, fx, iterations) {
-            end = Stop::Asked;
-            break;
-        }
-    }
-    FixedMinimum { x, f: fx, iterations, stop: end }
-}
-
-#[derive(Clone, Copy)]
-struct FixedProbe<const P: usize> {
-    a: f64,
-    f: f64,
-    g: [f64; P],
-    dphi: f64,
-}
-
-impl<const P: usize> FixedProbe<P> {
-    fn as_probe(&self) -> ProbeView {
-        ProbeView { a: self.a, f: self.f, dphi: self.dphi }
-    }
-}
-
-/// The scalars of a probe, for [`cubic_step`].
-struct ProbeView {
-    a: f64,
-    f: f64,
-    dphi: f64,
-}
-
-/// [`line_search`] over [`FixedProbe`]s (same steps, same tests).
-fn line_search_fixed<const P: usize>(
-    mut probe: impl FnMut(f64) -> FixedProbe<P>,
-    f0: f64,
-    dphi0: f64,
-    a0: f64,
-) -> Option<FixedProbe<P>> {
-    let zero = FixedProbe { a: 0.0, f: f0, g: [0.0; P], dphi: dphi0 };
-    let mut prev = zero;
-    let mut a = a0;
-    const A_MAX: f64 = 1e10;
-    for i in 0..MAX_LINE_SEARCH {
-        let p = probe(a);
-        if !p.f.is_finite() {
-            return zoom_fixed(&mut probe, f0, dphi0, prev, p);
-        }
-        if p.f > f0 + C1 * a * dphi0 || (i > 0 && p.f >= prev.f) {
-            return zoom_fixed(&mut probe, f0, dphi0, prev, p);
-        }
-        if p.dphi.abs() <= -C2 * dphi0 {
-            return Some(p);
-        }
-        if p.dphi >= 0.0 {
-            return zoom_fixed(&mut probe, f0, dphi0, p, prev);
-        }
-        prev = p;
-        a = (2.0 * a).min(A_MAX);
-        if prev.a >= A_MAX {
-            return Some(prev);
-        }
-    }
-    (prev.a > 0.0).then_some(prev)
-}
-
-/// [`zoom`] over [`FixedProbe`]s.
-fn zoom_fixed<const P: usize>(
-    probe: &mut impl FnMut(f64) -> FixedProbe<P>,
-    f0: f64,
-    dphi0: f64,
-    mut lo: FixedProbe<P>,
-    mut hi: FixedProbe<P>,
-) -> Option<FixedProbe<P>> {
-    for _ in 0..MAX_LINE_SEARCH {
-        let (a_lo, a_hi) = (lo.a, hi.a);
-        let width = (a_hi - a_lo).abs();
-        if width <= 1e-16 * a_lo.abs().max(a_hi.abs()).max(1e-300) {
-            break;
-        }
-        let a = cubic_step_view(&lo.as_probe(), &hi.as_probe()).unwrap_or(0.5 * (a_lo + a_hi));
-        let p = probe(a);
-        if !p.f.is_finite() || p.f > f0 + C1 * a * dphi0 || p.f >= lo.f {
-            hi = p;
-        } else {
-            if p.dphi.abs() <= -C2 * dphi0 {
-                return Some(p);
-            }
-            if p.dphi * (hi.a - lo.a) >= 0.0 {
-                hi = lo;
-            }
-            lo = p;
-        }
-    }
-    (lo.a > 0.0 && lo.f < f0).then_some(lo)
 }
 
 /// One L-BFGS run of `f` from `start` with the settings every multi-start fit of this crate

@@ -345,6 +345,27 @@ impl Default for AnalysisConfig {
     }
 }
 
+/// A power-law rule's reference (positive, finite) and exponent (in [−2, 2]), named
+/// `{rule}.{reference_name}` and `{rule}.exponent` in the error.
+fn check_power_rule(
+    rule: &str,
+    reference_name: &str,
+    reference: f64,
+    exponent: f64,
+) -> Result<(), TrainingError> {
+    if !(reference.is_finite() && reference > 0.0) {
+        return Err(invalid(
+            &format!("{rule}.{reference_name}"),
+            reference,
+            "must be positive and finite",
+        ));
+    }
+    if !(exponent.is_finite() && exponent.abs() <= 2.0) {
+        return Err(invalid(&format!("{rule}.exponent"), exponent, "must lie in [-2, 2]"));
+    }
+    Ok(())
+}
+
 /// The most passes over the unique data a run may make.
 pub const MAX_EPOCHS: u32 = 10_000;
 
@@ -636,30 +657,17 @@ impl ExperimentConfig {
                 ));
             }
             Some(LrRule::PowerLaw { reference_params, exponent }) => {
-                if !(reference_params.is_finite() && *reference_params > 0.0) {
-                    return Err(invalid(
-                        "train.lr_rule.reference_params",
-                        reference_params,
-                        "must be positive and finite",
-                    ));
-                }
-                if !(exponent.is_finite() && exponent.abs() <= 2.0) {
-                    return Err(invalid("train.lr_rule.exponent", exponent, "must lie in [-2, 2]"));
-                }
+                check_power_rule(
+                    "train.lr_rule",
+                    "reference_params",
+                    *reference_params,
+                    *exponent,
+                )?;
             }
             _ => {}
         }
         if let BatchRule::PowerLaw { reference_tokens, exponent } = t.batch_rule {
-            if !(reference_tokens.is_finite() && reference_tokens > 0.0) {
-                return Err(invalid(
-                    "train.batch_rule.reference_tokens",
-                    reference_tokens,
-                    "must be positive and finite",
-                ));
-            }
-            if !(exponent.is_finite() && exponent.abs() <= 2.0) {
-                return Err(invalid("train.batch_rule.exponent", exponent, "must lie in [-2, 2]"));
-            }
+            check_power_rule("train.batch_rule", "reference_tokens", reference_tokens, exponent)?;
         }
         if t.batch_size == 0 {
             return Err(invalid("train.batch_size", 0, "must be at least 1"));

@@ -526,16 +526,24 @@ pub fn read_repeated_csv(
             unique_d: value(u_idx)?,
             loss: value(loss_idx)?,
         };
-        let key = (p.n.to_bits(), p.d.to_bits(), p.unique_d.to_bits());
-        match best.get_mut(&key) {
-            Some(old) if p.loss < old.loss => *old = p,
-            Some(_) => {}
-            None => {
-                best.insert(key, p);
-            }
-        }
+        keep_lowest(&mut best, p);
     }
     Ok(best.into_values().collect())
+}
+
+/// Puts `p` into `best` unless a point of the same `(N, D, U_D)` with a lower loss is there.
+fn keep_lowest(
+    best: &mut std::collections::BTreeMap<(u64, u64, u64), RepeatedPoint>,
+    p: RepeatedPoint,
+) {
+    let key = (p.n.to_bits(), p.d.to_bits(), p.unique_d.to_bits());
+    match best.get_mut(&key) {
+        Some(old) if p.loss < old.loss => *old = p,
+        Some(_) => {}
+        None => {
+            best.insert(key, p);
+        }
+    }
 }
 
 /// The runs of a results file as [`RepeatedPoint`]s: status ok with a finite positive eval
@@ -548,23 +556,15 @@ pub fn repeated_points_from_records(
     let mut best: std::collections::BTreeMap<(u64, u64, u64), RepeatedPoint> =
         std::collections::BTreeMap::new();
     for r in records.iter().filter(|r| r.status == crate::records::RunStatus::Ok) {
-        let n = match params {
-            super::ParamCounting::NonEmbedding => r.params_non_embedding,
-            super::ParamCounting::Total => r.params,
-        } as f64;
+        let n = params.of(r) as f64;
         let (d, u) = (r.tokens as f64, r.tokens as f64 / f64::from(r.epochs.max(1)));
         if !(r.eval_loss.is_finite() && r.eval_loss > 0.0 && n > 0.0 && d > 0.0) {
             continue;
         }
-        let p = RepeatedPoint { run_id: r.run_id.clone(), n, d, unique_d: u, loss: r.eval_loss };
-        let key = (p.n.to_bits(), p.d.to_bits(), p.unique_d.to_bits());
-        match best.get_mut(&key) {
-            Some(old) if p.loss < old.loss => *old = p,
-            Some(_) => {}
-            None => {
-                best.insert(key, p);
-            }
-        }
+        keep_lowest(
+            &mut best,
+            RepeatedPoint { run_id: r.run_id.clone(), n, d, unique_d: u, loss: r.eval_loss },
+        );
     }
     best.into_values().collect()
 }

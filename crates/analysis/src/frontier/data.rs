@@ -51,6 +51,16 @@ pub enum ParamCounting {
     Total,
 }
 
+impl ParamCounting {
+    /// A results row's `N` under this counting.
+    pub fn of(self, r: &RunRecord) -> u64 {
+        match self {
+            ParamCounting::NonEmbedding => r.params_non_embedding,
+            ParamCounting::Total => r.params,
+        }
+    }
+}
+
 /// How training compute `C` is counted for a scalinglab results file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,10 +150,7 @@ pub fn points_from_records(
             warnings.push(format!("run {} diverged; excluded", r.run_id));
             continue;
         }
-        let n = match params {
-            ParamCounting::NonEmbedding => r.params_non_embedding,
-            ParamCounting::Total => r.params,
-        } as f64;
+        let n = params.of(r) as f64;
         let d = r.tokens as f64;
         if !positive(r.eval_loss) || n <= 0.0 || d <= 0.0 {
             warnings.push(format!(
