@@ -76,6 +76,12 @@ enum Command {
         /// Runs trained side by side (0: one per core on a CPU backend, one on a GPU).
         #[arg(long, default_value_t = 0)]
         jobs: usize,
+        /// Runs trained as one stacked model: cells that differ only in learning rate and
+        /// seed share each step, up to this many (1: every run alone; 0: 1 on a CPU backend,
+        /// where it measured no faster, and up to 8 on a GPU). Results match runs trained
+        /// alone to float rounding; a stack keeps no checkpoint.
+        #[arg(long, default_value_t = 0)]
+        replicas: usize,
         /// Accept a changed config whose only changes add grid points (widths, token or
         /// compute budgets) to the finished runs.
         #[arg(long)]
@@ -298,6 +304,12 @@ enum Command {
         /// rows), so that "vs first" shows what the fused kernels buy.
         #[arg(long)]
         unfused: bool,
+        /// Also time flex with K models trained as one stack per run (`flex×K` rows; each at
+        /// its own learning rate, as a learning-rate grid trains): tokens/s counts every
+        /// replica, so "vs torch" is the machine's throughput against PyTorch training the K
+        /// models one after another.
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
     },
     /// Build a data set into token shards from a data config (random walks, a tokenised
     /// corpus, an n-gram model's samples, or manifold data; see configs/data/): train.bin,
@@ -538,6 +550,7 @@ fn run(cli: Cli) -> Result<()> {
             fresh,
             quiet,
             jobs,
+            replicas,
             extend,
             only,
             collect,
@@ -563,6 +576,7 @@ fn run(cli: Cli) -> Result<()> {
                 extend,
                 progress: !quiet,
                 jobs,
+                replicas,
                 ..RunOptions::new(out_dir.clone(), device)
             };
             if let Some(kind) = emit {
@@ -865,6 +879,7 @@ fn run(cli: Cli) -> Result<()> {
             python,
             sampling,
             unfused,
+            replicas,
         } => {
             let devices: Vec<DeviceChoice> =
                 devices.split(',').map(|d| d.trim().parse()).collect::<Result<_, _>>()?;
@@ -907,6 +922,7 @@ fn run(cli: Cli) -> Result<()> {
                 reference,
                 python,
                 unfused,
+                replicas,
                 ..Default::default()
             };
             scalinglab_training::bench_command(&opts, &mut |line| println!("{line}"))?;

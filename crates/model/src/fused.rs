@@ -87,6 +87,36 @@ pub fn layer_norm<const D: usize>(
     burn::tensor::module::layer_norm(x, gamma, beta, eps)
 }
 
+/// LayerNorm of stacked replicas: `x` `[G, rows, d]` is normalised over its last axis and
+/// group `g` takes gain `gamma[g]` and shift `beta[g]` (`[G, d]`), as G separate LayerNorms
+/// would. One fused pass on the CPU backend; elsewhere the composed normalisation, then the
+/// per-group affine map.
+pub fn layer_norm_grouped(
+    x: Tensor<3>,
+    gamma: Tensor<2>,
+    beta: Option<Tensor<2>>,
+    eps: f64,
+) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    if available(&x.device()) && x.dtype() == burn::tensor::DType::F32 {
+        let beta = beta.unwrap_or_else(|| gamma.zeros_like());
+        let out = <burn::backend::Dispatch as flex::FusedOps>::fused_layer_norm(
+            x.into_dispatch(),
+            gamma.into_dispatch(),
+            beta.into_dispatch(),
+            eps,
+        );
+        return Tensor::from_dispatch(out);
+    }
+    let d = x.dims()[2];
+    let ones = Tensor::<1>::ones([d], &x.device());
+    let y = burn::tensor::module::layer_norm(x, ones, None, eps) * gamma.unsqueeze_dim::<3>(1);
+    match beta {
+        Some(b) => y + b.unsqueeze_dim::<3>(1),
+        None => y,
+    }
+}
+
 /// Causal attention weights: `softmax(scale · scores)` over the last axis with key `j` hidden
 /// from query `i` when `j > i`. `scores`: `[batch, heads, t, t]` (queries × keys of the same
 /// positions, as in training and evaluation without a cache).
@@ -296,13 +326,11 @@ pub mod kernels {
         p.par_chunks_mut(t * t).zip(s.par_chunks(t * t)).for_each(|(pb, sb)| {
             for (i, (pr, sr)) in pb.chunks_exact_mut(t).zip(sb.chunks_exact(t)).enumerate() {
                 let (pr, sr) = (&mut pr[..=i], &sr[..=i]);
-                let max = sr.iter().copied().fold(f32::NEG_INFINITY, f32::max) * scale;
-                let mut sum = 0.0f32;
+                let max = max_of(sr) * scale;
                 for (o, &v) in pr.iter_mut().zip(sr) {
                     *o = exp(v * scale - max);
-                    sum += *o;
                 }
-                let inv = 1.0 / sum;
+                let inv = 1.0 / sum_of(pr);
                 pr.iter_mut().for_each(|o| *o *= inv);
             }
         });
@@ -322,7 +350,7 @@ pub mod kernels {
                     .enumerate()
                 {
                     let (dr, pr, gr) = (&mut dr[..=i], &pr[..=i], &gr[..=i]);
-                    let dot: f32 = pr.iter().zip(gr).map(|(a, b)| a * b).sum();
+                    let dot = dot(pr, gr);
                     for ((o, &pv), &g) in dr.iter_mut().zip(pr).zip(gr) {
                         *o = scale * pv * (g - dot);
                     }
@@ -332,11 +360,69 @@ pub mod kernels {
         ds
     }
 
+    /// Lanes of the reductions below: eight independent accumulators, so that the loops
+    /// vectorise (a single running sum is a serial dependency the compiler may not reorder).
+    const LANES: usize = 8;
+
+    /// The largest value of `z` (−∞ when empty).
+    #[inline(always)]
+    fn max_of(z: &[f32]) -> f32 {
+        let mut acc = [f32::NEG_INFINITY; LANES];
+        let mut chunks = z.chunks_exact(LANES);
+        for c in &mut chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a = a.max(v);
+            }
+        }
+        let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        acc.into_iter().fold(tail, f32::max)
+    }
+
+    /// `Σ z`, in [`LANES`] partial sums added in a fixed order.
+    #[inline(always)]
+    fn sum_of(z: &[f32]) -> f32 {
+        let mut acc = [0.0f32; LANES];
+        let mut chunks = z.chunks_exact(LANES);
+        for c in &mut chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+        acc.into_iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+    }
+
+    /// `Σ a ⊙ b`, in [`LANES`] partial sums.
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = [0.0f32; LANES];
+        let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        for (x, y) in (&mut ca).zip(&mut cb) {
+            for ((s, &u), &v) in acc.iter_mut().zip(x).zip(y) {
+                *s += u * v;
+            }
+        }
+        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(u, v)| u * v).sum();
+        acc.into_iter().sum::<f32>() + tail
+    }
+
+    /// `Σ exp(z − shift)`, in [`LANES`] partial sums.
+    #[inline(always)]
+    fn sum_exp(z: &[f32], shift: f32) -> f32 {
+        let mut acc = [0.0f32; LANES];
+        let mut chunks = z.chunks_exact(LANES);
+        for c in &mut chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += exp(v - shift);
+            }
+        }
+        acc.into_iter().sum::<f32>()
+            + chunks.remainder().iter().map(|&v| exp(v - shift)).sum::<f32>()
+    }
+
     /// `max + ln Σ exp(z − max)` of one row.
     fn log_sum_exp(z: &[f32]) -> f32 {
-        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = z.iter().map(|&v| exp(v - max)).sum();
-        max + sum.ln()
+        let max = max_of(z);
+        max + sum_exp(z, max).ln()
     }
 
     /// Cross-entropy forward: one loss per row of `vocab` logits.
@@ -543,7 +629,19 @@ mod flex {
             beta: FloatTensor<Self>,
             eps: f64,
         ) -> FloatTensor<Self> {
-            let y = kernels::layer_norm(&values(&x), &values(&gamma), &values(&beta), eps);
+            // `gamma` `[d]`, or `[G, d]`: the rows of `x` fall into G equal, contiguous groups
+            // (one per stacked replica), each with its own gain and shift.
+            let (xv, gv, bv) = (values(&x), values(&gamma), values(&beta));
+            let d = gamma.shape()[gamma.shape().num_dims() - 1];
+            if gv.len() == d {
+                return tensor(kernels::layer_norm(&xv, &gv, &bv, eps), x.shape());
+            }
+            let gx = (xv.len() / (gv.len() / d)).max(1);
+            let y: Vec<f32> = xv
+                .chunks(gx)
+                .zip(gv.chunks(d).zip(bv.chunks(d)))
+                .flat_map(|(xg, (g, b))| kernels::layer_norm(xg, g, b, eps))
+                .collect();
             tensor(y, x.shape())
         }
 
@@ -553,8 +651,24 @@ mod flex {
             dy: FloatTensor<Self>,
             eps: f64,
         ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-            let (dx, dg, db) =
-                kernels::layer_norm_backward(&values(&x), &values(&gamma), &values(&dy), eps);
+            let (xv, gv, dyv) = (values(&x), values(&gamma), values(&dy));
+            let d = gamma.shape()[gamma.shape().num_dims() - 1];
+            if gv.len() == d {
+                let (dx, dg, db) = kernels::layer_norm_backward(&xv, &gv, &dyv, eps);
+                return (
+                    tensor(dx, x.shape()),
+                    tensor(dg, gamma.shape()),
+                    tensor(db, gamma.shape()),
+                );
+            }
+            let gx = (xv.len() / (gv.len() / d)).max(1);
+            let (mut dx, mut dg, mut db) = (Vec::new(), Vec::new(), Vec::new());
+            for ((xg, g), dyg) in xv.chunks(gx).zip(gv.chunks(d)).zip(dyv.chunks(gx)) {
+                let (a, b, c) = kernels::layer_norm_backward(xg, g, dyg, eps);
+                dx.extend(a);
+                dg.extend(b);
+                db.extend(c);
+            }
             (tensor(dx, x.shape()), tensor(dg, gamma.shape()), tensor(db, gamma.shape()))
         }
 

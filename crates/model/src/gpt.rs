@@ -145,12 +145,12 @@ impl KvCache {
 /// model has fewer key/value heads than query heads).
 #[derive(Module, Debug)]
 pub struct CausalSelfAttention {
-    qkv: Linear,
-    proj: Linear,
-    dropout: Dropout,
-    n_heads: usize,
-    n_kv_heads: usize,
-    scale: f64,
+    pub(crate) qkv: Linear,
+    pub(crate) proj: Linear,
+    pub(crate) dropout: Dropout,
+    pub(crate) n_heads: usize,
+    pub(crate) n_kv_heads: usize,
+    pub(crate) scale: f64,
 }
 
 impl CausalSelfAttention {
@@ -224,10 +224,10 @@ impl CausalSelfAttention {
 /// (LLaMA's SwiGLU, where `fc` is the "up" projection).
 #[derive(Module, Debug)]
 pub struct Mlp {
-    fc: Linear,
-    gate: Option<Linear>,
-    proj: Linear,
-    dropout: Dropout,
+    pub(crate) fc: Linear,
+    pub(crate) gate: Option<Linear>,
+    pub(crate) proj: Linear,
+    pub(crate) dropout: Dropout,
 }
 
 impl Mlp {
@@ -244,10 +244,10 @@ impl Mlp {
 /// One pre-norm block: `x + attn(norm1(x))`, then `x + mlp(norm2(x))`.
 #[derive(Module, Debug)]
 pub struct Block {
-    ln1: Norm,
-    attn: CausalSelfAttention,
-    ln2: Norm,
-    mlp: Mlp,
+    pub(crate) ln1: Norm,
+    pub(crate) attn: CausalSelfAttention,
+    pub(crate) ln2: Norm,
+    pub(crate) mlp: Mlp,
 }
 
 impl Block {
@@ -266,19 +266,19 @@ impl Block {
 /// A decoder-only transformer, GPT-2 or LLaMA style. Build it with [`ModelConfig::init`].
 #[derive(Module, Debug)]
 pub struct Gpt {
-    tok_emb: Embedding,
+    pub(crate) tok_emb: Embedding,
     /// Learned absolute positions (GPT-2); `None` for LLaMA, which rotates queries and keys.
-    pos_emb: Option<Embedding>,
-    rope: Option<Rope>,
-    dropout: Dropout,
-    blocks: Vec<Block>,
-    ln_f: Norm,
+    pub(crate) pos_emb: Option<Embedding>,
+    pub(crate) rope: Option<Rope>,
+    pub(crate) dropout: Dropout,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) ln_f: Norm,
     /// Unembedding; `None` when tied to the token embedding.
-    lm_head: Option<Linear>,
-    context: usize,
-    logit_multiplier: f64,
+    pub(crate) lm_head: Option<Linear>,
+    pub(crate) context: usize,
+    pub(crate) logit_multiplier: f64,
     /// Adam learning-rate multiplier of hidden matrices (muP: 1/m; SP: 1).
-    hidden_lr_multiplier: f64,
+    pub(crate) hidden_lr_multiplier: f64,
 }
 
 impl ModelConfig {

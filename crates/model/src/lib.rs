@@ -7,6 +7,9 @@
 //! - [`ModelConfig`]: the serde config (width, depth, heads, context, vocabulary), validated.
 //! - [`Gpt`]: a GPT-2 style decoder (pre-LayerNorm blocks, learned absolute positions,
 //!   GELU MLP, optional weight tying and biases), initialised as GPT-2 is.
+//! - [`StackedGpt`]: K GPT-2 models of one shape as one module, every parameter with a leading
+//!   replica axis, so that the cells of a learning-rate or seed grid share each training step
+//!   (see [`stacked`]).
 //! - [`ParamCounts`] and [`ModelConfig::flops_per_token`]: exact parameter counts
 //!   (total, embedding, non-embedding) and training FLOPs per token, with and without the
 //!   unembedding, in closed form and checked against burn's own count of the built module.
@@ -36,6 +39,7 @@ pub mod hf_export;
 mod regressor;
 mod safetensors;
 mod sample;
+pub mod stacked;
 
 pub use config::{Arch, ModelConfig, ModelError, ParamRole, Parameterization};
 pub use counts::{FlopCounting, ParamCounts};
@@ -49,3 +53,4 @@ pub use safetensors::{
     write_safetensors_as,
 };
 pub use sample::SampleConfig;
+pub use stacked::StackedGpt;

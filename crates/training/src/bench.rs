@@ -145,12 +145,42 @@ pub fn bench_training_parallel(
     steps: usize,
     jobs: usize,
 ) -> Result<BenchResult, TrainingError> {
-    bench_training_fusion(choice, model, batch, warmup, steps, jobs, true)
+    bench_training_fusion(choice, model, batch, warmup, steps, jobs, BenchVariant::default())
 }
 
-/// [`bench_training_parallel`] with the fused CPU kernels of [`scalinglab_model::fused`] on
-/// (`fused`, as training uses them) or off (burn's composed operations: the baseline they
-/// are measured against).
+/// How the benchmarked runs train: with the fused CPU kernels or without, and how many
+/// replicas of the model share one stacked step ([`crate::train_stacked`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BenchVariant {
+    /// The fused kernels of [`scalinglab_model::fused`] on (as training uses them) or off.
+    pub fused: bool,
+    /// Models trained as one stack per run (1: a plain model).
+    pub replicas: usize,
+}
+
+impl Default for BenchVariant {
+    fn default() -> Self {
+        Self { fused: true, replicas: 1 }
+    }
+}
+
+impl fmt::Display for BenchVariant {
+    /// The backend column's suffix: `-unf` without fusion, `×K` for K stacked replicas.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.fused {
+            write!(f, "-unf")?;
+        }
+        if self.replicas > 1 {
+            write!(f, "×{}", self.replicas)?;
+        }
+        Ok(())
+    }
+}
+
+/// [`bench_training_parallel`] in a [`BenchVariant`]: the fused CPU kernels of
+/// [`scalinglab_model::fused`] on (as training uses them) or off (burn's composed operations:
+/// the baseline they are measured against), and K replicas stacked per run (tokens/s counts
+/// every replica's tokens).
 ///
 /// # Errors
 /// If the backend cannot be used.
@@ -161,7 +191,7 @@ pub fn bench_training_fusion(
     warmup: usize,
     steps: usize,
     jobs: usize,
-    fused: bool,
+    variant: BenchVariant,
 ) -> Result<BenchResult, TrainingError> {
     let selected = select_device(choice)?;
     let jobs = jobs.max(1);
@@ -169,7 +199,7 @@ pub fn bench_training_fusion(
     let threads = (cpu_threads() / jobs).max(1);
     let barrier = std::sync::Barrier::new(jobs);
     let timings: Vec<(f64, [f64; 3])> = if jobs == 1 {
-        vec![train_steps(&selected.device, model, batch, warmup, steps, None, fused)]
+        vec![train_steps(&selected.device, model, batch, warmup, steps, None, variant)]
     } else {
         let mut timings = Vec::with_capacity(jobs);
         let runs: Vec<usize> = (0..jobs).collect();
@@ -177,13 +207,15 @@ pub fn bench_training_fusion(
             &runs,
             jobs,
             threads,
-            |_| train_steps(&selected.device, model, batch, warmup, steps, Some(&barrier), fused),
+            |_| train_steps(&selected.device, model, batch, warmup, steps, Some(&barrier), variant),
             |_, t| timings.push(t),
         );
         timings
     };
     let t = model.context;
-    let tokens_per_s: f64 = timings.iter().map(|(secs, _)| (steps * batch * t) as f64 / secs).sum();
+    let k = variant.replicas.max(1);
+    let tokens_per_s: f64 =
+        timings.iter().map(|(secs, _)| (k * steps * batch * t) as f64 / secs).sum();
     let step_seconds = timings.iter().map(|(s, _)| s).sum::<f64>() / (jobs * steps) as f64;
     let mut phases = [0.0; 3];
     for (_, p) in &timings {
@@ -213,23 +245,25 @@ fn train_steps(
     warmup: usize,
     steps: usize,
     barrier: Option<&std::sync::Barrier>,
-    fused: bool,
+    variant: BenchVariant,
 ) -> (f64, [f64; 3]) {
-    if !fused {
+    if !variant.fused {
         return scalinglab_model::fused::without_fusion(|| {
-            train_steps(device, model, batch, warmup, steps, barrier, true)
+            let fused = BenchVariant { fused: true, ..variant };
+            train_steps(device, model, batch, warmup, steps, barrier, fused)
         });
+    }
+    if variant.replicas > 1 {
+        return train_steps_stacked(device, model, batch, warmup, steps, barrier, variant.replicas);
     }
     let device = device.clone().autodiff();
     device.seed(0);
     let mut net = model.init(&device);
     let mut optim = crate::AdamW::new(&crate::TrainConfig::default(), &net);
-    let (t, v) = (model.context, model.vocab_size as i64);
-    let data: Vec<i64> = (0..batch * (t + 1)).map(|i| (i as i64 * 7919 + 13) % v).collect();
-    let tokens = Tensor::<1, Int>::from_data(TensorData::new(data, [batch * (t + 1)]), &device)
-        .reshape([batch, t + 1]);
-    let x = tokens.clone().slice([0..batch, 0..t]);
-    let y = tokens.slice([0..batch, 1..t + 1]);
+    let tokens = bench_tokens(model, batch, 1, &device);
+    let t = model.context;
+    let x = tokens.clone().slice([0..1, 0..batch, 0..t]).reshape([batch, t]);
+    let y = tokens.slice([0..1, 0..batch, 1..t + 1]).reshape([batch, t]);
     let mut start = Instant::now();
     let mut phase = [0.0f64; 3];
     for step in 0..warmup + steps {
@@ -247,6 +281,71 @@ fn train_steps(
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         let t2 = Instant::now();
         net = optim.step(1e-3, net, grads).0;
+        let t3 = Instant::now();
+        phase[0] += (t1 - t0).as_secs_f64();
+        phase[1] += (t2 - t1).as_secs_f64();
+        phase[2] += (t3 - t2).as_secs_f64();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let total: f64 = phase.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    (elapsed, phase.map(|p| p / total))
+}
+
+/// The benchmark's fixed synthetic batch, `[k, batch, context + 1]` (every replica reads the
+/// same tokens).
+fn bench_tokens(model: &ModelConfig, batch: usize, k: usize, device: &Device) -> Tensor<3, Int> {
+    let (t, v) = (model.context, model.vocab_size as i64);
+    let one: Vec<i64> = (0..batch * (t + 1)).map(|i| (i as i64 * 7919 + 13) % v).collect();
+    let data: Vec<i64> = (0..k).flat_map(|_| one.iter().copied()).collect();
+    Tensor::<1, Int>::from_data(TensorData::new(data, [k * batch * (t + 1)]), device).reshape([
+        k,
+        batch,
+        t + 1,
+    ])
+}
+
+/// [`train_steps`] for `k` replicas stacked into one [`scalinglab_model::StackedGpt`], each at
+/// its own learning rate (as a learning-rate grid trains).
+fn train_steps_stacked(
+    device: &Device,
+    model: &ModelConfig,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    barrier: Option<&std::sync::Barrier>,
+    k: usize,
+) -> (f64, [f64; 3]) {
+    let device = device.clone().autodiff();
+    let nets: Vec<_> = (0..k)
+        .map(|r| {
+            device.seed(r as u64);
+            model.init(&device)
+        })
+        .collect();
+    let mut net = scalinglab_model::StackedGpt::stack(&nets).expect("bench shapes stack");
+    let mut optim = crate::AdamW::for_stack(&crate::TrainConfig::default(), &net);
+    let lrs: Vec<f64> = (0..k).map(|r| 1e-3 * 2f64.powi(r as i32)).collect();
+    let tokens = bench_tokens(model, batch, k, &device);
+    let t = model.context;
+    let x = tokens.clone().slice([0..k, 0..batch, 0..t]);
+    let y = tokens.slice([0..k, 0..batch, 1..t + 1]);
+    let mut start = Instant::now();
+    let mut phase = [0.0f64; 3];
+    for step in 0..warmup + steps {
+        if step == warmup {
+            if let Some(b) = barrier {
+                b.wait();
+            }
+            start = Instant::now();
+            phase = [0.0; 3];
+        }
+        let t0 = Instant::now();
+        let loss = net.loss_per_token(x.clone(), y.clone()).reshape([k, batch * t]).mean_dim(1);
+        let _ = loss.clone().into_data();
+        let t1 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.sum().backward(), &net);
+        let t2 = Instant::now();
+        net = optim.step_replicas(&lrs, net, grads).0;
         let t3 = Instant::now();
         phase[0] += (t1 - t0).as_secs_f64();
         phase[1] += (t2 - t1).as_secs_f64();
@@ -310,6 +409,8 @@ pub struct BenchOptions {
     /// Also time the CPU backend with its fused kernels off (`flex-unf` rows: the baseline
     /// of `scalinglab_model::fused`).
     pub unfused: bool,
+    /// Also time flex with this many replicas stacked per run (1: no such rows).
+    pub replicas: usize,
 }
 
 impl Default for BenchOptions {
@@ -326,6 +427,7 @@ impl Default for BenchOptions {
             python: "python3".into(),
             matmul_size: 1024,
             unfused: false,
+            replicas: 1,
         }
     }
 }
@@ -460,14 +562,23 @@ pub fn bench_command(opts: &BenchOptions, emit: &mut dyn FnMut(&str)) -> Result<
                 )));
             }
             let mut first = None;
-            let mut rows: Vec<(DeviceChoice, f64, bool)> =
-                opts.devices.iter().zip(&peaks).map(|(&d, &p)| (d, p, true)).collect();
-            if opts.unfused
-                && let Some(i) = rows.iter().position(|(d, _, _)| *d == DeviceChoice::Flex)
-            {
-                rows.insert(i + 1, (DeviceChoice::Flex, rows[i].1, false));
+            let plain = BenchVariant::default();
+            let mut rows: Vec<(DeviceChoice, f64, BenchVariant)> =
+                opts.devices.iter().zip(&peaks).map(|(&d, &p)| (d, p, plain)).collect();
+            if let Some(i) = rows.iter().position(|(d, _, _)| *d == DeviceChoice::Flex) {
+                let peak = rows[i].1;
+                if opts.replicas > 1 {
+                    let stacked = BenchVariant { replicas: opts.replicas, ..plain };
+                    rows.insert(i + 1, (DeviceChoice::Flex, peak, stacked));
+                }
+                if opts.unfused {
+                    rows.insert(
+                        i + 1,
+                        (DeviceChoice::Flex, peak, BenchVariant { fused: false, ..plain }),
+                    );
+                }
             }
-            for (d, peak, fused) in rows {
+            for (d, peak, variant) in rows {
                 let r = bench_training_fusion(
                     d,
                     &model,
@@ -475,7 +586,7 @@ pub fn bench_command(opts: &BenchOptions, emit: &mut dyn FnMut(&str)) -> Result<
                     opts.warmup,
                     opts.steps,
                     jobs,
-                    fused,
+                    variant,
                 )?;
                 let base = *first.get_or_insert(r.tokens_per_s);
                 let vs_torch = torch.map_or("–".to_string(), |(_, l)| {
@@ -485,7 +596,7 @@ pub fn bench_command(opts: &BenchOptions, emit: &mut dyn FnMut(&str)) -> Result<
                     "{:<14} {:>9} {:<9} {:>10.0} {:>8.2} {:>5.0}% {:>8.1} {:>14} {:>7.2}x {:>8}",
                     shape.to_string(),
                     format!("{jobs}×{threads}"),
-                    if fused { d.to_string() } else { format!("{d}-unf") },
+                    format!("{d}{variant}"),
                     r.tokens_per_s,
                     r.flops_per_s / 1e9,
                     100.0 * r.flops_per_s / peak,

@@ -87,6 +87,16 @@ pub enum TrainingError {
         /// The run's directory.
         dir: std::path::PathBuf,
     },
+    /// SIGTERM stopped a group of runs trained as one stack, which keeps no checkpoint.
+    #[error(
+        "terminated by SIGTERM at step {step} of {runs} runs trained as one stack; stacks keep no checkpoint, so the same command retrains these runs from their start (the finished runs are kept)"
+    )]
+    TerminatedStack {
+        /// Steps the stack had taken.
+        step: u64,
+        /// Runs in the stack.
+        runs: usize,
+    },
     /// The data crate rejected the data configuration.
     #[error("data: {0}")]
     Data(#[from] scalinglab_data::DataError),

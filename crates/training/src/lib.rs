@@ -5,6 +5,8 @@
 //! - [`select_device`]: the backend, chosen at run time (`auto`, `flex`, `ndarray`, `wgpu`, `cuda`).
 //! - [`train_run`]: one run — a fresh model, one epoch of AdamW with warmup and cosine decay,
 //!   divergence detection, held-out evaluation.
+//! - [`train_stacked`]: K runs that differ only in learning rate and seed, trained as one
+//!   stacked model, each replica as it would train alone.
 //! - [`run_experiment`]: the whole grid, resumable (finished runs are skipped, each result is
 //!   appended to `results.csv` as soon as it exists), then fits, plots and `report.md`.
 
@@ -22,13 +24,14 @@ mod regression;
 mod run;
 mod schedule;
 mod slurm;
+mod stacked;
 mod stop;
 mod sweep;
 mod teacher;
 
 pub use bench::{
-    BenchOptions, BenchResult, BenchShape, SamplingBench, bench_command, bench_sampling,
-    bench_training, bench_training_parallel, matmul_peak,
+    BenchOptions, BenchResult, BenchShape, BenchVariant, SamplingBench, bench_command,
+    bench_sampling, bench_training, bench_training_parallel, matmul_peak,
 };
 pub use config::{
     AnalysisConfig, DataConfig, ExperimentConfig, GridLayout, LrCheck, ModelFamily,
@@ -48,6 +51,7 @@ pub use run::{
 };
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use slurm::{SlurmOptions, slurm_script};
+pub use stacked::{stackable, train_stacked};
 pub use stop::stop_on_sigterm;
 pub use sweep::{
     ExperimentOutcome, ModelSweep, RunOptions, files, oracle_loss, planned_totals, progress_bar,

@@ -65,7 +65,7 @@ impl AdamW {
         Self::with_rules(train, crate::run::default_rules(model))
     }
 
-    fn with_rules(train: &TrainConfig, rules: HashMap<ParamId, (f64, bool)>) -> Self {
+    pub(crate) fn with_rules(train: &TrainConfig, rules: HashMap<ParamId, (f64, bool)>) -> Self {
         Self {
             beta1: train.beta1,
             beta2: train.beta2,
@@ -85,21 +85,57 @@ impl AdamW {
 
     /// One update of every parameter that has a gradient, at learning rate `lr`. Returns the
     /// updated model and the gradient's global norm before clipping.
-    pub fn step<M: Module>(&mut self, lr: f64, model: M, mut grads: GradientsParams) -> (M, f64) {
-        let mut norm = SquaredNorm { grads: &grads, total: None };
+    pub fn step<M: Module>(&mut self, lr: f64, model: M, grads: GradientsParams) -> (M, f64) {
+        let (model, norms) = self.step_replicas(&[lr], model, grads);
+        (model, norms[0])
+    }
+
+    /// One update of a stack of K replicas ([`scalinglab_model::StackedGpt`]: every parameter
+    /// has a leading axis of K), replica `k` at learning rate `lrs[k]`, each clipped by its
+    /// own global gradient norm: replica `k` moves exactly as its model would under
+    /// [`step`](Self::step) alone. A replica at rate 0 with a zero gradient scale stays where
+    /// it is; a frozen (diverged) replica is given both. Returns the updated model and each
+    /// replica's gradient norm before clipping. With one replica this is [`step`](Self::step).
+    pub fn step_replicas<M: Module>(
+        &mut self,
+        lrs: &[f64],
+        model: M,
+        mut grads: GradientsParams,
+    ) -> (M, Vec<f64>) {
+        let k = lrs.len().max(1);
+        let mut norm = SquaredNorm { grads: &grads, replicas: k, total: None };
         model.visit(&mut norm);
-        let grad_norm = norm.total.map_or(0.0, |t| (t.into_scalar::<f32>() as f64).max(0.0).sqrt());
-        let scale = if self.grad_clip > 0.0 && grad_norm > self.grad_clip {
-            self.grad_clip / (grad_norm + 1e-6)
-        } else {
-            1.0
+        let norms: Vec<f64> = match norm.total {
+            Some(t) => t
+                .into_data()
+                .convert::<f64>()
+                .try_to_vec::<f64>()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.max(0.0).sqrt())
+                .collect(),
+            None => vec![0.0; k],
         };
+        let scales: Vec<f64> = norms
+            .iter()
+            .zip(lrs)
+            .map(|(&n, &lr)| {
+                if lr == 0.0 && k > 1 {
+                    0.0
+                } else if self.grad_clip > 0.0 && n > self.grad_clip {
+                    self.grad_clip / (n + 1e-6)
+                } else {
+                    1.0
+                }
+            })
+            .collect();
         self.step += 1;
         let t = self.step as i32;
         let (bias1, bias2) = (1.0 - self.beta1.powi(t), 1.0 - self.beta2.powi(t));
-        let mut update = Update { opt: self, grads: &mut grads, lr, scale, bias1, bias2 };
+        let mut update =
+            Update { opt: self, grads: &mut grads, lrs, scales: &scales, bias1, bias2 };
         let model = model.map(&mut update);
-        (model, grad_norm)
+        (model, norms)
     }
 
     /// The optimiser state as named tensors (`<param id>.m`, `<param id>.v`) and the step count
@@ -178,15 +214,25 @@ impl AdamW {
 }
 
 /// Sum of squared gradient entries over every parameter (one scalar tensor, read once).
+/// (Per replica, `[K]`, when the parameters are stacked.)
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
+    replicas: usize,
     total: Option<Tensor<1>>,
 }
 
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            let sq = g.square().sum();
+            let sq = if self.replicas == 1 {
+                g.square().sum()
+            } else {
+                let n = g.shape().num_elements();
+                g.reshape([self.replicas, n / self.replicas])
+                    .square()
+                    .sum_dim(1)
+                    .reshape([self.replicas])
+            };
             self.total = Some(match self.total.take() {
                 Some(t) => t + sq,
                 None => sq,
@@ -198,8 +244,9 @@ impl ModuleVisitor for SquaredNorm<'_> {
 struct Update<'a> {
     opt: &'a mut AdamW,
     grads: &'a mut GradientsParams,
-    lr: f64,
-    scale: f64,
+    /// Per replica (one entry for a plain model).
+    lrs: &'a [f64],
+    scales: &'a [f64],
     bias1: f64,
     bias2: f64,
 }
@@ -212,14 +259,20 @@ impl ModuleMapper for Update<'_> {
         };
         let o = &mut *self.opt;
         let (mult, decay) = o.rules.get(&id).copied().unwrap_or((1.0, true));
-        let lr = self.lr * mult;
+        if self.lrs.len() > 1 {
+            let (lrs, scales) = (self.lrs, self.scales);
+            let (b1, b2) = (self.bias1, self.bias2);
+            let w = update_replicas(o, id, tensor, grad, (lrs, scales, b1, b2), mult, decay);
+            return Param::from_mapped_value(id, w, mapper);
+        }
+        let (lr, scale) = (self.lrs[0] * mult, self.scales[0]);
         let require_grad = tensor.is_require_grad();
         let shape = tensor.shape();
         let n = shape.num_elements();
         let w = tensor.inner().reshape([n]);
         let mut g = grad.reshape([n]);
-        if self.scale != 1.0 {
-            g = g.mul_scalar(self.scale);
+        if scale != 1.0 {
+            g = g.mul_scalar(scale);
         }
         let (m, v) = match o.state.remove(&id) {
             Some(s) => (
@@ -242,4 +295,49 @@ impl ModuleMapper for Update<'_> {
         }
         Param::from_mapped_value(id, w, mapper)
     }
+}
+
+/// [`Update`] of one stacked parameter `[K, ..]`: the same arithmetic as the single-model
+/// path, with the learning rate, decay factor and clipping scale as `[K, 1]` columns.
+fn update_replicas<const D: usize>(
+    o: &mut AdamW,
+    id: ParamId,
+    tensor: Tensor<D>,
+    grad: Tensor<D>,
+    (lrs, scales, bias1, bias2): (&[f64], &[f64], f64, f64),
+    mult: f64,
+    decay: bool,
+) -> Tensor<D> {
+    let k = lrs.len();
+    let require_grad = tensor.is_require_grad();
+    let shape = tensor.shape();
+    let n = shape.num_elements() / k;
+    let w = tensor.inner().reshape([k, n]);
+    let device = w.device();
+    let column = |v: Vec<f64>| {
+        let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
+        Tensor::<1>::from_data(TensorData::new(v, [k]), &device).reshape([k, 1])
+    };
+    let mut g = grad.reshape([k, n]);
+    if scales.iter().any(|&s| s != 1.0) {
+        g = g * column(scales.to_vec());
+    }
+    let (m, v) = match o.state.remove(&id) {
+        Some(s) => (
+            s.m.reshape([k, n]).mul_scalar(o.beta1) + g.clone().mul_scalar(1.0 - o.beta1),
+            s.v.reshape([k, n]).mul_scalar(o.beta2) + g.square().mul_scalar(1.0 - o.beta2),
+        ),
+        None => (g.clone().mul_scalar(1.0 - o.beta1), g.square().mul_scalar(1.0 - o.beta2)),
+    };
+    let lr: Vec<f64> = lrs.iter().map(|l| l * mult).collect();
+    let denom = v.clone().div_scalar(bias2).sqrt().add_scalar(o.eps);
+    let step = m.clone().div_scalar(bias1).div(denom) * column(lr.clone());
+    let w = if decay && o.weight_decay > 0.0 {
+        w * column(lr.iter().map(|l| 1.0 - l * o.weight_decay).collect()) - step
+    } else {
+        w - step
+    };
+    o.state.insert(id, Moments { m: m.reshape([k * n]), v: v.reshape([k * n]) });
+    let w = Tensor::from_inner(w.reshape(shape));
+    if require_grad { w.require_grad() } else { w }
 }

@@ -217,7 +217,7 @@ struct State {
     batches: usize,
 }
 
-const CHECKPOINT: &str = "checkpoint";
+pub(crate) const CHECKPOINT: &str = "checkpoint";
 
 mod bits_one {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -417,7 +417,7 @@ pub fn remove_checkpoint(dir: &Path) {
 }
 
 /// Steps at which the training curve is recorded: `points` log-spaced steps in `1..=total`.
-fn curve_steps(total: u64, points: usize) -> Vec<u64> {
+pub(crate) fn curve_steps(total: u64, points: usize) -> Vec<u64> {
     if total == 0 || points == 0 {
         return Vec::new();
     }
@@ -494,27 +494,10 @@ pub fn train_model<M: LanguageModel>(
     let seq = train.seq_len;
     // Every sequence once per epoch, in a fresh order each pass (the first pass's order is
     // the one-epoch run's); a batch never straddles two passes.
-    let n = train.num_sequences();
-    let epochs = train_cfg.epochs.max(1) as usize;
-    let mut order: Vec<usize> = Vec::with_capacity(n.saturating_mul(epochs));
-    for e in 0..epochs as u64 {
-        let mut pass: Vec<usize> = (0..n).collect();
-        let seed = train_cfg.seed ^ 0x5ca1_ab1e ^ e.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        pass.shuffle(&mut ChaCha12Rng::seed_from_u64(seed));
-        order.extend(pass);
-    }
-    let batches: Vec<&[usize]> =
-        order.chunks(n.max(1)).flat_map(|pass| pass.chunks(train_cfg.batch_size)).collect();
-    // The held-out sequences evaluated at each point of the curve.
-    let curve_eval = (train_cfg.curve_eval_sequences > 0)
-        .then(|| eval.take(train_cfg.curve_eval_sequences.min(eval.num_sequences())));
-    let schedule = LrSchedule::new(
-        train_cfg.lr,
-        batches.len() as u64,
-        train_cfg.warmup_frac,
-        train_cfg.min_lr_ratio,
-    )
-    .with_kind(train_cfg.schedule);
+    let order = sequence_order(train_cfg, train.num_sequences());
+    let batches = batches_of(&order, train.num_sequences(), train_cfg.batch_size);
+    let curve_eval = curve_eval_set(train_cfg, eval);
+    let schedule = schedule_of(train_cfg, batches.len());
     let resume = ckpt.dir.as_ref().filter(|d| d.join(CHECKPOINT).join("state.json").exists());
     let (mut model, mut optim, mut state) = match resume {
         Some(dir) => {
@@ -578,32 +561,20 @@ pub fn train_model<M: LanguageModel>(
         let loss = model.loss_per_token(x, y).mean();
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
         state.losses.push(loss_value);
-        if !loss_value.is_finite() {
-            divergence = Some(format!("non-finite loss at step {step}"));
-            break;
-        }
         if state.step % 100 == 0 {
             tracing::trace!(step = state.step, loss = loss_value, "training");
         }
-        if loss_value > limit {
-            divergence = Some(format!(
-                "loss {loss_value:.3} at step {step} exceeds {:.1} × ln V = {limit:.3}",
-                train_cfg.divergence_factor
-            ));
+        if let Some(why) = diverged(
+            loss_value,
+            step,
+            limit,
+            schedule.warmup,
+            train_cfg,
+            &mut state.ema,
+            &mut state.best_ema,
+        ) {
+            divergence = Some(why);
             break;
-        }
-        let ema = state.ema.map_or(loss_value, |e| 0.9 * e + 0.1 * loss_value);
-        state.ema = Some(ema);
-        if step >= schedule.warmup {
-            if train_cfg.spike_factor > 0.0 && loss_value > train_cfg.spike_factor * state.best_ema
-            {
-                divergence = Some(format!(
-                    "loss {loss_value:.3} at step {step} spiked past {} × its best running average {:.3}",
-                    train_cfg.spike_factor, state.best_ema
-                ));
-                break;
-            }
-            state.best_ema = state.best_ema.min(ema);
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let (m, _) = optim.step(schedule.lr_at(step), model, grads);
@@ -612,28 +583,10 @@ pub fn train_model<M: LanguageModel>(
         state.step += 1;
         on_step(state.tokens, loss_value);
 
-        if curve_at.binary_search(&state.step).is_ok()
-            || (train_cfg.eval_every > 0 && state.step % train_cfg.eval_every == 0)
+        if let Some(set) = curve_point(state.step, &curve_at, train_cfg, eval, curve_eval.as_ref())
         {
-            let s = state.step as usize;
-            let window = (s / 8).clamp(1, 16);
-            let w = &state.losses[s - window..s];
-            let mid = s - window + (window - 1) / 2; // 0-based middle step of the window
-            let tokens_mid: u64 =
-                batches[..=mid].iter().map(|b| (b.len() * seq) as u64).sum::<u64>();
-            let eval_loss = if train_cfg.eval_every > 0 && state.step % train_cfg.eval_every == 0 {
-                Some(evaluate(&model, eval, 64, device).0)
-            } else {
-                curve_eval.as_ref().map(|c| evaluate(&model, c, 64, device).0)
-            };
-            state.curve.push(CurveRow {
-                step: state.step,
-                // Where the curve's loss was measured: the step's end for a held-out loss, the
-                // window's middle for the training loss.
-                tokens_seen: if eval_loss.is_some() { state.tokens } else { tokens_mid },
-                train_loss: w.iter().sum::<f64>() / window as f64,
-                eval_loss,
-            });
+            let eval_loss = set.map(|c| evaluate(&model, c, 64, device).0);
+            state.curve.push(curve_row(&state.losses, &batches, seq, state.tokens, eval_loss));
         }
         steps_this_call += 1;
         let done = state.step as usize == batches.len();
@@ -670,29 +623,154 @@ pub fn train_model<M: LanguageModel>(
     if let Some(why) = &divergence {
         tracing::warn!(run = %where_, reason = %why, "run diverged");
     }
-    let steps = state.losses.len() as u64;
-    let tail = (batches.len() / 10).max(1);
-    let last = &state.losses[state.losses.len().saturating_sub(tail)..];
+    let mut outcome = outcome_of(&model, state.losses, batches.len(), divergence, eval, device);
+    outcome.curve = state.curve;
+    outcome.resumed_from = resumed_from;
+    outcome.wall_seconds = wall_before + start.elapsed().as_secs_f64();
+    outcome.checkpoint_seconds = state.checkpoint_seconds;
+    Ok((model, outcome))
+}
+
+/// Every sequence index once per epoch, in a fresh order each pass (the first pass's order is
+/// the one-epoch run's), from the run's seed.
+pub(crate) fn sequence_order(train_cfg: &TrainConfig, n: usize) -> Vec<usize> {
+    let epochs = train_cfg.epochs.max(1) as usize;
+    let mut order: Vec<usize> = Vec::with_capacity(n.saturating_mul(epochs));
+    for e in 0..epochs as u64 {
+        let mut pass: Vec<usize> = (0..n).collect();
+        let seed = train_cfg.seed ^ 0x5ca1_ab1e ^ e.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        pass.shuffle(&mut ChaCha12Rng::seed_from_u64(seed));
+        order.extend(pass);
+    }
+    order
+}
+
+/// The batches of `order`: a batch never straddles two passes of `n` sequences.
+pub(crate) fn batches_of(order: &[usize], n: usize, batch_size: usize) -> Vec<&[usize]> {
+    order.chunks(n.max(1)).flat_map(|pass| pass.chunks(batch_size)).collect()
+}
+
+/// The held-out sequences evaluated at each point of the curve.
+pub(crate) fn curve_eval_set(train_cfg: &TrainConfig, eval: &TokenCorpus) -> Option<TokenCorpus> {
+    (train_cfg.curve_eval_sequences > 0)
+        .then(|| eval.take(train_cfg.curve_eval_sequences.min(eval.num_sequences())))
+}
+
+/// The learning-rate schedule of a run of `steps` steps.
+pub(crate) fn schedule_of(train_cfg: &TrainConfig, steps: usize) -> LrSchedule {
+    LrSchedule::new(train_cfg.lr, steps as u64, train_cfg.warmup_frac, train_cfg.min_lr_ratio)
+        .with_kind(train_cfg.schedule)
+}
+
+/// The divergence checks after a step's loss: not finite, above `limit`, or (after warmup) a
+/// spike past `spike_factor ×` the best running average. Updates the running average.
+pub(crate) fn diverged(
+    loss: f64,
+    step: u64,
+    limit: f64,
+    warmup: u64,
+    train_cfg: &TrainConfig,
+    ema: &mut Option<f64>,
+    best_ema: &mut f64,
+) -> Option<String> {
+    if !loss.is_finite() {
+        return Some(format!("non-finite loss at step {step}"));
+    }
+    if loss > limit {
+        return Some(format!(
+            "loss {loss:.3} at step {step} exceeds {:.1} × ln V = {limit:.3}",
+            train_cfg.divergence_factor
+        ));
+    }
+    let e = ema.map_or(loss, |e| 0.9 * e + 0.1 * loss);
+    *ema = Some(e);
+    if step >= warmup {
+        if train_cfg.spike_factor > 0.0 && loss > train_cfg.spike_factor * *best_ema {
+            return Some(format!(
+                "loss {loss:.3} at step {step} spiked past {} × its best running average {:.3}",
+                train_cfg.spike_factor, *best_ema
+            ));
+        }
+        *best_ema = best_ema.min(e);
+    }
+    None
+}
+
+/// Whether step `step` (just taken) is a point of the curve and, if so, which held-out set
+/// it evaluates: the whole set every `eval_every` steps, the curve's set (if any) otherwise.
+pub(crate) fn curve_point<'a>(
+    step: u64,
+    curve_at: &[u64],
+    train_cfg: &TrainConfig,
+    eval: &'a TokenCorpus,
+    curve_eval: Option<&'a TokenCorpus>,
+) -> Option<Option<&'a TokenCorpus>> {
+    let every = train_cfg.eval_every > 0 && step % train_cfg.eval_every == 0;
+    if every {
+        Some(Some(eval))
+    } else if curve_at.binary_search(&step).is_ok() {
+        Some(curve_eval)
+    } else {
+        None
+    }
+}
+
+/// A point of the curve after `losses.len()` steps: the training loss averaged over a window
+/// of the last steps, and the held-out loss when one was measured.
+pub(crate) fn curve_row(
+    losses: &[f64],
+    batches: &[&[usize]],
+    seq: usize,
+    tokens: u64,
+    eval_loss: Option<f64>,
+) -> CurveRow {
+    let s = losses.len();
+    let window = (s / 8).clamp(1, 16);
+    let w = &losses[s - window..s];
+    let mid = s - window + (window - 1) / 2; // 0-based middle step of the window
+    let tokens_mid: u64 = batches[..=mid].iter().map(|b| (b.len() * seq) as u64).sum::<u64>();
+    CurveRow {
+        step: s as u64,
+        // Where the curve's loss was measured: the step's end for a held-out loss, the
+        // window's middle for the training loss.
+        tokens_seen: if eval_loss.is_some() { tokens } else { tokens_mid },
+        train_loss: w.iter().sum::<f64>() / window as f64,
+        eval_loss,
+    }
+}
+
+/// The outcome of a finished (or diverged) run from its step losses: training loss over the
+/// last tenth of the schedule, the held-out evaluation unless it diverged. Curve, resume and
+/// timing fields are left for the caller.
+pub(crate) fn outcome_of<M: LanguageModel>(
+    model: &M,
+    losses: Vec<f64>,
+    scheduled: usize,
+    divergence: Option<String>,
+    eval: &TokenCorpus,
+    device: &Device,
+) -> RunOutcome {
+    let tail = (scheduled / 10).max(1);
+    let last = &losses[losses.len().saturating_sub(tail)..];
     let train_loss = last.iter().sum::<f64>() / last.len().max(1) as f64;
     let (eval_loss, by_position) = if divergence.is_some() {
         (f64::NAN, Vec::new())
     } else {
-        evaluate(&model, eval, 64, device)
+        evaluate(model, eval, 64, device)
     };
-    let outcome = RunOutcome {
-        steps,
+    RunOutcome {
+        steps: losses.len() as u64,
         train_loss,
         eval_loss,
         eval_loss_by_position: by_position,
-        initial_loss: state.losses.first().copied().unwrap_or(f64::NAN),
+        initial_loss: losses.first().copied().unwrap_or(f64::NAN),
         diverged: divergence.is_some(),
         divergence,
-        curve: state.curve,
-        resumed_from,
-        wall_seconds: wall_before + start.elapsed().as_secs_f64(),
-        checkpoint_seconds: state.checkpoint_seconds,
-    };
-    Ok((model, outcome))
+        curve: Vec::new(),
+        resumed_from: None,
+        wall_seconds: 0.0,
+        checkpoint_seconds: 0.0,
+    }
 }
 
 #[cfg(test)]

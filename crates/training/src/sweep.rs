@@ -160,6 +160,11 @@ pub struct RunOptions {
     /// backend (small models keep one core busy at most, so this is nearly twice as fast on two
     /// cores) and one on a GPU.
     pub jobs: usize,
+    /// Runs trained as one stacked model ([`crate::train_stacked`]): cells that differ only
+    /// in learning rate and seed (same width, data, batch and schedule) share each step, up
+    /// to this many at a time. 1 trains every run alone; 0 picks: 1 on a CPU backend (where
+    /// `scalinglab bench --replicas` measured no gain on our shapes) and up to 8 on a GPU.
+    pub replicas: usize,
 }
 
 impl RunOptions {
@@ -172,6 +177,7 @@ impl RunOptions {
             extend: false,
             progress: true,
             jobs: 0,
+            replicas: 0,
         }
     }
 }
@@ -755,11 +761,26 @@ fn train_grid(
             runs.len() - todo.len(),
         ),
     );
-    // Longest runs first: with several workers this keeps the last one from finishing alone.
-    let mut queue: Vec<&PlannedRun> = todo.clone();
-    queue.sort_by(|a, b| {
-        (b.flops_per_token * b.tokens as f64).total_cmp(&(a.flops_per_token * a.tokens as f64))
-    });
+    let replicas = match (opts.replicas, choice) {
+        (0, DeviceChoice::Flex | DeviceChoice::Ndarray) => 1,
+        (0, _) => 8,
+        (n, _) => n,
+    };
+    let mut queue = stack_groups(&todo, replicas, runs_dir.as_path());
+    if queue.iter().any(|g| g.len() > 1) {
+        say(
+            &bar,
+            format!(
+                "  stacked: {} runs train as {} groups of up to {replicas} (--replicas 1 trains each alone)",
+                queue.iter().filter(|g| g.len() > 1).map(Vec::len).sum::<usize>(),
+                queue.iter().filter(|g| g.len() > 1).count()
+            ),
+        );
+    }
+    // Longest work first: with several workers this keeps the last one from finishing alone.
+    let work =
+        |g: &Vec<&PlannedRun>| g.iter().map(|r| r.flops_per_token * r.tokens as f64).sum::<f64>();
+    queue.sort_by(|a, b| work(b).total_cmp(&work(a)));
     let queue = Mutex::new(VecDeque::from(queue));
     let work_done = AtomicU64::new(0); // in units of `scale` FLOPs
     let (tx, rx) = mpsc::channel::<(&PlannedRun, Result<RunOutcome, TrainingError>)>();
@@ -781,9 +802,26 @@ fn train_grid(
                         if crate::stop::stop_requested() {
                             break; // SIGTERM: start nothing new
                         }
-                        let Some(run) = queue.lock().expect("queue lock").pop_front() else {
+                        let Some(group) = queue.lock().expect("queue lock").pop_front() else {
                             break;
                         };
+                        if group.len() > 1 {
+                            let progress = Progress { bar, work_done, scale };
+                            let sent = train_group(
+                                &group,
+                                cfg,
+                                (train_pool, eval),
+                                device,
+                                runs_dir,
+                                &progress,
+                                &tx,
+                            );
+                            if !sent {
+                                break;
+                            }
+                            continue;
+                        }
+                        let run = group[0];
                         let train = train_pool.take(run.sequences);
                         let mut reported = 0u64;
                         let train_cfg = TrainConfig {
@@ -818,24 +856,7 @@ fn train_grid(
                                 )
                             })
                             .and_then(|(model, outcome)| {
-                                if cfg.train.save_models && !outcome.diverged {
-                                    let path = run_dir.join("model.safetensors");
-                                    let meta = [
-                                        ("run_id".to_string(), run.id.clone()),
-                                        (
-                                            "model".to_string(),
-                                            serde_json::to_string(&run.model).unwrap_or_default(),
-                                        ),
-                                    ]
-                                    .into_iter()
-                                    .collect();
-                                    model.valid().export_safetensors(&path, &meta).map_err(
-                                        |e| TrainingError::Checkpoint {
-                                            path,
-                                            reason: e.to_string(),
-                                        },
-                                    )?;
-                                }
+                                save_model(cfg, run, &run_dir, &model, &outcome)?;
                                 Ok(outcome)
                             });
                         let total = (run.flops_per_token * run.tokens as f64 / scale) as u64;
@@ -921,6 +942,141 @@ fn train_grid(
         trained: todo.len(),
         description,
     })
+}
+
+/// The todo list as work items: runs that may share a stacked step (same model, data,
+/// epochs and batch size; they differ only in learning rate and seed), in groups of at most
+/// `replicas`, and every other run alone. A run with a checkpoint on disk resumes alone, and
+/// models the stack cannot hold (LLaMA blocks, grouped-query attention, dropout) train alone.
+fn stack_groups<'a>(
+    todo: &[&'a PlannedRun],
+    replicas: usize,
+    runs_dir: &Path,
+) -> Vec<Vec<&'a PlannedRun>> {
+    let stackable = |r: &PlannedRun| {
+        replicas > 1
+            && r.model.arch == scalinglab_model::Arch::Gpt2
+            && r.model.kv_heads() == r.model.n_heads
+            && r.model.dropout == 0.0
+            && !runs_dir.join(&r.id).join(crate::run::CHECKPOINT).exists()
+    };
+    let mut groups: Vec<Vec<&PlannedRun>> = Vec::new();
+    let mut by_key: Vec<(String, Vec<&PlannedRun>)> = Vec::new();
+    for &r in todo {
+        if !stackable(r) {
+            groups.push(vec![r]);
+            continue;
+        }
+        let key = format!(
+            "{}|{}|{}|{}",
+            serde_json::to_string(&r.model).unwrap_or_default(),
+            r.sequences,
+            r.epochs,
+            r.batch_size
+        );
+        match by_key.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(r),
+            None => by_key.push((key, vec![r])),
+        }
+    }
+    for (_, g) in by_key {
+        groups.extend(g.chunks(replicas).map(<[&PlannedRun]>::to_vec));
+    }
+    groups
+}
+
+/// Where the workers report the FLOPs done, in units of `scale`.
+struct Progress<'a> {
+    bar: &'a ProgressBar,
+    work_done: &'a AtomicU64,
+    scale: f64,
+}
+
+/// Trains a group of runs as one stack and sends each run's result (the error to the first
+/// run if the group fails). Returns false when the receiver is gone.
+fn train_group<'a>(
+    group: &[&'a PlannedRun],
+    cfg: &ExperimentConfig,
+    (train_pool, eval): (&TokenCorpus, &TokenCorpus),
+    device: &burn::prelude::Device,
+    runs_dir: &Path,
+    progress: &Progress<'_>,
+    tx: &mpsc::Sender<(&'a PlannedRun, Result<RunOutcome, TrainingError>)>,
+) -> bool {
+    let first = group[0];
+    let train = train_pool.take(first.sequences);
+    let train_cfgs: Vec<TrainConfig> = group
+        .iter()
+        .map(|run| TrainConfig {
+            lr: run.lr,
+            seed: run.seed,
+            epochs: run.epochs,
+            batch_size: run.batch_size,
+            ..cfg.train.clone()
+        })
+        .collect();
+    let Progress { bar, work_done, scale } = *progress;
+    let mut reported = 0u64;
+    let result =
+        crate::train_stacked(&first.model, &train_cfgs, &train, eval, device, |t, loss| {
+            // `t` sums the tokens of every replica; they share one FLOP count per token.
+            let now = (first.flops_per_token * t as f64 / scale) as u64;
+            work_done.fetch_add(now.saturating_sub(reported), Ordering::Relaxed);
+            reported = now;
+            bar.set_position(work_done.load(Ordering::Relaxed));
+            bar.set_message(format!("{} and {} more, loss {loss:.3}", first.id, group.len() - 1));
+        });
+    let total: u64 =
+        group.iter().map(|r| (r.flops_per_token * r.tokens as f64 / scale) as u64).sum();
+    work_done.fetch_add(total.saturating_sub(reported), Ordering::Relaxed);
+    match result {
+        Ok(trained) => {
+            for (run, (model, outcome)) in group.iter().zip(trained) {
+                let dir = runs_dir.join(&run.id);
+                let saved = fs::create_dir_all(&dir)
+                    .map_err(write_err(&dir))
+                    .and_then(|()| save_model(cfg, run, &dir, &model, &outcome))
+                    .map(|()| outcome);
+                if tx.send((run, saved)).is_err() {
+                    return false;
+                }
+            }
+            true
+        }
+        Err(e) => {
+            let e = match e {
+                TrainingError::Interrupted { step } => {
+                    TrainingError::TerminatedStack { step, runs: group.len() }
+                }
+                e => e,
+            };
+            tx.send((first, Err(e))).is_ok()
+        }
+    }
+}
+
+/// Writes a finished run's model as `model.safetensors` when the experiment keeps models.
+fn save_model(
+    cfg: &ExperimentConfig,
+    run: &PlannedRun,
+    run_dir: &Path,
+    model: &scalinglab_model::Gpt,
+    outcome: &RunOutcome,
+) -> Result<(), TrainingError> {
+    if !cfg.train.save_models || outcome.diverged {
+        return Ok(());
+    }
+    let path = run_dir.join("model.safetensors");
+    let meta = [
+        ("run_id".to_string(), run.id.clone()),
+        ("model".to_string(), serde_json::to_string(&run.model).unwrap_or_default()),
+    ]
+    .into_iter()
+    .collect();
+    model
+        .valid()
+        .export_safetensors(&path, &meta)
+        .map_err(|e| TrainingError::Checkpoint { path, reason: e.to_string() })
 }
 
 /// `curves.csv` rows of a finished run.
