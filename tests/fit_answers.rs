@@ -117,3 +117,78 @@ fn bad_budgets_and_pairs_are_refused_naming_the_flag() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A floor above the law's true offset (1.8) makes approach 3's E and a far extrapolation
+/// fall below it: both are flagged, naming the floor and its source; a floor below the
+/// truth flags nothing. A results directory's own recorded floor is used without `--floor`.
+#[test]
+fn values_below_a_known_floor_are_flagged() {
+    let dir = temp("answers", "floor");
+    let csv = write_csv(&dir);
+    let c = csv.to_str().unwrap();
+    let fit = |floor: &str, out: &str| {
+        let out = dir.join(out);
+        let (ok, stdout, stderr) = run_split(&[
+            "fit",
+            c,
+            "--predict",
+            "1e15,1e17",
+            "--floor",
+            floor,
+            "--out",
+            out.to_str().unwrap(),
+            "--bootstrap",
+            "30",
+            "--starts",
+            "200",
+            "--method",
+            "approach3",
+        ]);
+        assert!(ok, "fit failed: {stderr}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
+        (stdout, json)
+    };
+    let (stdout, json) = fit("2.5", "high");
+    assert!(
+        stdout.contains("approach 3's E = ")
+            && stdout.contains("is below the known floor 2.5000 (--floor)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("approach3's predicted loss at N = 1.000e15, D = 1.000e17"),
+        "{stdout}"
+    );
+    assert_eq!(json["floor"]["loss"].as_f64(), Some(2.5));
+    let (stdout, json) = fit("1.0", "low");
+    assert!(!stdout.contains("below the known floor"), "{stdout}");
+    assert_eq!(json["floor"]["source"], "--floor");
+    let (ok, _, stderr) =
+        run_split(&["fit", c, "--floor", "-1", "--out", dir.join("bad").to_str().unwrap()]);
+    assert!(!ok && stderr.contains("--floor") && stderr.contains("-1"), "{stderr}");
+    // The example report's sweep recorded the walk's entropy rate beside its results.
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/example-report");
+    let out = dir.join("example");
+    let (ok, _, stderr) = run_split(&[
+        "fit",
+        example.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--bootstrap",
+        "20",
+        "--starts",
+        "100",
+        "--method",
+        "approach3",
+    ]);
+    assert!(ok, "fit failed: {stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
+    assert!(
+        (json["floor"]["loss"].as_f64().unwrap() - 2.367680709634034).abs() < 1e-12,
+        "{}",
+        json["floor"]
+    );
+    assert!(json["floor"]["source"].as_str().unwrap().ends_with("fits.json"), "{}", json["floor"]);
+}

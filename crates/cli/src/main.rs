@@ -202,6 +202,11 @@ enum Command {
             value_parser = scalinglab_analysis::frontier::parse_predict
         )]
         predict: Vec<(f64, f64)>,
+        /// A loss no model can go below (the data's irreducible loss): approach 3's E and any
+        /// predicted loss under it are flagged. Default: the reference loss a scalinglab sweep
+        /// recorded in fits.json beside its results.
+        #[arg(long, value_name = "L", allow_negative_numbers = true)]
+        floor: Option<f64>,
     },
     /// Statistics that predict exponents before training: correlation decay and conditional
     /// entropy of a token shard, intrinsic dimension of a point file, and the predictions
@@ -715,6 +720,7 @@ fn run(cli: Cli) -> Result<()> {
             seed,
             budget,
             predict,
+            floor,
         } => {
             let opts = scalinglab_analysis::FitCommandOptions {
                 methods: scalinglab_analysis::frontier::parse_methods(&method)?,
@@ -732,6 +738,7 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
                 budgets: budget,
                 predict,
+                floor,
                 ..Default::default()
             };
             let out = out.unwrap_or_else(|| {

@@ -260,6 +260,16 @@ pub fn export_hf_gpt2(
         let path = path.to_path_buf();
         move |source| HfExportError::Io { path, source }
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(HfExportError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a directory; the export writes a directory \
+                 (model.safetensors and config.json), so name a new or existing folder",
+            ),
+        });
+    }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let weights = dir.join("model.safetensors");
     let meta = BTreeMap::from([("format".to_string(), "pt".to_string())]);

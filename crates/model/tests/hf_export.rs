@@ -505,6 +505,16 @@ fn what_gpt2_cannot_hold_is_refused_by_name() {
     assert!(e.to_string().contains("tok_emb.weight has shape [37, 24]"), "{e}");
     // Nothing was written for any of them.
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    // --out naming a file: refused with the path and what the export needs; the file stays.
+    let file = dir.join("model.bin");
+    std::fs::write(&file, b"a user's file").unwrap();
+    let cfg = tiny(false, true);
+    let e = export_hf_gpt2(&cfg.init(&device), &cfg, &file, FloatDtype::F32).unwrap_err();
+    assert!(
+        e.to_string().contains("model.bin") && e.to_string().contains("is not a directory"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"a user's file");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -343,6 +343,15 @@ pub struct ExtrapolationCheck {
     pub max_abs_rel_error: f64,
 }
 
+/// A known lower bound of the loss and where it came from.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KnownFloor {
+    /// The loss, in the data's unit.
+    pub loss: f64,
+    /// Where it came from (`--floor`, or the file that recorded it).
+    pub source: String,
+}
+
 /// Everything [`analyze`] found; serialised to `fit.json` by [`super::fit_command`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FitReport {
@@ -402,6 +411,10 @@ pub struct FitReport {
     /// [`AnalysisSettings::predict`]); `None` when none were requested.
     #[serde(default)]
     pub answers: Option<Answers>,
+    /// The loss no model can go below, when known (`--floor`, or a sweep's recorded
+    /// reference loss); approach 3's `E` and predictions below it are in `warnings`.
+    #[serde(default)]
+    pub floor: Option<KnownFloor>,
     /// Caveats about the data and the fits.
     pub warnings: Vec<String>,
     /// Files written (filled by [`super::fit_command`]).
@@ -811,6 +824,7 @@ pub fn analyze(
         constrained: None,
         constrained_error: None,
         answers,
+        floor: None,
         warnings,
         files: Vec::new(),
         wall_seconds: t0.elapsed().as_secs_f64(),

@@ -130,6 +130,96 @@ pub struct PredictedLoss {
     pub error: Option<String>,
 }
 
+/// A fitted value below a known floor of the loss: something no model can reach.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BelowFloor {
+    /// Approach 3's offset `E` (with its interval).
+    JointE(Estimate),
+    /// A method's loss at the compute-optimal model of budget `c`.
+    Optimum {
+        /// Which method.
+        method: Method,
+        /// The budget, FLOPs.
+        c: f64,
+        /// The loss with its interval.
+        loss: Estimate,
+    },
+    /// A method's loss at a requested `(N, D)`.
+    Prediction {
+        /// Which method.
+        method: Method,
+        /// Parameters.
+        n: f64,
+        /// Training tokens.
+        d: f64,
+        /// The loss with its interval.
+        loss: Estimate,
+    },
+}
+
+/// Every value of `report` that lies below `floor`: approach 3's `E`, each method's loss at
+/// each budget's optimum, each predicted loss. A value whose interval reaches the floor is
+/// still listed (its central value is below it); [`BelowFloor::describe`] says which.
+pub fn below_floor(report: &super::FitReport, floor: f64) -> Vec<BelowFloor> {
+    let below = |e: &Estimate| e.value < floor;
+    let mut out = Vec::new();
+    if let Some(j) = &report.joint
+        && below(&j.e)
+    {
+        out.push(BelowFloor::JointE(j.e));
+    }
+    if let Some(a) = &report.answers {
+        for b in &a.budgets {
+            for m in &b.methods {
+                if let Some(l) = m.loss.filter(below) {
+                    out.push(BelowFloor::Optimum { method: m.method, c: b.c, loss: l });
+                }
+            }
+        }
+        for p in &a.predictions {
+            for m in &p.methods {
+                if let Some(l) = m.loss.filter(below) {
+                    out.push(BelowFloor::Prediction { method: m.method, n: p.n, d: p.d, loss: l });
+                }
+            }
+        }
+    }
+    out
+}
+
+impl BelowFloor {
+    /// The warning `fit` prints for it.
+    pub fn describe(&self, floor: &super::KnownFloor) -> String {
+        let value = |e: &Estimate| match e.ci {
+            Some((lo, hi)) => {
+                let whole = if hi < floor.loss { "wholly below" } else { "reaching" };
+                format!("{:.4} [{lo:.4}, {hi:.4}] (95% interval {whole} the floor)", e.value)
+            }
+            None => format!("{:.4} (no interval)", e.value),
+        };
+        let bound = format!("the known floor {:.4} ({})", floor.loss, floor.source);
+        match self {
+            BelowFloor::JointE(e) => format!(
+                "approach 3's E = {} is below {bound}: the law's offset is not the irreducible \
+                 loss, and its extrapolations can fall below what any model reaches",
+                value(e)
+            ),
+            BelowFloor::Optimum { method, c, loss } => format!(
+                "{}'s loss at the optimum of C = {c:.3e}, {}, is below {bound}: no model can \
+                 have it",
+                method.name(),
+                value(loss)
+            ),
+            BelowFloor::Prediction { method, n, d, loss } => format!(
+                "{}'s predicted loss at N = {n:.3e}, D = {d:.3e}, {}, is below {bound}: no model \
+                 can have it",
+                method.name(),
+                value(loss)
+            ),
+        }
+    }
+}
+
 /// Checks budgets and `(N, D)` pairs: finite and > 0, naming `budget_flag` / `predict_flag`
 /// and the value.
 ///

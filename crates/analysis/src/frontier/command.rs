@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::analysis::{AnalysisSettings, FitReport, Resampling, analyze};
+use super::analysis::{AnalysisSettings, FitReport, KnownFloor, Resampling, analyze};
 use super::constrained::{
     ConstrainedFitOptions, RepeatedPoint, fit_constrained_law, read_repeated_csv,
     repeated_points_from_records,
@@ -79,6 +79,11 @@ pub struct FitCommandOptions {
     /// the surface, inside the runs) predicts with 95% intervals; parse each with
     /// [`super::parse_predict`]. Default none.
     pub predict: Vec<(f64, f64)>,
+    /// `--floor L`: a loss no model can go below (the data's irreducible loss, e.g. a walk's
+    /// exact entropy rate), in the unit of the data's losses. Approach 3's `E` and every
+    /// predicted loss below it are flagged. Default: the `reference_loss` a scalinglab sweep
+    /// recorded in `fits.json` beside the results file, when there is one.
+    pub floor: Option<f64>,
 }
 
 impl Default for FitCommandOptions {
@@ -106,6 +111,7 @@ impl Default for FitCommandOptions {
             title: None,
             budgets: Vec::new(),
             predict: Vec::new(),
+            floor: None,
         }
     }
 }
@@ -243,6 +249,11 @@ pub fn fit_command(
             format!("{} must be a finite number above 0", opts.huber_delta),
         ));
     }
+    if let Some(f) = opts.floor
+        && !(f.is_finite() && f >= 0.0)
+    {
+        return Err(AnalysisError::invalid("--floor", format!("{f}: must be a finite loss ≥ 0")));
+    }
     if opts.starts == 0 {
         return Err(AnalysisError::invalid("--starts", "0: approach 3 needs at least one start"));
     }
@@ -356,6 +367,16 @@ pub fn fit_command(
             path.display()
         );
     }
+    let floor = match opts.floor {
+        Some(f) => Some(KnownFloor { loss: f, source: "--floor".into() }),
+        None if results_file => recorded_floor(&file),
+        None => None,
+    };
+    if let Some(f) = &floor {
+        let below = super::answers::below_floor(&report, f.loss);
+        report.warnings.extend(below.iter().map(|b| b.describe(f)));
+    }
+    report.floor = floor;
     report.input = file.display().to_string();
     report.title =
         opts.title.clone().unwrap_or_else(|| format!("Compute-optimal fits of {}", file.display()));
@@ -373,4 +394,14 @@ pub fn fit_command(
         .map_err(|e| AnalysisError::Json { path: json_path.clone(), source: e })?;
     crate::atomic::write_file(&json_path, json)?;
     Ok(report)
+}
+
+/// The irreducible loss a scalinglab sweep recorded beside its results: `reference_loss` in
+/// `fits.json` in the same directory (absent, unreadable or not finite: none).
+fn recorded_floor(results: &Path) -> Option<KnownFloor> {
+    let path = results.parent()?.join("fits.json");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let loss = json.get("reference_loss")?.as_f64().filter(|v| v.is_finite() && *v >= 0.0)?;
+    Some(KnownFloor { loss, source: format!("reference_loss in {}", path.display()) })
 }

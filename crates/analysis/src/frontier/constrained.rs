@@ -453,33 +453,15 @@ pub fn read_repeated_csv(
     cols: &CsvColumns,
     unique: &str,
 ) -> Result<Vec<RepeatedPoint>, AnalysisError> {
-    let csv_err =
-        |line: u64, message: String| AnalysisError::Csv { path: path.to_path_buf(), line, message };
-    let file = std::fs::File::open(path)
-        .map_err(|e| AnalysisError::io("cannot open CSV file", path, e))?;
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(true).comment(Some(b'#')).from_reader(file);
-    let headers =
-        reader.headers().map_err(|e| csv_err(1, format!("cannot read the header: {e}")))?.clone();
-    let find = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .or_else(|| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name.trim())))
-    };
-    let require = |role: &str, name: &str| {
-        find(name).ok_or_else(|| {
-            let have: Vec<String> = headers.iter().map(|h| format!("`{h}`")).collect();
-            csv_err(1, format!("no {role} column `{name}`; the header has: {}", have.join(", ")))
-        })
-    };
-    let n_idx = require("N", &cols.n)?;
-    let loss_idx = require("loss", &cols.loss)?;
-    let u_idx = require("unique-token", unique)?;
-    let d_idx = cols.d.as_deref().and_then(find);
+    use super::data::{csv_err, find_column, open_csv, parse_positive, require_column};
+    let (mut reader, headers) = open_csv(path)?;
+    let n_idx = require_column(path, &headers, "N", &cols.n)?;
+    let loss_idx = require_column(path, &headers, "loss", &cols.loss)?;
+    let u_idx = require_column(path, &headers, "unique-token", unique)?;
+    let d_idx = cols.d.as_deref().and_then(|name| find_column(&headers, name));
     let c_idx = match &cols.c {
-        Some(c) => Some(require("C", c)?),
-        None if d_idx.is_none() => find("C"),
+        Some(c) => Some(require_column(path, &headers, "C", c)?),
+        None if d_idx.is_none() => find_column(&headers, "C"),
         None => None,
     };
     // `D` from its column, else `C/(6N)` from the compute column.
@@ -487,33 +469,24 @@ pub fn read_repeated_csv(
         (Some(i), _) => (i, false),
         (None, Some(i)) => (i, true),
         (None, None) => {
-            return Err(require("D", cols.d.as_deref().unwrap_or("D"))
+            return Err(require_column(path, &headers, "D", cols.d.as_deref().unwrap_or("D"))
                 .err()
-                .unwrap_or_else(|| csv_err(1, "neither a D nor a C column".into())));
+                .unwrap_or_else(|| csv_err(path, 1, "neither a D nor a C column".into())));
         }
     };
     let id_idx = match &cols.run_id {
-        Some(name) => Some(require("run id", name)?),
+        Some(name) => Some(require_column(path, &headers, "run id", name)?),
         None => None,
     };
     let mut best: std::collections::BTreeMap<(u64, u64, u64), RepeatedPoint> =
         std::collections::BTreeMap::new();
     for rec in reader.records() {
         let rec = rec.map_err(|e| {
-            csv_err(e.position().map(|p| p.line()).unwrap_or(0), format!("unreadable row: {e}"))
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            csv_err(path, line, format!("unreadable row: {e}"))
         })?;
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        let value = |i: usize| -> Result<f64, AnalysisError> {
-            let raw = rec.get(i).unwrap_or("").trim();
-            let name = headers.get(i).unwrap_or("");
-            match raw.parse::<f64>() {
-                Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-                Ok(v) => {
-                    Err(csv_err(line, format!("column `{name}` = {v} must be finite and > 0")))
-                }
-                Err(_) => Err(csv_err(line, format!("column `{name}` = `{raw}` is not a number"))),
-            }
-        };
+        let value = |i: usize| parse_positive(path, &rec, i, headers.get(i).unwrap_or(""));
         let n = value(n_idx)?;
         let d = if from_c { value(dc_idx)? / (6.0 * n) } else { value(dc_idx)? };
         let p = RepeatedPoint {

@@ -301,18 +301,20 @@ impl Default for CsvColumns {
     }
 }
 
-fn csv_err(path: &Path, line: u64, message: String) -> AnalysisError {
+pub(super) fn csv_err(path: &Path, line: u64, message: String) -> AnalysisError {
     AnalysisError::Csv { path: path.to_path_buf(), line, message }
 }
 
-fn find_column(headers: &csv::StringRecord, name: &str) -> Option<usize> {
+pub(super) fn find_column(headers: &csv::StringRecord, name: &str) -> Option<usize> {
     headers
         .iter()
         .position(|h| h == name)
         .or_else(|| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name.trim())))
 }
 
-fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), AnalysisError> {
+pub(super) fn open_csv(
+    path: &Path,
+) -> Result<(csv::Reader<std::fs::File>, csv::StringRecord), AnalysisError> {
     let file = std::fs::File::open(path)
         .map_err(|e| AnalysisError::io("cannot open CSV file", path, e))?;
     let mut reader = csv::ReaderBuilder::new()
@@ -330,7 +332,7 @@ fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, csv::StringRecor
     Ok((reader, headers))
 }
 
-fn require_column(
+pub(super) fn require_column(
     path: &Path,
     headers: &csv::StringRecord,
     role: &str,
@@ -349,7 +351,7 @@ fn require_column(
 }
 
 /// Parses field `idx` of `rec` as a finite, positive number.
-fn parse_positive(
+pub(super) fn parse_positive(
     path: &Path,
     rec: &csv::StringRecord,
     idx: usize,

@@ -51,10 +51,11 @@ pub mod surface;
 
 pub use analysis::{
     Allocation, AnalysisSettings, BandPoint, ExtrapolationCheck, FitReport, HeldOutRun,
-    JointReport, MethodDetail, MethodReport, Resampling, WindowFit, analyze,
+    JointReport, KnownFloor, MethodDetail, MethodReport, Resampling, WindowFit, analyze,
 };
 pub use answers::{
-    Answers, BudgetAnswer, OptimumAnswer, OptimumLoss, PredictedLoss, Prediction, parse_predict,
+    Answers, BelowFloor, BudgetAnswer, OptimumAnswer, OptimumLoss, PredictedLoss, Prediction,
+    below_floor, parse_predict,
 };
 pub use bench::{FitBenchmark, benchmark_points, fit_benchmark};
 pub use command::{CURVES_FILE, FitCommandOptions, fit_command};
