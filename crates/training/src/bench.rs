@@ -258,33 +258,49 @@ fn train_steps(
     }
     let device = device.clone().autodiff();
     device.seed(0);
-    let mut net = model.init(&device);
+    let net = model.init(&device);
     let mut optim = crate::AdamW::new(&crate::TrainConfig::default(), &net);
+    let mut net = Some(net);
     let tokens = bench_tokens(model, batch, 1, &device);
     let t = model.context;
     let x = tokens.clone().slice([0..1, 0..batch, 0..t]).reshape([batch, t]);
     let y = tokens.slice([0..1, 0..batch, 1..t + 1]).reshape([batch, t]);
+    timed_steps(warmup, steps, barrier, || {
+        let t0 = Instant::now();
+        let m = net.take().expect("the model is put back every step");
+        let loss = m.loss(x.clone(), y.clone());
+        let _ = loss.clone().into_scalar::<f32>();
+        let t1 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        let t2 = Instant::now();
+        net = Some(optim.step(1e-3, m, grads).0);
+        [t0, t1, t2, Instant::now()]
+    })
+}
+
+/// Runs `warmup` untimed then `steps` timed calls of `step` (which returns the instants
+/// before its forward, backward, optimiser and after), waiting at `barrier` before timing;
+/// returns the timed seconds and the forward/backward/optimiser fractions.
+fn timed_steps(
+    warmup: usize,
+    steps: usize,
+    barrier: Option<&std::sync::Barrier>,
+    mut step: impl FnMut() -> [Instant; 4],
+) -> (f64, [f64; 3]) {
     let mut start = Instant::now();
     let mut phase = [0.0f64; 3];
-    for step in 0..warmup + steps {
-        if step == warmup {
+    for i in 0..warmup + steps {
+        if i == warmup {
             if let Some(b) = barrier {
                 b.wait();
             }
             start = Instant::now();
             phase = [0.0; 3];
         }
-        let t0 = Instant::now();
-        let loss = net.loss(x.clone(), y.clone());
-        let _ = loss.clone().into_scalar::<f32>();
-        let t1 = Instant::now();
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        let t2 = Instant::now();
-        net = optim.step(1e-3, net, grads).0;
-        let t3 = Instant::now();
-        phase[0] += (t1 - t0).as_secs_f64();
-        phase[1] += (t2 - t1).as_secs_f64();
-        phase[2] += (t3 - t2).as_secs_f64();
+        let t = step();
+        for (p, w) in phase.iter_mut().zip(t.windows(2)) {
+            *p += (w[1] - w[0]).as_secs_f64();
+        }
     }
     let elapsed = start.elapsed().as_secs_f64();
     let total: f64 = phase.iter().sum::<f64>().max(f64::MIN_POSITIVE);
@@ -322,38 +338,25 @@ fn train_steps_stacked(
             model.init(&device)
         })
         .collect();
-    let mut net = scalinglab_model::StackedGpt::stack(&nets).expect("bench shapes stack");
+    let net = scalinglab_model::StackedGpt::stack(&nets).expect("bench shapes stack");
     let mut optim = crate::AdamW::for_stack(&crate::TrainConfig::default(), &net);
+    let mut net = Some(net);
     let lrs: Vec<f64> = (0..k).map(|r| 1e-3 * 2f64.powi(r as i32)).collect();
     let tokens = bench_tokens(model, batch, k, &device);
     let t = model.context;
     let x = tokens.clone().slice([0..k, 0..batch, 0..t]);
     let y = tokens.slice([0..k, 0..batch, 1..t + 1]);
-    let mut start = Instant::now();
-    let mut phase = [0.0f64; 3];
-    for step in 0..warmup + steps {
-        if step == warmup {
-            if let Some(b) = barrier {
-                b.wait();
-            }
-            start = Instant::now();
-            phase = [0.0; 3];
-        }
+    timed_steps(warmup, steps, barrier, || {
         let t0 = Instant::now();
-        let loss = net.loss_per_token(x.clone(), y.clone()).reshape([k, batch * t]).mean_dim(1);
+        let m = net.take().expect("the model is put back every step");
+        let loss = m.loss_per_token(x.clone(), y.clone()).reshape([k, batch * t]).mean_dim(1);
         let _ = loss.clone().into_data();
         let t1 = Instant::now();
-        let grads = GradientsParams::from_grads(loss.sum().backward(), &net);
+        let grads = GradientsParams::from_grads(loss.sum().backward(), &m);
         let t2 = Instant::now();
-        net = optim.step_replicas(&lrs, net, grads).0;
-        let t3 = Instant::now();
-        phase[0] += (t1 - t0).as_secs_f64();
-        phase[1] += (t2 - t1).as_secs_f64();
-        phase[2] += (t3 - t2).as_secs_f64();
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let total: f64 = phase.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-    (elapsed, phase.map(|p| p / total))
+        net = Some(optim.step_replicas(&lrs, m, grads).0);
+        [t0, t1, t2, Instant::now()]
+    })
 }
 
 /// The backend's fp32 matrix-multiply rate at `size × size × size`, in FLOP/s (best of 5 after
