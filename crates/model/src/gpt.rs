@@ -344,8 +344,18 @@ impl ModelConfig {
 
 impl Gpt {
     /// Residual stream after the final norm, for tokens at positions `start..start + seq`.
-    fn trunk(&self, tokens: Tensor<2, Int>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
-        let [_, t] = tokens.dims();
+    fn trunk(&self, tokens: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<3> {
+        self.trunk_from(self.tok_emb.forward(tokens), cache)
+    }
+
+    /// The trunk from input vectors `x` (`[batch, seq, d_model]`) in place of token
+    /// embeddings: positions, blocks and the final norm. The regressor's linear input feeds it.
+    pub(crate) fn trunk_from(
+        &self,
+        mut x: Tensor<3>,
+        mut cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        let [_, t, _] = x.dims();
         let start = cache.as_ref().map_or(0, |c| c.len);
         assert!(
             start + t <= self.context,
@@ -353,7 +363,6 @@ impl Gpt {
             start + t,
             self.context
         );
-        let mut x = self.tok_emb.forward(tokens); // [b, t, d]
         if let Some(pos) = &self.pos_emb {
             x = x + pos.weight.val().slice([start..start + t]).unsqueeze_dim::<3>(0);
         }

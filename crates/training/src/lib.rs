@@ -17,6 +17,7 @@ mod dataset;
 mod device;
 mod error;
 mod floor;
+mod knn_regression;
 mod ladder;
 mod lock;
 mod optim;
@@ -41,6 +42,7 @@ pub use coord::{CoordCheckConfig, CoordRow, CoordSlope, coord_check, coord_check
 pub use device::{DeviceChoice, SelectedDevice, cpu_threads, run_parallel, select_device};
 pub use error::TrainingError;
 pub use floor::{LearnerFloor, walk_window_floor};
+pub use knn_regression::{K_GRID, KnnResult, knn_regression};
 pub use ladder::{BatchRule, DepthRule, LADDER_PRESETS, LadderPreset, LrRule, ladder_preset};
 pub use lock::{DirLock, LOCK_FILE, LockMode, lock_dir, lock_runs};
 pub use optim::AdamW;

@@ -54,3 +54,67 @@ fn regressor_fits_a_circle_target_and_improves_with_data() {
     let e = train_regressor(&data, &short, 64, &train, 0, &device).unwrap_err().to_string();
     assert!(e.contains("model.context"), "{e}");
 }
+
+/// Patches of real coordinates through a linear embedding learn the same target; label noise
+/// reaches the training and validation labels but not the test error, which is against the
+/// clean target: with the model frozen at its start (it predicts 0, the targets' mean), the
+/// validation error is Var f + σ² and the test error Var f ≈ 1.
+#[test]
+fn patch_regressor_learns_and_label_noise_spares_the_test_error() {
+    let data = ManifoldConfig {
+        manifold: Manifold::Sphere { dim: 1 },
+        ambient_dim: 8,
+        noise_std: 0.0,
+        target: HolderTarget::Ridge { smoothness: 1.0, terms: 8 },
+        seed: 3,
+    }
+    .build()
+    .unwrap();
+    // Patches of 2 coordinates: 4 positions; the token table is unused.
+    let model = ModelConfig {
+        vocab_size: 2,
+        context: 4,
+        d_model: 32,
+        n_layers: 2,
+        n_heads: 2,
+        ..ModelConfig::default()
+    };
+    let train = RegressionTrain {
+        patch: 2,
+        steps: 300,
+        validation: 256,
+        test: 512,
+        eval_every: 25,
+        ..RegressionTrain::default()
+    };
+    let device = Device::flex();
+    let r = train_regressor(&data, &model, 2048, &train, 0, &device).unwrap();
+    eprintln!("patches, n=2048: {r:?}");
+    assert!(r.test_mse < 0.2, "test MSE {} should be far below the target variance 1", r.test_mse);
+    assert_eq!(r.steps, 300);
+
+    let sigma = 2.0;
+    let frozen = RegressionTrain {
+        label_noise: sigma,
+        lr: 0.0,
+        steps: 1,
+        validation: 4096,
+        test: 4096,
+        ..train.clone()
+    };
+    let f = train_regressor(&data, &model, 64, &frozen, 0, &device).unwrap();
+    eprintln!("frozen, σ = {sigma}: {f:?}");
+    assert_eq!(f.best_step, 0, "a model at learning rate 0 never beats its start");
+    assert!((0.8..1.2).contains(&f.test_mse), "test MSE {} should be Var f ≈ 1", f.test_mse);
+    // The noise term σ² ε̄² over 4,096 labels: 4 ± 0.09 (one s.d.); Var f cancels.
+    let gap = f.val_mse - f.test_mse;
+    assert!((gap - sigma * sigma).abs() < 0.45, "validation − test = {gap}, expected σ² = 4");
+
+    // Bad settings are refused by name.
+    let bad = RegressionTrain { label_noise: f64::NAN, ..train.clone() };
+    let e = train_regressor(&data, &model, 64, &bad, 0, &device).unwrap_err().to_string();
+    assert!(e.contains("label_noise"), "{e}");
+    let wide = RegressionTrain { patch: 1, ..train };
+    let e = train_regressor(&data, &model, 64, &wide, 0, &device).unwrap_err().to_string();
+    assert!(e.contains("model.context") && e.contains("8 positions"), "{e}");
+}
