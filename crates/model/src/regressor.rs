@@ -89,8 +89,7 @@ impl Regressor {
     /// Mean squared error of [`forward_patches`](Self::forward_patches) against `targets`
     /// (`[batch]`), a one-element tensor.
     pub fn mse_patches(&self, patches: Tensor<3>, targets: Tensor<1>) -> Tensor<1> {
-        let diff = self.forward_patches(patches) - targets;
-        (diff.clone() * diff).mean()
+        mean_squared_error(self.forward_patches(patches), targets)
     }
 
     /// The head applied to the last position of hidden states `h` (`[b, t, d]`).
@@ -102,7 +101,12 @@ impl Regressor {
 
     /// Mean squared error against `targets` (`[batch]`), a one-element tensor.
     pub fn mse(&self, tokens: Tensor<2, Int>, targets: Tensor<1>) -> Tensor<1> {
-        let diff = self.forward(tokens) - targets;
-        (diff.clone() * diff).mean()
+        mean_squared_error(self.forward(tokens), targets)
     }
+}
+
+/// `mean((predictions − targets)²)`, a one-element tensor.
+fn mean_squared_error(predictions: Tensor<1>, targets: Tensor<1>) -> Tensor<1> {
+    let diff = predictions - targets;
+    (diff.clone() * diff).mean()
 }

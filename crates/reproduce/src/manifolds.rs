@@ -100,6 +100,13 @@ struct Plan {
     train: RegressionTrain,
 }
 
+impl Plan {
+    /// The largest data size: where the width ladder and the step check train.
+    fn n_max(&self) -> usize {
+        *self.sizes.iter().max().expect("a plan has sizes")
+    }
+}
+
 fn plan(opts: &ReproduceOptions) -> Plan {
     let (mut dims, mut sizes, mut widths) = if opts.quick {
         (vec![2, 6], vec![128, 512, 2048, 8192], vec![16, 32, 64])
@@ -213,7 +220,7 @@ pub fn reproduce_manifolds(opts: &ReproduceOptions) -> Result<PathBuf, TrainingE
         .iter()
         .map(|&d| Ok((d, manifold(d).build()?)))
         .collect::<Result<_, TrainingError>>()?;
-    let n_max = *plan.sizes.iter().max().expect("sizes");
+    let n_max = plan.n_max();
     let steps = plan.train.steps;
     let mut todo: Vec<Key> = Vec::new();
     for &dim in &plan.dims {
@@ -304,7 +311,7 @@ pub fn reproduce_manifolds(opts: &ReproduceOptions) -> Result<PathBuf, TrainingE
         .iter()
         .map(|&dim| analyse(dim, &data[&dim], &plan, &done))
         .collect::<Result<_, _>>()?;
-    regression_plots(out, &findings)?;
+    regression_plots(out, &findings, n_max)?;
     let mut md = regression_text(&plan, &findings);
     // 3. A language model's hidden states.
     md += &language_model_section(opts, out)?;
@@ -390,7 +397,7 @@ fn analyse(
     plan: &Plan,
     done: &BTreeMap<Key, RegressionResult>,
 ) -> Result<Finding, TrainingError> {
-    let n_max = *plan.sizes.iter().max().expect("sizes");
+    let n_max = plan.n_max();
     let steps = plan.train.steps;
     let id = estimate_dimension(data, 4000)?;
     let lb = predict_from_dimension(
@@ -549,7 +556,7 @@ fn analyse(
 
 /// The regression part of the report: design, table, verdicts and raw errors.
 fn regression_text(plan: &Plan, findings: &[Finding]) -> String {
-    let n_max = *plan.sizes.iter().max().expect("sizes");
+    let n_max = plan.n_max();
     let t = &plan.train;
     let input = if t.patch == 0 {
         format!("one token per quantised coordinate, {} bins", t.bins)
@@ -673,8 +680,8 @@ fn regression_text(plan: &Plan, findings: &[Finding]) -> String {
         if f.fitted_n < f.by_n.len() {
             let _ = writeln!(
                 md,
-                "- d = {}: {} of {} data sizes are on the plateau (error not below {PLATEAU} of \
-                 the untrained model's) and are left out of the α_D fit",
+                "- d = {}: {} of {} runs of the data-size ladder are on the plateau (error not \
+                 below {PLATEAU} of the untrained model's) and are left out of the α_D fit",
                 f.dim,
                 f.by_n.len() - f.fitted_n,
                 f.by_n.len()
@@ -693,31 +700,17 @@ fn regression_text(plan: &Plan, findings: &[Finding]) -> String {
             md,
             "- d = {}, k-NN: {}",
             f.dim,
-            f.knn
-                .chunk_by(|a, b| a.n_train == b.n_train)
-                .map(|rs| {
-                    let each: Vec<String> =
-                        rs.iter().map(|r| format!("{:.4} (k = {})", r.test_mse, r.k)).collect();
-                    format!("n = {}: {}", rs[0].n_train, each.join(" / "))
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
+            per_size(&f.knn, |r| r.n_train, |r| format!("{:.4} (k = {})", r.test_mse, r.k))
         );
         let _ = writeln!(
             md,
             "- d = {}, network: {}",
             f.dim,
-            f.by_n
-                .chunk_by(|a, b| a.n_train == b.n_train)
-                .map(|rs| {
-                    let each: Vec<String> = rs
-                        .iter()
-                        .map(|r| format!("{:.4} ({}/{})", r.test_mse, r.best_step, r.steps))
-                        .collect();
-                    format!("n = {}: {}", rs[0].n_train, each.join(" / "))
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
+            per_size(
+                &f.by_n,
+                |r| r.n_train,
+                |r| { format!("{:.4} ({}/{})", r.test_mse, r.best_step, r.steps) }
+            )
         );
     }
     let _ = writeln!(
@@ -729,8 +722,21 @@ fn regression_text(plan: &Plan, findings: &[Finding]) -> String {
     md
 }
 
-/// The two plots of the regression: error against n and against N, with the E = 0 fits.
-fn regression_plots(out: &Path, findings: &[Finding]) -> Result<(), TrainingError> {
+/// `runs` (ordered by size, one per seed) as `n = 128: a / b; n = 256: …`, each run shown by
+/// `show`.
+fn per_size<T>(runs: &[T], n: impl Fn(&T) -> usize, show: impl Fn(&T) -> String) -> String {
+    runs.chunk_by(|a, b| n(a) == n(b))
+        .map(|rs| {
+            let each: Vec<String> = rs.iter().map(&show).collect();
+            format!("n = {}: {}", n(&rs[0]), each.join(" / "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The two plots of the regression: error against n and against N (at `n_max`), with the
+/// E = 0 fits.
+fn regression_plots(out: &Path, findings: &[Finding], n_max: usize) -> Result<(), TrainingError> {
     let mut by_n = Vec::new();
     let mut by_w = Vec::new();
     for f in findings {
@@ -760,7 +766,6 @@ fn regression_plots(out: &Path, findings: &[Finding]) -> Result<(), TrainingErro
             }
         }
     }
-    let n_max = findings.iter().flat_map(|f| f.by_w.first()).map(|r| r.n_train).max().unwrap_or(0);
     for (file, title, x_label, curves) in [
         (
             "mse_vs_n.svg",

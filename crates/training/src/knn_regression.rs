@@ -16,7 +16,7 @@ use scalinglab_data::ManifoldData;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainingError;
-use crate::regression::{TEST_SEED, VALIDATION_SEED, labels, train_seed};
+use crate::regression::{TEST_SEED, VALIDATION_SEED, check_label_noise, labels, train_seed};
 
 /// The neighbour counts tried.
 pub const K_GRID: [usize; 12] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
@@ -77,7 +77,7 @@ fn errors_by_k(
 ///
 /// # Errors
 /// [`TrainingError::Invalid`] for `n_train = 0`, no validation or test points, or a noise that
-/// is negative or not finite.
+/// is negative, not finite or above 1,000.
 pub fn knn_regression(
     data: &ManifoldData,
     n_train: usize,
@@ -93,13 +93,7 @@ pub fn knn_regression(
             "must all be positive",
         ));
     }
-    if !(label_noise.is_finite() && label_noise >= 0.0) {
-        return Err(crate::error::invalid(
-            "label_noise",
-            label_noise,
-            "must be a finite standard deviation ≥ 0",
-        ));
-    }
+    check_label_noise(label_noise)?;
     let dim = data.config().ambient_dim;
     let tr = data.sample(n_train, train_seed(seed));
     let va = data.sample(validation, VALIDATION_SEED);

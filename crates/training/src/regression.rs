@@ -35,8 +35,8 @@ pub struct RegressionTrain {
     /// Default: 256.
     pub bins: usize,
     /// Real coordinates per position through a linear input embedding
-    /// ([`ModelConfig::init_patch_regressor`]); 0 feeds one quantised token per coordinate
-    /// instead. Default: 0.
+    /// ([`ModelConfig::init_patch_regressor`]), at most the ambient dimension; 0 feeds one
+    /// quantised token per coordinate instead. Default: 0.
     #[serde(default)]
     pub patch: usize,
     /// Optimisation steps. Default: 500.
@@ -52,8 +52,8 @@ pub struct RegressionTrain {
     /// Steps between validations. Default: 50.
     pub eval_every: usize,
     /// Standard deviation σ of the Gaussian noise added to the training and validation labels
-    /// (the targets have unit variance); the test error is against the clean targets. Default:
-    /// 0 (exact labels).
+    /// (the targets have unit variance), in `[0, 1000]`; the test error is against the clean
+    /// targets. Default: 0 (exact labels).
     #[serde(default)]
     pub label_noise: f64,
 }
@@ -143,6 +143,24 @@ pub(crate) fn labels(targets: &[f64], noise: f64, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+/// The largest label noise accepted: 1,000 target standard deviations, so that every label
+/// stays finite in `f32`.
+const MAX_LABEL_NOISE: f64 = 1e3;
+
+/// Refuses a label noise that is negative, not finite or above [`MAX_LABEL_NOISE`], naming the
+/// field (shared by [`train_regressor`] and [`crate::knn_regression`]).
+pub(crate) fn check_label_noise(sigma: f64) -> Result<(), TrainingError> {
+    if sigma.is_finite() && (0.0..=MAX_LABEL_NOISE).contains(&sigma) {
+        Ok(())
+    } else {
+        Err(crate::error::invalid(
+            "label_noise",
+            sigma,
+            format!("must be a standard deviation in [0, {MAX_LABEL_NOISE}]"),
+        ))
+    }
+}
+
 /// The sample seeds of a grid's points: training points of run seed `seed`, and the
 /// validation and test points shared by every run.
 pub(crate) fn train_seed(seed: u64) -> u64 {
@@ -208,7 +226,8 @@ fn mse(model: &Regressor, s: &Split, batch: usize, device: &Device) -> f64 {
 /// `device`.
 ///
 /// # Errors
-/// [`TrainingError::Invalid`] for a model that cannot read the points or for `n_train = 0`.
+/// [`TrainingError::Invalid`] for a model that cannot read the points, for `n_train = 0`, a
+/// patch wider than the ambient dimension or a label noise outside `[0, 1000]`.
 pub fn train_regressor(
     data: &ManifoldData,
     model: &ModelConfig,
@@ -218,6 +237,14 @@ pub fn train_regressor(
     device: &Device,
 ) -> Result<RegressionResult, TrainingError> {
     let ambient = data.config().ambient_dim;
+    // Checked before the patches are allocated (n · ⌈D/p⌉ · p numbers).
+    if train.patch > ambient {
+        return Err(crate::error::invalid(
+            "patch",
+            train.patch,
+            format!("must be at most the ambient dimension {ambient} (0 reads tokens)"),
+        ));
+    }
     // Positions the model reads: one per coordinate, or one per patch.
     let positions = if train.patch == 0 { ambient } else { ambient.div_ceil(train.patch) };
     if model.context < positions {
@@ -245,13 +272,7 @@ pub fn train_regressor(
             "must all be positive",
         ));
     }
-    if !(train.label_noise.is_finite() && train.label_noise >= 0.0) {
-        return Err(crate::error::invalid(
-            "label_noise",
-            train.label_noise,
-            "must be a finite standard deviation ≥ 0",
-        ));
-    }
+    check_label_noise(train.label_noise)?;
     model.validate()?;
     let start = Instant::now();
     let eval_device = device.clone();

@@ -58,8 +58,10 @@ fn knn_refuses_bad_settings_by_name() {
     }
     .build()
     .unwrap();
-    let e = knn_regression(&data, 10, -1.0, 10, 10, 0).unwrap_err().to_string();
-    assert!(e.contains("label_noise"), "{e}");
+    for sigma in [-1.0, f64::NAN, 1e300] {
+        let e = knn_regression(&data, 10, sigma, 10, 10, 0).unwrap_err().to_string();
+        assert!(e.contains("label_noise"), "{e}");
+    }
     let e = knn_regression(&data, 0, 0.0, 10, 10, 0).unwrap_err().to_string();
     assert!(e.contains("n_train"), "{e}");
     // Fewer points than the largest k: the grid stops at n.

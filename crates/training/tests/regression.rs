@@ -2,13 +2,13 @@
 //! variance (1), and more training points give a lower test error.
 
 use burn::prelude::Device;
-use scalinglab_data::{HolderTarget, Manifold, ManifoldConfig};
+use scalinglab_data::{HolderTarget, Manifold, ManifoldConfig, ManifoldData};
 use scalinglab_model::ModelConfig;
 use scalinglab_training::{RegressionTrain, train_regressor};
 
-#[test]
-fn regressor_fits_a_circle_target_and_improves_with_data() {
-    let data = ManifoldConfig {
+/// A Lipschitz ridge target on a circle in R^8, the data of both tests.
+fn circle_in_r8() -> ManifoldData {
+    ManifoldConfig {
         manifold: Manifold::Sphere { dim: 1 },
         ambient_dim: 8,
         noise_std: 0.0,
@@ -16,7 +16,12 @@ fn regressor_fits_a_circle_target_and_improves_with_data() {
         seed: 3,
     }
     .build()
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn regressor_fits_a_circle_target_and_improves_with_data() {
+    let data = circle_in_r8();
     let model = ModelConfig {
         vocab_size: 64,
         context: 8,
@@ -61,15 +66,7 @@ fn regressor_fits_a_circle_target_and_improves_with_data() {
 /// validation error is Var f + σ² and the test error Var f ≈ 1.
 #[test]
 fn patch_regressor_learns_and_label_noise_spares_the_test_error() {
-    let data = ManifoldConfig {
-        manifold: Manifold::Sphere { dim: 1 },
-        ambient_dim: 8,
-        noise_std: 0.0,
-        target: HolderTarget::Ridge { smoothness: 1.0, terms: 8 },
-        seed: 3,
-    }
-    .build()
-    .unwrap();
+    let data = circle_in_r8();
     // Patches of 2 coordinates: 4 positions; the token table is unused.
     let model = ModelConfig {
         vocab_size: 2,
@@ -111,9 +108,15 @@ fn patch_regressor_learns_and_label_noise_spares_the_test_error() {
     assert!((gap - sigma * sigma).abs() < 0.45, "validation − test = {gap}, expected σ² = 4");
 
     // Bad settings are refused by name.
-    let bad = RegressionTrain { label_noise: f64::NAN, ..train.clone() };
-    let e = train_regressor(&data, &model, 64, &bad, 0, &device).unwrap_err().to_string();
-    assert!(e.contains("label_noise"), "{e}");
+    for sigma in [f64::NAN, -1.0, 1e300] {
+        let bad = RegressionTrain { label_noise: sigma, ..train.clone() };
+        let e = train_regressor(&data, &model, 64, &bad, 0, &device).unwrap_err().to_string();
+        assert!(e.contains("label_noise"), "{e}");
+    }
+    // A patch wider than the point is refused before its patches are allocated.
+    let huge = RegressionTrain { patch: usize::MAX / 2, ..train.clone() };
+    let e = train_regressor(&data, &model, 64, &huge, 0, &device).unwrap_err().to_string();
+    assert!(e.contains("patch") && e.contains("ambient dimension 8"), "{e}");
     let wide = RegressionTrain { patch: 1, ..train };
     let e = train_regressor(&data, &model, 64, &wide, 0, &device).unwrap_err().to_string();
     assert!(e.contains("model.context") && e.contains("8 positions"), "{e}");
